@@ -8,7 +8,6 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libjemalloc-dev libhwloc-dev liburing-dev libxxhash-dev
   libfmt-dev libcli11-dev nlohmann-json3-dev
-  netcat-openbsd
 )
 
 missing=()
