@@ -1,0 +1,284 @@
+// StateTable: the keyed state of one operator subtask, (key group, key bytes, namespace bytes) ->
+// value bytes, stored in memory segments of managed memory. It is what Flink's heap keyed state
+// backend is, with no per-key heap object: rolling aggregations keep their accumulators here, and
+// windows (namespace = window), timers and Value/List/Map/Reducing/Aggregating state build on it.
+//
+// Why this shape
+// --------------
+// * Entries are bytes in segments acquired from a memory::SegmentPool, every segment reserved in
+//   the job's memory::MemoryBudget before it is acquired. State therefore costs exactly the bytes
+//   it holds plus the index, is bounded by taskmanager.memory.managed.size, and a table that
+//   outgrows it fails with a ResourceExhausted Status that names the operator and the
+//   configuration key, instead of the process growing until the OOM killer ends it.
+// * An entry is a 24-byte header (slot hash u64, key length u32, namespace length u32, value
+//   length u32, key group u16, flags u16), then the key and namespace bytes, padding to 8, then the
+//   value, padding to 8. Entries are 8-byte aligned, so values are 8-byte aligned and a counter or
+//   a plain-bytes accumulator can be updated in place through the returned span.
+// * The index is open addressing with linear probing over an array of 8-byte slots, one cache line
+//   holding 8 of them. A slot is (24-bit tag << 40 | 40-bit entry reference); 0 is empty. The tag
+//   is the top 24 bits of the slot hash, the home slot is the top log2(capacity) bits, so a lookup
+//   compares tags first and touches an entry only on a tag match (false match rate 2^-24), then
+//   compares key group, lengths and bytes. The array doubles when it would pass 3/4 full; removal
+//   uses backward-shift deletion, so there are no tombstones and probe lengths stay short under
+//   churn. While capacity <= 2^24 a slot's home follows from its tag alone, so resizing and
+//   deletion never read entries; beyond that they read the hash from the entry header. The array
+//   is one 64-byte aligned allocation, also reserved in the budget.
+// * The slot hash is the caller's xxh3 of the key (computed once for partitioning) when the
+//   namespace is empty, and xxh3 of the namespace seeded with it otherwise. High bits pick the slot
+//   because the low bits are correlated with the key group, i.e. with the subtask owning the key.
+// * An entry reference is (segment index, offset / 8), never a pointer: segments can be replaced,
+//   copied or released without rewriting anything but the slots that name them. This is what lets
+//   compaction (below) and copy-on-write snapshots (later) work per segment.
+//
+// Garbage and compaction
+// ----------------------
+// New entries are appended to the active segment. A value whose padded size is unchanged is
+// overwritten in place (the common case: sums, counters, fixed-size accumulators). A value whose
+// padded size changes is written as a new entry and the old entry is marked dead, as is a removed
+// entry. Dead bytes are counted per segment. When the table's dead bytes reach half of the bytes
+// of its segments (and at least one segment's worth), it compacts: every segment but the active
+// one that holds dead bytes is emptied by moving its live entries to the active end (each move
+// re-points the entry's one slot) and is released to the pool and the budget, emptiest first.
+// Compaction needs at most one segment of headroom at a time, costs O(live bytes moved), which is
+// at most the dead bytes produced since the previous compaction, so it is amortized O(1) per
+// write; it runs inside the Put/Remove that crossed the threshold. Memory therefore stays below
+// about 2 x live bytes + the index + one segment (plus the unused tail of segments when entries are
+// large relative to the segment size). If the budget refuses the headroom, compaction stops
+// where it is (the table stays consistent) and is retried after one more segment of garbage.
+//
+// Copy-on-write snapshots (issue 4; not implemented here, and nothing here prevents them)
+// --------------------------------------------------------------------------------------
+// A checkpoint's synchronous part will pin the current segment list (segments are the unit of
+// sharing: the writer persists pinned segments in the background) and record the index's
+// capacity-independent content, i.e. the entries themselves, which are self-describing: the
+// entry header carries key group and lengths, so a segment can be written out, or split per key
+// group, without the index. After pinning, a write to an entry in a pinned segment first copies
+// the entry to the active (unpinned) segment and re-points its slot, exactly as a relocation does
+// today; removals only mark the old entry dead in the table's own accounting, not in the pinned
+// bytes. Segments unchanged since the last checkpoint are referenced rather than rewritten. For
+// this, Find's in-place writable span will gain a pinned-segment check (a per-segment epoch
+// compared on the write path), which is why references are (segment, offset) and every mutation
+// already goes through a few functions that know the entry's segment.
+//
+// Threads: a table belongs to one task thread; no method is thread-safe. The pool and the budget
+// may be shared with other tables on other threads.
+//
+// Span validity: every span the table returns points into a segment and stays valid until the
+// next Put, FindOrInsert or Remove on this table (which may relocate or compact entries). Spans
+// passed in may point into this table (e.g. Put(k2, Find(k1))).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/check.h"
+#include "base/status.h"
+#include "memory/memory_budget.h"
+#include "memory/segment_pool.h"
+
+namespace weir::state {
+
+class StateTable {
+ public:
+  // Bytes of the per-entry header.
+  static constexpr size_t kEntryHeaderSize = 24;
+
+  // `pool` and `budget` must outlive the table. `owner` (the operator subtask's name) appears in
+  // budget error messages. The table holds no memory until the first insert.
+  StateTable(memory::SegmentPool* pool, memory::MemoryBudget* budget, std::string owner);
+  ~StateTable();
+  StateTable(const StateTable&) = delete;
+  StateTable& operator=(const StateTable&) = delete;
+
+  // The value stored under (key_group, key, ns), writable in place, or an empty span if absent.
+  // `key_hash` is the xxh3 of `key` (the same hash the key group was computed from); the table
+  // trusts it: equal keys must be passed equal hashes.
+  // REQUIRES: 0 <= key_group < kMaxParallelismUpperBound (key_groups.h).
+  std::span<std::byte> Find(uint64_t key_hash, int key_group, std::string_view key,
+                            std::string_view ns = {});
+
+  // Inserts or overwrites the value; returns the stored bytes. A value of the same padded size as
+  // the stored one is overwritten in place. Fails with InvalidArgument when the entry (header, key,
+  // namespace, value) exceeds MaxEntrySize(), and with ResourceExhausted when the budget or the
+  // pool cannot supply memory; on failure the table is unchanged.
+  Result<std::span<std::byte>> Put(uint64_t key_hash, int key_group, std::string_view key,
+                                   std::string_view ns, std::span<const std::byte> value);
+
+  // The hot path of aggregations, one probe: the stored value if present (whatever its size, and
+  // *inserted = false), else a new entry of `value_size` zero bytes (*inserted = true). Fails as
+  // Put does; on failure the table is unchanged and *inserted is false.
+  Result<std::span<std::byte>> FindOrInsert(uint64_t key_hash, int key_group, std::string_view key,
+                                            std::string_view ns, size_t value_size,
+                                            bool* inserted);
+
+  // Removes the entry; returns whether it was present.
+  bool Remove(uint64_t key_hash, int key_group, std::string_view key, std::string_view ns = {});
+
+  // Live entries.
+  size_t size() const { return size_; }
+  // Bytes reserved in the budget: segments held plus the index array.
+  int64_t memory_bytes() const { return reserved_bytes_; }
+  // Bytes of live entries (headers and padding included).
+  int64_t live_bytes() const { return live_bytes_; }
+  // Bytes of dead entries not yet reclaimed by compaction.
+  int64_t dead_bytes() const { return dead_bytes_; }
+  // Slots in the index (a power of two, or 0 before the first insert).
+  size_t capacity() const { return capacity_; }
+  // The largest entry a segment can hold: header + key + namespace (padded to 8) + value (padded).
+  size_t MaxEntrySize() const { return segment_size_; }
+
+  // Calls visit(int key_group, std::string_view key, std::string_view ns,
+  // std::span<const std::byte> value) for every live entry, in segment order (unspecified to
+  // callers). The visitor must not modify the table.
+  template <typename F>
+  void ForEach(F&& visit) const {
+    for (const SegmentState& state : segments_) {
+      if (!state.segment) continue;
+      const std::byte* base = state.segment.data();
+      for (uint32_t offset = 0; offset < state.used;) {
+        const auto* header = reinterpret_cast<const EntryHeader*>(base + offset);
+        if ((header->flags & kDeadFlag) == 0) {
+          const char* key = reinterpret_cast<const char*>(header + 1);
+          visit(static_cast<int>(header->key_group), std::string_view(key, header->key_size),
+                std::string_view(key + header->key_size, header->ns_size),
+                std::span<const std::byte>(ValueOf(header), header->value_size));
+        }
+        offset += EntrySize(header->key_size, header->ns_size, header->value_size);
+      }
+    }
+  }
+
+  // As ForEach, restricted to one key group (what a snapshot writes per key group). It walks the
+  // whole table: a caller that needs every group should bucket one ForEach instead.
+  template <typename F>
+  void ForEachInKeyGroup(int key_group, F&& visit) const {
+    ForEach([&](int group, std::string_view key, std::string_view ns,
+                std::span<const std::byte> value) {
+      if (group == key_group) visit(group, key, ns, value);
+    });
+  }
+
+ private:
+  struct EntryHeader {
+    uint64_t hash;  // slot hash (key hash mixed with the namespace)
+    uint32_t key_size;
+    uint32_t ns_size;
+    uint32_t value_size;
+    uint16_t key_group;
+    uint16_t flags;
+  };
+  static_assert(sizeof(EntryHeader) == kEntryHeaderSize);
+  static constexpr uint16_t kDeadFlag = 1;
+
+  struct SegmentState {
+    memory::Segment segment;
+    uint32_t used = 0;  // bytes of entries written, live or dead, from offset 0
+    uint32_t live = 0;  // bytes of live entries
+  };
+
+  // Where a probe ended: the slot holding the entry (found) or the empty slot that ends the run.
+  struct Probe {
+    size_t slot;
+    bool found;
+  };
+
+  static constexpr int kTagBits = 24;
+  static constexpr int kRefBits = 40;
+  static constexpr uint64_t kRefMask = (uint64_t{1} << kRefBits) - 1;
+
+  static constexpr size_t Align8(size_t n) { return (n + 7) & ~size_t{7}; }
+  static constexpr size_t EntrySize(size_t key_size, size_t ns_size, size_t value_size) {
+    return kEntryHeaderSize + Align8(key_size + ns_size) + Align8(value_size);
+  }
+  static std::byte* ValueOf(const EntryHeader* header) {
+    auto* bytes = reinterpret_cast<std::byte*>(const_cast<EntryHeader*>(header));
+    return bytes + kEntryHeaderSize + Align8(header->key_size + header->ns_size);
+  }
+  static uint64_t SlotHash(uint64_t key_hash, std::string_view ns);
+  static bool BytesEqual(const char* a, const char* b, size_t size) {
+    if (size == 8) {
+      uint64_t x;
+      uint64_t y;
+      std::memcpy(&x, a, 8);
+      std::memcpy(&y, b, 8);
+      return x == y;
+    }
+    return std::memcmp(a, b, size) == 0;
+  }
+
+  EntryHeader* EntryAt(uint64_t slot) const {
+    const uint64_t unit = (slot & kRefMask) - 1;
+    return reinterpret_cast<EntryHeader*>(segment_bases_[unit >> units_per_segment_bits_] +
+                                          ((unit & units_per_segment_mask_) << 3));
+  }
+  size_t HomeOf(uint64_t slot) const;
+  Probe Lookup(uint64_t hash, int key_group, std::string_view key, std::string_view ns) const;
+  size_t FirstEmptySlot(uint64_t hash) const;
+  Status CheckEntrySize(size_t key_size, size_t ns_size, size_t value_size) const;
+  // Inserts a new entry into `empty_slot` (the end of the failed probe), growing the index first
+  // when it is due; the value is copied from `value`, or zeroed when it is null.
+  Result<std::span<std::byte>> Insert(uint64_t hash, int key_group, std::string_view key,
+                                      std::string_view ns, const std::byte* value,
+                                      size_t value_size, size_t empty_slot);
+  // Doubles the index (or creates it), keeping the table unchanged on failure.
+  [[nodiscard]] Status Grow();
+  // Room for `size` bytes in the active segment, acquiring a segment if needed; returns the
+  // 40-bit reference (1-based 8-byte unit) of the room.
+  [[nodiscard]] Result<uint64_t> Allocate(size_t size);
+  [[nodiscard]] Status AddSegment();
+  [[nodiscard]] Status Reserve(int64_t bytes, std::string_view what);
+  void Unreserve(int64_t bytes);
+  // Writes a new entry at `ref` with zeroed padding; the value is copied from `value`, or zeroed
+  // when it is null.
+  EntryHeader* WriteEntry(uint64_t ref, uint64_t hash, int key_group, std::string_view key,
+                          std::string_view ns, const std::byte* value, size_t value_size);
+  void MarkDead(uint64_t slot);
+  void RemoveSlot(size_t slot);
+  void MaybeCompact() {
+    if (dead_bytes_ >= compaction_floor_ &&
+        dead_bytes_ * 2 > static_cast<int64_t>(segment_count_) * segment_size_) {
+      Compact();
+    }
+  }
+  void Compact();
+
+  memory::SegmentPool* const pool_;
+  memory::MemoryBudget* const budget_;
+  const std::string owner_;
+  const uint32_t segment_size_;
+  const int units_per_segment_bits_;  // log2(segment_size_ / 8)
+  const uint64_t units_per_segment_mask_;
+
+  // Index: capacity_ slots (a power of two), empty when 0.
+  uint64_t* slots_ = nullptr;
+  size_t capacity_ = 0;
+  size_t mask_ = 0;
+  int shift_ = 64;  // home slot = hash >> shift_
+  int capacity_bits_ = 0;
+  size_t grow_at_ = 0;  // size_ that triggers doubling
+  size_t size_ = 0;
+
+  // Segments by index (entry references name these indexes); a released segment leaves an empty
+  // SegmentState whose index is reused by the next acquisition. segment_bases_ mirrors the data
+  // pointers for the probe path.
+  std::vector<SegmentState> segments_;
+  std::vector<std::byte*> segment_bases_;
+  std::vector<uint32_t> free_indexes_;
+  int64_t active_ = -1;  // segment receiving new entries, -1 before the first
+  size_t segment_count_ = 0;
+
+  int64_t live_bytes_ = 0;
+  int64_t dead_bytes_ = 0;
+  int64_t compaction_floor_;
+
+  memory::MemoryBudget::Reservation reservation_;
+  bool has_reservation_ = false;
+  int64_t reserved_bytes_ = 0;
+};
+
+}  // namespace weir::state
