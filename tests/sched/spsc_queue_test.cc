@@ -52,5 +52,67 @@ TEST(SpscQueueTest, MatchesDequeUnderRandomInterleavings) {
   }
 }
 
+TEST(SpscQueueTest, TwoThreadsPassTenMillionSequenceNumbersInOrder) {
+  constexpr uint64_t kCount = 10'000'000;
+  SpscQueue<uint64_t> queue(1024);
+  std::thread producer([&] {
+    for (uint64_t i = 0; i < kCount; ++i) {
+      uint64_t value = i;
+      while (!queue.TryPush(std::move(value))) std::this_thread::yield();
+    }
+  });
+  uint64_t expected = 0;
+  uint64_t mismatches = 0;
+  while (expected < kCount) {
+    uint64_t value;
+    if (!queue.TryPop(value)) {
+      std::this_thread::yield();
+      continue;
+    }
+    mismatches += value != expected;
+    ++expected;
+  }
+  producer.join();
+  EXPECT_EQ(mismatches, 0u);
+  EXPECT_TRUE(queue.EmptyApprox());
+}
+
+TEST(SpscQueueTest, DestructorDestroysTheValuesStillQueued) {
+  auto shared = std::make_shared<int>(7);
+  {
+    SpscQueue<std::shared_ptr<int>> queue(8);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(queue.TryPush(std::shared_ptr<int>(shared)));
+    std::shared_ptr<int> out;
+    ASSERT_TRUE(queue.TryPop(out));
+    out.reset();
+    EXPECT_EQ(shared.use_count(), 5);
+  }
+  EXPECT_EQ(shared.use_count(), 1);
+}
+
+TEST(SpscQueueTest, FrontAllowsInPlaceUseAcrossWrapAround) {
+  SpscQueue<uint64_t> queue(4);
+  uint64_t popped_sum = 0;
+  uint64_t pushed_sum = 0;
+  for (uint64_t round = 0; round < 10; ++round) {
+    for (uint64_t i = 0; i < 3; ++i) {
+      ASSERT_TRUE(queue.TryPush(round * 3 + i));
+      pushed_sum += 2 * (round * 3 + i);
+    }
+    while (uint64_t* front = queue.Front()) {
+      *front *= 2;  // modified in place, then consumed
+      popped_sum += *queue.Front();
+      queue.PopFront();
+    }
+  }
+  EXPECT_EQ(popped_sum, pushed_sum);
+  EXPECT_EQ(queue.capacity(), 4u);
+}
+
+TEST(SpscQueueTest, RejectsCapacityThatIsNotAPowerOfTwo) {
+  EXPECT_DEATH(SpscQueue<int>(3), "power of two");
+  EXPECT_DEATH(SpscQueue<int>(0), "power of two");
+}
+
 }  // namespace
 }  // namespace weir::sched
