@@ -28,8 +28,7 @@ StateTable::StateTable(memory::SegmentPool* pool, memory::MemoryBudget* budget, 
       owner_(std::move(owner)),
       segment_size_(pool->segment_size()),
       units_per_segment_bits_(std::countr_zero(segment_size_) - 3),
-      units_per_segment_mask_((uint64_t{1} << units_per_segment_bits_) - 1),
-      compaction_floor_(segment_size_) {
+      units_per_segment_mask_((uint64_t{1} << units_per_segment_bits_) - 1) {
   WEIR_CHECK(budget_ != nullptr);
   WEIR_CHECK_MSG(std::has_single_bit(segment_size_) && segment_size_ >= 4096,
                  "segment size {} is not a power of two >= 4096", segment_size_);
@@ -226,7 +225,7 @@ Result<uint64_t> StateTable::Allocate(size_t size) {
   state.used += static_cast<uint32_t>(size);
   state.live += static_cast<uint32_t>(size);
   live_bytes_ += static_cast<int64_t>(size);
-  return ((static_cast<uint64_t>(active_) << units_per_segment_bits_) | (offset >> 3)) + 1;
+  return MakeRef(static_cast<uint32_t>(active_), offset);
 }
 
 Status StateTable::AddSegment() {
@@ -342,57 +341,80 @@ void StateTable::RemoveSlot(size_t slot) {
   slots_[hole] = 0;
 }
 
+void StateTable::ReleaseSegment(uint32_t index) {
+  segments_[index] = SegmentState{};
+  segment_bases_[index] = nullptr;
+  free_indexes_.push_back(index);
+  --segment_count_;
+  Unreserve(segment_size_);
+}
+
 void StateTable::Compact() {
+  // The segments holding garbage, the active one last, are treated as one sequence of bytes and
+  // their live entries slid towards its start, like a mark-compact collector. An entry moves to a
+  // position at or before its own (the destination never passes the source, since it only skips
+  // a segment tail when an entry does not fit, and an entry fits wherever its own segment has
+  // room), so unread entries are never overwritten and no extra segment is needed: compaction
+  // works even when the budget is exhausted.
   std::vector<uint32_t> victims;
+  bool active_is_victim = false;
   for (size_t i = 0; i < segments_.size(); ++i) {
     const SegmentState& state = segments_[i];
-    if (state.segment && static_cast<int64_t>(i) != active_ && state.live < state.used) {
+    if (!state.segment || state.live == state.used) continue;
+    if (static_cast<int64_t>(i) == active_) {
+      active_is_victim = true;
+    } else {
       victims.push_back(static_cast<uint32_t>(i));
     }
   }
-  // Emptiest first: those release memory soonest, so the headroom compaction needs stays at one
-  // segment.
-  std::sort(victims.begin(), victims.end(),
-            [&](uint32_t a, uint32_t b) { return segments_[a].live < segments_[b].live; });
-  for (const uint32_t victim : victims) {
-    // segments_ may reallocate inside Allocate: index it afresh, never hold a reference across.
-    const std::byte* base = segment_bases_[victim];
-    const uint32_t used = segments_[victim].used;
+  if (active_is_victim) victims.push_back(static_cast<uint32_t>(active_));
+  if (victims.empty()) return;
+
+  size_t destination = 0;  // position in victims
+  uint32_t destination_offset = 0;
+  for (size_t source = 0; source < victims.size(); ++source) {
+    const uint32_t source_index = victims[source];
+    std::byte* const source_base = segment_bases_[source_index];
+    const uint32_t used = segments_[source_index].used;
     for (uint32_t offset = 0; offset < used;) {
-      const auto* header = reinterpret_cast<const EntryHeader*>(base + offset);
+      const auto* header = reinterpret_cast<const EntryHeader*>(source_base + offset);
       const auto size =
           static_cast<uint32_t>(EntrySize(header->key_size, header->ns_size, header->value_size));
       if ((header->flags & kDeadFlag) == 0) {
-        Result<uint64_t> ref = Allocate(size);
-        if (!ref.ok()) {
-          // Out of headroom: the table is consistent as it is; try again after more garbage.
-          compaction_floor_ = dead_bytes_ + segment_size_;
-          return;
+        if (destination_offset + size > segment_size_) {
+          WEIR_DCHECK(destination < source);
+          SegmentState& full = segments_[victims[destination]];
+          full.used = full.live = destination_offset;
+          ++destination;
+          destination_offset = 0;
         }
-        std::memcpy(EntryAt(*ref), header, size);
-        const uint64_t old_ref =
-            ((static_cast<uint64_t>(victim) << units_per_segment_bits_) | (offset >> 3)) + 1;
-        size_t index = header->hash >> shift_;
-        while ((slots_[index] & kRefMask) != old_ref) {
-          WEIR_CHECK(slots_[index] != 0);
-          index = (index + 1) & mask_;
+        const uint32_t destination_index = victims[destination];
+        if (destination_index != source_index || destination_offset != offset) {
+          const uint64_t old_ref = MakeRef(source_index, offset);
+          const uint64_t new_ref = MakeRef(destination_index, destination_offset);
+          size_t slot = header->hash >> shift_;
+          while ((slots_[slot] & kRefMask) != old_ref) {
+            WEIR_CHECK(slots_[slot] != 0);
+            slot = (slot + 1) & mask_;
+          }
+          std::memmove(segment_bases_[destination_index] + destination_offset, header, size);
+          slots_[slot] = (slots_[slot] & ~kRefMask) | new_ref;
         }
-        slots_[index] = (slots_[index] & ~kRefMask) | *ref;
-        segments_[victim].live -= size;
-        live_bytes_ -= size;
-        dead_bytes_ += size;
+        destination_offset += size;
       }
       offset += size;
     }
-    WEIR_CHECK(segments_[victim].live == 0);
-    dead_bytes_ -= segments_[victim].used;
-    segments_[victim] = SegmentState{};
-    segment_bases_[victim] = nullptr;
-    free_indexes_.push_back(victim);
-    --segment_count_;
-    Unreserve(segment_size_);
   }
-  compaction_floor_ = segment_size_;
+  SegmentState& last = segments_[victims[destination]];
+  last.used = last.live = destination_offset;
+  for (size_t i = destination + 1; i < victims.size(); ++i) ReleaseSegment(victims[i]);
+  if (active_is_victim) {
+    active_ = victims[destination];
+  } else if (destination_offset == 0) {
+    ReleaseSegment(victims[destination]);
+  }
+  // Segments that were not victims hold no dead bytes.
+  dead_bytes_ = 0;
 }
 
 }  // namespace weir::state

@@ -36,29 +36,33 @@
 // overwritten in place (the common case: sums, counters, fixed-size accumulators). A value whose
 // padded size changes is written as a new entry and the old entry is marked dead, as is a removed
 // entry. Dead bytes are counted per segment. When the table's dead bytes reach half of the bytes
-// of its segments (and at least one segment's worth), it compacts: every segment but the active
-// one that holds dead bytes is emptied by moving its live entries to the active end (each move
-// re-points the entry's one slot) and is released to the pool and the budget, emptiest first.
-// Compaction needs at most one segment of headroom at a time, costs O(live bytes moved), which is
-// at most the dead bytes produced since the previous compaction, so it is amortized O(1) per
-// write; it runs inside the Put/Remove that crossed the threshold. Memory therefore stays below
-// about 2 x live bytes + the index + one segment (plus the unused tail of segments when entries are
-// large relative to the segment size). If the budget refuses the headroom, compaction stops
-// where it is (the table stays consistent) and is retried after one more segment of garbage.
+// of its segments (and at least one segment's worth), the Put/Remove that crossed the threshold
+// compacts: the segments holding dead bytes (the active one last) are treated as one sequence and
+// their live entries are slid towards its start, each move re-pointing the entry's one slot
+// (found by probing from the entry's stored hash); the segments left empty go back to the pool
+// and the budget. An entry only ever moves to a position at or before its own, so compaction
+// needs no spare memory and works with the budget exhausted. It costs O(bytes of the segments
+// with garbage), which is at most twice the dead bytes that triggered it: amortized O(1) per
+// write, paid as one pause proportional to the table (an incremental variant can bound the pause
+// by compacting a few segments per write). Memory therefore stays below about 2 x live bytes +
+// one segment + the index, plus the unused tails of segments (under an entry per segment, small
+// when entries are small relative to the segment size).
 //
 // Copy-on-write snapshots (issue 4; not implemented here, and nothing here prevents them)
 // --------------------------------------------------------------------------------------
-// A checkpoint's synchronous part will pin the current segment list (segments are the unit of
-// sharing: the writer persists pinned segments in the background) and record the index's
-// capacity-independent content, i.e. the entries themselves, which are self-describing: the
-// entry header carries key group and lengths, so a segment can be written out, or split per key
-// group, without the index. After pinning, a write to an entry in a pinned segment first copies
-// the entry to the active (unpinned) segment and re-points its slot, exactly as a relocation does
-// today; removals only mark the old entry dead in the table's own accounting, not in the pinned
-// bytes. Segments unchanged since the last checkpoint are referenced rather than rewritten. For
-// this, Find's in-place writable span will gain a pinned-segment check (a per-segment epoch
-// compared on the write path), which is why references are (segment, offset) and every mutation
-// already goes through a few functions that know the entry's segment.
+// Segments are the unit of sharing. A checkpoint's synchronous part will pin the current segment
+// list (an epoch number per segment); an io writer persists the pinned segments in the background
+// while processing continues. Entries are self-describing (the header carries key group and
+// lengths), so a pinned segment can be written as it is, or split per key group, without the
+// index, its readers skipping entries flagged dead. Pinned bytes must not change, so a removal or
+// relocation of an entry of a pinned segment queues the entry's offset on its segment and sets the
+// dead flag when the writer releases the segment. After pinning, a write to an entry of a
+// pinned segment first copies the entry to the active (unpinned) segment and re-points its slot,
+// exactly as a relocation does today, which is why references are (segment index, offset) and
+// never pointers, and why every mutation already goes through the few functions that know the
+// entry's segment (Find's writable span gains the same pinned-segment check). Compaction skips
+// pinned segments until the writer releases them. Segments unchanged since the previous
+// checkpoint are referenced rather than rewritten, which makes checkpoints incremental.
 //
 // Threads: a table belongs to one task thread; no method is thread-safe. The pool and the budget
 // may be shared with other tables on other threads.
@@ -239,8 +243,13 @@ class StateTable {
                           std::string_view ns, const std::byte* value, size_t value_size);
   void MarkDead(uint64_t slot);
   void RemoveSlot(size_t slot);
+  uint64_t MakeRef(uint32_t segment_index, uint32_t offset) const {
+    return ((static_cast<uint64_t>(segment_index) << units_per_segment_bits_) | (offset >> 3)) + 1;
+  }
+  void ReleaseSegment(uint32_t index);
+  // Compacts when dead bytes are at least one segment and more than half of the segments' bytes.
   void MaybeCompact() {
-    if (dead_bytes_ >= compaction_floor_ &&
+    if (dead_bytes_ >= segment_size_ &&
         dead_bytes_ * 2 > static_cast<int64_t>(segment_count_) * segment_size_) {
       Compact();
     }
@@ -274,7 +283,6 @@ class StateTable {
 
   int64_t live_bytes_ = 0;
   int64_t dead_bytes_ = 0;
-  int64_t compaction_floor_;
 
   memory::MemoryBudget::Reservation reservation_;
   bool has_reservation_ = false;
