@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -98,6 +99,9 @@ Status DataLoss(fmt::format_string<Args...> format, Args&&... args) {
   return Status(StatusCode::kDataLoss, fmt::format(format, std::forward<Args>(args)...));
 }
 
+// For test failure messages and logs.
+inline std::ostream& operator<<(std::ostream& out, const Status& status) { return out << status.ToString(); }
+
 // Status from errno after a failed syscall: "<what>: <strerror(err)>". ENOENT maps to kNotFound,
 // ENOSPC/EDQUOT to kResourceExhausted, everything else to kIoError.
 Status ErrnoStatus(int err, std::string_view what);
@@ -121,6 +125,7 @@ class [[nodiscard]] Result {
   T&& value() && { return std::move(*value_); }
   T& operator*() & { return *value_; }
   const T& operator*() const& { return *value_; }
+  T&& operator*() && { return std::move(*value_); }
   T* operator->() { return &*value_; }
   const T* operator->() const { return &*value_; }
 
@@ -137,15 +142,16 @@ class [[nodiscard]] Result {
 #define WEIR_CONCAT(a, b) WEIR_CONCAT_INNER(a, b)
 
 // Returns the Status of `expr` from the enclosing function when it is not OK.
-#define RETURN_IF_ERROR(expr)                         \
+// Variadic so that an expression with template commas needs no extra parentheses.
+#define RETURN_IF_ERROR(...)                          \
   do {                                                \
-    ::weir::Status weir_status_ = (expr);             \
+    ::weir::Status weir_status_ = (__VA_ARGS__);      \
     if (!weir_status_.ok()) return weir_status_;      \
   } while (false)
 
 // `ASSIGN_OR_RETURN(auto x, MakeX());` declares x from the Result's value or returns its Status.
-#define ASSIGN_OR_RETURN(lhs, expr) \
-  WEIR_ASSIGN_OR_RETURN_IMPL(WEIR_CONCAT(weir_result_, __LINE__), lhs, expr)
+#define ASSIGN_OR_RETURN(lhs, ...) \
+  WEIR_ASSIGN_OR_RETURN_IMPL(WEIR_CONCAT(weir_result_, __LINE__), lhs, (__VA_ARGS__))
 #define WEIR_ASSIGN_OR_RETURN_IMPL(result, lhs, expr) \
   auto result = (expr);                               \
   if (!result.ok()) return std::move(result).status(); \

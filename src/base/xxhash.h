@@ -5,8 +5,12 @@
 #include <cstdint>
 #include <string_view>
 
+// xxHash's AVX-512 path trips GCC 12's -Wmaybe-uninitialized on intrinsics it initializes itself.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #define XXH_INLINE_ALL
 #include <xxhash.h>
+#pragma GCC diagnostic pop
 
 namespace weir {
 

@@ -1,0 +1,107 @@
+#include "memory/topology.h"
+
+#include <hwloc.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <string>
+
+namespace weir::memory {
+
+struct Topology::Handle {
+  hwloc_topology_t topology = nullptr;
+  ~Handle() {
+    if (topology != nullptr) hwloc_topology_destroy(topology);
+  }
+};
+
+Result<Topology> Topology::Detect() { return Load({}); }
+
+Result<Topology> Topology::FromSynthetic(std::string_view description) {
+  if (description.empty()) return InvalidArgument("empty synthetic topology description");
+  return Load(description);
+}
+
+Result<Topology> Topology::Load(std::string_view synthetic) {
+  auto handle = std::make_shared<Handle>();
+  if (hwloc_topology_init(&handle->topology) != 0) {
+    handle->topology = nullptr;
+    return Internal("hwloc_topology_init failed");
+  }
+  if (!synthetic.empty()) {
+    const std::string description(synthetic);
+    if (hwloc_topology_set_synthetic(handle->topology, description.c_str()) != 0) {
+      return InvalidArgument("'{}' is not a valid hwloc synthetic topology", synthetic);
+    }
+  }
+  if (hwloc_topology_load(handle->topology) != 0) {
+    return ErrnoStatus(errno, "loading the machine topology with hwloc");
+  }
+  hwloc_topology_t topology = handle->topology;
+
+  Topology result;
+  result.handle_ = handle;
+  result.synthetic_ = !synthetic.empty();
+  result.num_packages_ = std::max(1, hwloc_get_nbobjs_by_type(topology, HWLOC_OBJ_PACKAGE));
+  result.num_numa_nodes_ = std::max(1, hwloc_get_nbobjs_by_type(topology, HWLOC_OBJ_NUMANODE));
+  // Cores; a machine (or VM) that reports none is described by its hardware threads instead.
+  hwloc_obj_type_t unit = hwloc_get_nbobjs_by_type(topology, HWLOC_OBJ_CORE) > 0 ? HWLOC_OBJ_CORE
+                                                                                  : HWLOC_OBJ_PU;
+  const int count = hwloc_get_nbobjs_by_type(topology, unit);
+  for (int i = 0; i < count; ++i) {
+    hwloc_obj_t object = hwloc_get_obj_by_type(topology, unit, static_cast<unsigned>(i));
+    Core core{i, 0, 0, 0};
+    hwloc_obj_t pu = object->type == HWLOC_OBJ_PU
+                         ? object
+                         : hwloc_get_obj_inside_cpuset_by_type(topology, object->cpuset, HWLOC_OBJ_PU, 0);
+    core.os_pu = pu != nullptr ? static_cast<int>(pu->os_index) : i;
+    const int node_os = object->nodeset != nullptr ? hwloc_bitmap_first(object->nodeset) : -1;
+    if (node_os >= 0) {
+      hwloc_obj_t node = hwloc_get_numanode_obj_by_os_index(topology, static_cast<unsigned>(node_os));
+      if (node != nullptr) core.numa_node = static_cast<int>(node->logical_index);
+    }
+    if (hwloc_obj_t package = hwloc_get_ancestor_obj_by_type(topology, HWLOC_OBJ_PACKAGE, object)) {
+      core.package = static_cast<int>(package->logical_index);
+    }
+    result.cores_.push_back(core);
+  }
+  if (result.cores_.empty()) return Internal("hwloc reports no core this process may run on");
+  return result;
+}
+
+std::vector<int> Topology::PlaceWorkers(int workers) const {
+  std::vector<int> order(cores_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  std::stable_sort(order.begin(), order.end(),
+                   [this](int a, int b) { return cores_[a].numa_node < cores_[b].numa_node; });
+  std::vector<int> placement;
+  placement.reserve(static_cast<size_t>(std::max(0, workers)));
+  for (int w = 0; w < workers; ++w) placement.push_back(order[static_cast<size_t>(w) % order.size()]);
+  return placement;
+}
+
+Status Topology::BindCurrentThread(int core) const {
+  if (synthetic_) return FailedPrecondition("cannot pin a thread to a core of a synthetic topology");
+  if (core < 0 || core >= num_cores()) return InvalidArgument("no core {}", core);
+  hwloc_bitmap_t set = hwloc_bitmap_alloc();
+  hwloc_bitmap_only(set, static_cast<unsigned>(cores_[core].os_pu));
+  const int rc = hwloc_set_cpubind(handle_->topology, set, HWLOC_CPUBIND_THREAD);
+  const int err = errno;
+  hwloc_bitmap_free(set);
+  if (rc != 0) return ErrnoStatus(err, fmt::format("pinning a thread to cpu {}", cores_[core].os_pu));
+  return Status::Ok();
+}
+
+Status Topology::BindMemory(void* address, size_t bytes, int numa_node) const {
+  if (synthetic_ || num_numa_nodes_ <= 1) return Status::Ok();  // nothing to choose from
+  hwloc_obj_t node = hwloc_get_obj_by_type(handle_->topology, HWLOC_OBJ_NUMANODE,
+                                           static_cast<unsigned>(numa_node));
+  if (node == nullptr) return NotFound("no NUMA node {}", numa_node);
+  if (hwloc_set_area_membind(handle_->topology, address, bytes, node->nodeset, HWLOC_MEMBIND_BIND,
+                             HWLOC_MEMBIND_BYNODESET) != 0) {
+    return ErrnoStatus(errno, fmt::format("binding memory to NUMA node {}", numa_node));
+  }
+  return Status::Ok();
+}
+
+}  // namespace weir::memory

@@ -1,0 +1,66 @@
+// Topology: the machine's cores, NUMA nodes and packages, read with hwloc -- or a synthetic machine
+// described in hwloc's synthetic syntax ("package:2 numa:2 core:4 pu:1"), so that placement
+// decisions can be tested on a one-node machine.
+//
+// Cores are numbered densely 0..num_cores()-1 in hwloc's logical order (packages, then NUMA
+// nodes, then cores). Only the cores this process may run on are listed (hwloc's default).
+//
+// Copies are cheap and share the hwloc topology, which is read-only after loading; every method is
+// safe to call from any thread.
+#pragma once
+
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+namespace weir::memory {
+
+class Topology {
+ public:
+  struct Core {
+    int index;      // dense, 0-based
+    int os_pu;      // OS cpu id of the core's first hardware thread (for pinning)
+    int numa_node;  // logical NUMA node index, 0-based
+    int package;    // logical package index, 0-based
+  };
+
+  static Result<Topology> Detect();
+  static Result<Topology> FromSynthetic(std::string_view description);
+
+  int num_packages() const { return num_packages_; }
+  int num_numa_nodes() const { return num_numa_nodes_; }
+  int num_cores() const { return static_cast<int>(cores_.size()); }
+  const std::vector<Core>& cores() const { return cores_; }
+  bool is_synthetic() const { return synthetic_; }
+
+  // REQUIRES: 0 <= core < num_cores().
+  int NumaNodeOfCore(int core) const { return cores_[core].numa_node; }
+
+  // Cores for `workers` worker threads. Policy: fill NUMA node 0's cores, then node 1's, and so on,
+  // so that consecutive workers (which exchange most with each other: subtask i of one operator and
+  // subtask i of the next share a worker or sit next to each other) share a node's memory and
+  // caches; when there are more workers than cores, wrap around.
+  std::vector<int> PlaceWorkers(int workers) const;
+
+  // Pins the calling thread to the core's first hardware thread. FailedPrecondition on a synthetic
+  // topology (there is no such core to run on).
+  Status BindCurrentThread(int core) const;
+
+  // Binds [address, address + bytes) to the memory of `numa_node` (best effort: NotFound/IoError
+  // when the kernel refuses, e.g. without NUMA support; the memory stays usable, unbound).
+  Status BindMemory(void* address, size_t bytes, int numa_node) const;
+
+ private:
+  struct Handle;
+  static Result<Topology> Load(std::string_view synthetic);
+
+  std::shared_ptr<Handle> handle_;
+  std::vector<Core> cores_;
+  int num_packages_ = 1;
+  int num_numa_nodes_ = 1;
+  bool synthetic_ = false;
+};
+
+}  // namespace weir::memory
