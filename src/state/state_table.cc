@@ -5,7 +5,6 @@
 #include <new>
 #include <utility>
 
-#include "base/xxhash.h"
 #include "state/key_groups.h"
 
 namespace weir::state {
@@ -38,37 +37,9 @@ StateTable::~StateTable() {
   if (slots_ != nullptr) ::operator delete(slots_, std::align_val_t{64});
 }
 
-uint64_t StateTable::SlotHash(uint64_t key_hash, std::string_view ns) {
-  if (ns.empty()) return key_hash;
-  return Hash64(ns.data(), ns.size(), key_hash);
-}
-
 size_t StateTable::HomeOf(uint64_t slot) const {
   if (capacity_bits_ <= kTagBits) return (slot >> kRefBits) >> (kTagBits - capacity_bits_);
   return EntryAt(slot)->hash >> shift_;
-}
-
-StateTable::Probe StateTable::Lookup(uint64_t hash, int key_group, std::string_view key,
-                                     std::string_view ns) const {
-  WEIR_DCHECK(capacity_ != 0);
-  const uint64_t tag = hash >> kRefBits;
-  size_t index = hash >> shift_;
-  while (true) {
-    const uint64_t slot = slots_[index];
-    if (slot == 0) return {index, false};
-    if ((slot >> kRefBits) == tag) {
-      const EntryHeader* header = EntryAt(slot);
-      if (header->key_size == key.size() && header->ns_size == ns.size() &&
-          header->key_group == key_group) {
-        const char* bytes = reinterpret_cast<const char*>(header + 1);
-        if ((key.empty() || BytesEqual(bytes, key.data(), key.size())) &&
-            (ns.empty() || BytesEqual(bytes + key.size(), ns.data(), ns.size()))) {
-          return {index, true};
-        }
-      }
-    }
-    index = (index + 1) & mask_;
-  }
 }
 
 size_t StateTable::FirstEmptySlot(uint64_t hash) const {
@@ -77,29 +48,10 @@ size_t StateTable::FirstEmptySlot(uint64_t hash) const {
   return index;
 }
 
-std::span<std::byte> StateTable::Find(uint64_t key_hash, int key_group, std::string_view key,
-                                      std::string_view ns) {
-  if (capacity_ == 0) return {};
-  const Probe probe = Lookup(SlotHash(key_hash, ns), key_group, key, ns);
-  if (!probe.found) return {};
-  EntryHeader* header = EntryAt(slots_[probe.slot]);
-  return {ValueOf(header), header->value_size};
-}
-
-Result<std::span<std::byte>> StateTable::FindOrInsert(uint64_t key_hash, int key_group,
+Result<std::span<std::byte>> StateTable::InsertZeroed(uint64_t hash, int key_group,
                                                       std::string_view key, std::string_view ns,
-                                                      size_t value_size, bool* inserted) {
-  *inserted = false;
-  const uint64_t hash = SlotHash(key_hash, ns);
-  size_t empty_slot = 0;
-  if (capacity_ != 0) {
-    const Probe probe = Lookup(hash, key_group, key, ns);
-    if (probe.found) {
-      EntryHeader* header = EntryAt(slots_[probe.slot]);
-      return std::span<std::byte>(ValueOf(header), header->value_size);
-    }
-    empty_slot = probe.slot;
-  }
+                                                      size_t value_size, size_t empty_slot,
+                                                      bool* inserted) {
   RETURN_IF_ERROR(CheckEntrySize(key.size(), ns.size(), value_size));
   ASSIGN_OR_RETURN(std::span<std::byte> value,
                    Insert(hash, key_group, key, ns, nullptr, value_size, empty_slot));

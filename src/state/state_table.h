@@ -82,6 +82,7 @@
 
 #include "base/check.h"
 #include "base/status.h"
+#include "base/xxhash.h"
 #include "memory/memory_budget.h"
 #include "memory/segment_pool.h"
 
@@ -104,7 +105,13 @@ class StateTable {
   // trusts it: equal keys must be passed equal hashes.
   // REQUIRES: 0 <= key_group < kMaxParallelismUpperBound (key_groups.h).
   std::span<std::byte> Find(uint64_t key_hash, int key_group, std::string_view key,
-                            std::string_view ns = {});
+                            std::string_view ns = {}) {
+    if (capacity_ == 0) return {};
+    const Probe probe = Lookup(SlotHash(key_hash, ns), key_group, key, ns);
+    if (!probe.found) return {};
+    EntryHeader* header = EntryAt(slots_[probe.slot]);
+    return {ValueOf(header), header->value_size};
+  }
 
   // Inserts or overwrites the value; returns the stored bytes. A value of the same padded size as
   // the stored one is overwritten in place. Fails with InvalidArgument when the entry (header, key,
@@ -116,9 +123,24 @@ class StateTable {
   // The hot path of aggregations, one probe: the stored value if present (whatever its size, and
   // *inserted = false), else a new entry of `value_size` zero bytes (*inserted = true). Fails as
   // Put does; on failure the table is unchanged and *inserted is false.
+  // Inline: the probe of an existing key is a few instructions, and keeping it in the caller's
+  // loop lets the CPU overlap the cache misses of consecutive records.
   Result<std::span<std::byte>> FindOrInsert(uint64_t key_hash, int key_group, std::string_view key,
                                             std::string_view ns, size_t value_size,
-                                            bool* inserted);
+                                            bool* inserted) {
+    *inserted = false;
+    const uint64_t hash = SlotHash(key_hash, ns);
+    size_t empty_slot = 0;
+    if (capacity_ != 0) {
+      const Probe probe = Lookup(hash, key_group, key, ns);
+      if (probe.found) {
+        EntryHeader* header = EntryAt(slots_[probe.slot]);
+        return std::span<std::byte>(ValueOf(header), header->value_size);
+      }
+      empty_slot = probe.slot;
+    }
+    return InsertZeroed(hash, key_group, key, ns, value_size, empty_slot, inserted);
+  }
 
   // Removes the entry; returns whether it was present.
   bool Remove(uint64_t key_hash, int key_group, std::string_view key, std::string_view ns = {});
@@ -203,7 +225,10 @@ class StateTable {
     auto* bytes = reinterpret_cast<std::byte*>(const_cast<EntryHeader*>(header));
     return bytes + kEntryHeaderSize + Align8(header->key_size + header->ns_size);
   }
-  static uint64_t SlotHash(uint64_t key_hash, std::string_view ns);
+  static uint64_t SlotHash(uint64_t key_hash, std::string_view ns) {
+    if (ns.empty()) return key_hash;
+    return Hash64(ns.data(), ns.size(), key_hash);
+  }
   static bool BytesEqual(const char* a, const char* b, size_t size) {
     if (size == 8) {
       uint64_t x;
@@ -221,9 +246,33 @@ class StateTable {
                                           ((unit & units_per_segment_mask_) << 3));
   }
   size_t HomeOf(uint64_t slot) const;
-  Probe Lookup(uint64_t hash, int key_group, std::string_view key, std::string_view ns) const;
+  // REQUIRES: capacity_ != 0.
+  Probe Lookup(uint64_t hash, int key_group, std::string_view key, std::string_view ns) const {
+    const uint64_t tag = hash >> kRefBits;
+    size_t index = hash >> shift_;
+    while (true) {
+      const uint64_t slot = slots_[index];
+      if (slot == 0) return {index, false};
+      if ((slot >> kRefBits) == tag) {
+        const EntryHeader* header = EntryAt(slot);
+        if (header->key_size == key.size() && header->ns_size == ns.size() &&
+            header->key_group == key_group) {
+          const char* bytes = reinterpret_cast<const char*>(header + 1);
+          if ((key.empty() || BytesEqual(bytes, key.data(), key.size())) &&
+              (ns.empty() || BytesEqual(bytes + key.size(), ns.data(), ns.size()))) {
+            return {index, true};
+          }
+        }
+      }
+      index = (index + 1) & mask_;
+    }
+  }
   size_t FirstEmptySlot(uint64_t hash) const;
   Status CheckEntrySize(size_t key_size, size_t ns_size, size_t value_size) const;
+  // FindOrInsert's miss path: checks the size, inserts `value_size` zero bytes, sets *inserted.
+  Result<std::span<std::byte>> InsertZeroed(uint64_t hash, int key_group, std::string_view key,
+                                            std::string_view ns, size_t value_size,
+                                            size_t empty_slot, bool* inserted);
   // Inserts a new entry into `empty_slot` (the end of the failed probe), growing the index first
   // when it is due; the value is copied from `value`, or zeroed when it is null.
   Result<std::span<std::byte>> Insert(uint64_t hash, int key_group, std::string_view key,

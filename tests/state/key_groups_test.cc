@@ -113,8 +113,12 @@ TEST(KeyGroupsTest, DefaultMaxParallelismIsOneAndAHalfTimesRoundedToAPowerOfTwo)
       ASSERT_GE(max, wanted) << parallelism;
       ASSERT_LT(max / 2, wanted) << parallelism;
     }
-    if (wanted <= kDefaultLowerBoundMaxParallelism) ASSERT_EQ(max, kDefaultLowerBoundMaxParallelism);
-    if (wanted > kMaxParallelismUpperBound) ASSERT_EQ(max, kMaxParallelismUpperBound);
+    if (wanted <= kDefaultLowerBoundMaxParallelism) {
+      ASSERT_EQ(max, kDefaultLowerBoundMaxParallelism);
+    }
+    if (wanted > kMaxParallelismUpperBound) {
+      ASSERT_EQ(max, kMaxParallelismUpperBound);
+    }
   }
 }
 

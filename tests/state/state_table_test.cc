@@ -329,7 +329,9 @@ TEST_F(StateTableTest, MatchesUnorderedMapUnderRandomOperations) {
   RandomOperations operations(1, 3000, nullptr);
   for (int step = 0; step < 200000; ++step) {
     ASSERT_NO_FATAL_FAILURE(operations.Step(table, reference));
-    if (step % 50000 == 0) ASSERT_NO_FATAL_FAILURE(ExpectSameContent(table, reference));
+    if (step % 50000 == 0) {
+      ASSERT_NO_FATAL_FAILURE(ExpectSameContent(table, reference));
+    }
     ASSERT_EQ(budget_->used(), table.memory_bytes());
   }
   ASSERT_NO_FATAL_FAILURE(ExpectSameContent(table, reference));
