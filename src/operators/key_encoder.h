@@ -1,0 +1,43 @@
+// KeyEncoder: turns the key a KeySelector returns into the bytes weir hashes, partitions by and
+// stores state under. The bytes are the key's Codec encoding, so equal keys have equal bytes and
+// the same function serves the exchange (key group -> subtask) and the keyed state backend.
+// The encoder owns a scratch buffer reused for every record: no allocation once it has grown.
+// A key that is one string is its own bytes (no copy, no length prefix): equal strings are equal
+// bytes, and that is the common key of word counts, symbols and ids.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "base/xxhash.h"
+#include "serde/codec.h"
+
+namespace weir::operators {
+
+struct EncodedKey {
+  std::string_view bytes;  // valid until the next Encode on the same encoder
+  uint64_t hash;           // xxh3 of bytes
+};
+
+class KeyEncoder {
+ public:
+  template <typename K>
+  EncodedKey Encode(const K& key) {
+    if constexpr (std::is_convertible_v<const K&, std::string_view>) {
+      const std::string_view bytes(key);
+      return {bytes, Hash64(bytes)};
+    }
+    const size_t size = serde::Codec<K>::Size(key);
+    if (size > buffer_.size()) buffer_.resize(size * 2);
+    serde::Codec<K>::Write(key, buffer_.data());
+    std::string_view bytes(reinterpret_cast<const char*>(buffer_.data()), size);
+    return {bytes, Hash64(bytes)};
+  }
+
+ private:
+  std::vector<std::byte> buffer_ = std::vector<std::byte>(64);
+};
+
+}  // namespace weir::operators

@@ -1,0 +1,68 @@
+// SourceOperator<T>: the head of a source chain (Flink's SourceReader, polled rather than run in
+// its own thread). The task polls it when its outputs have credit; a poll emits at most
+// `max_records` records into the chain and returns at once -- it never blocks, so a source with
+// nothing to read right now (a quiet socket) returns kNothingNow and the worker runs other tasks.
+#pragma once
+
+#include <cstdint>
+
+#include "operators/stream_operator.h"
+
+namespace weir::operators {
+
+enum class SourceStatus {
+  kMoreAvailable,  // emitted records; poll again
+  kNothingNow,     // nothing to read at the moment; poll again later
+  kEndOfInput,     // the bounded input is exhausted
+};
+
+class SourceOperatorBase : public StreamOperator {
+ public:
+  OutputBase* input() override { return nullptr; }
+  virtual Result<SourceStatus> Poll(int max_records) = 0;
+
+  // The bounded input ended (or the job is stopping): the maximum watermark, then end-of-input.
+  void EmitEndOfInput() {
+    downstream_->EmitWatermark(kMaxTimestamp);
+    downstream_->EndInput();
+  }
+
+  // What the source consumed, for the job's throughput report.
+  int64_t records_emitted() const { return records_emitted_; }
+  int64_t bytes_read() const { return bytes_read_; }
+
+ protected:
+  int64_t records_emitted_ = 0;
+  int64_t bytes_read_ = 0;
+  OutputBase* downstream_ = nullptr;
+};
+
+template <typename T>
+class SourceOperator : public SourceOperatorBase {
+ public:
+  void SetOutput(OutputBase* output) override {
+    output_ = dynamic_cast<Output<T>*>(output);
+    WEIR_CHECK_MSG(output_ != nullptr, "source output type mismatch");
+    downstream_ = output;
+  }
+
+ protected:
+  Output<T>* output() const { return output_; }
+
+ private:
+  Output<T>* output_ = nullptr;
+};
+
+// Base of sinks: an operator with an input and no output.
+template <typename T>
+class SinkOperator : public StreamOperator, public Output<T> {
+ public:
+  OutputBase* input() override { return this; }
+  void SetOutput(OutputBase* output) override {
+    WEIR_CHECK_MSG(false, "a sink has no output");
+  }
+  void EmitWatermark(Timestamp watermark) override {}
+  void EndInput() override {}
+};
+
+}  // namespace weir::operators

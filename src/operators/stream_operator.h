@@ -1,0 +1,122 @@
+// StreamOperator: one operator instance of one parallel subtask (Flink's StreamOperator).
+//
+// Lifecycle, all on the task's worker thread: Open(context) once, then records, watermarks and at
+// most one EndInput through its Output<In> side, then Close() once -- also after a failure. An
+// operator never throws on purpose and never blocks; a failure the world caused (an exhausted
+// memory budget, a bad record) is reported with context.Fail(status), which fails the task after
+// the current batch. A user function that throws fails the task too (the task catches it).
+//
+// Wiring: the runtime creates one instance per subtask from an OperatorFactory, then connects it
+// with SetOutput() to the next operator of its chain or to the record writers of its exchanges.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/check.h"
+#include "base/clock.h"
+#include "base/config.h"
+#include "base/status.h"
+#include "memory/memory_budget.h"
+#include "memory/segment_pool.h"
+#include "operators/output.h"
+
+namespace weir::operators {
+
+// What an operator instance knows about where it runs.
+class OperatorContext {
+ public:
+  std::string task_name;        // "Map (2/4)"
+  int subtask_index = 0;        // 0-based
+  int parallelism = 1;
+  int max_parallelism = 128;    // number of key groups
+  const Configuration* config = nullptr;
+  memory::SegmentPool* state_pool = nullptr;      // segments for keyed state and sorting
+  memory::MemoryBudget* managed_memory = nullptr; // accounts for them
+
+  // Records the first failure; the task fails after the current batch.
+  void Fail(Status status) {
+    if (status_.ok() && !status.ok()) status_ = status.WithContext(task_name);
+  }
+  bool failed() const { return !status_.ok(); }
+  const Status& status() const { return status_; }
+
+ private:
+  Status status_;
+};
+
+class StreamOperator {
+ public:
+  virtual ~StreamOperator() = default;
+
+  virtual Status Open(OperatorContext* context) {
+    context_ = context;
+    return Status::Ok();
+  }
+  virtual void Close() {}
+  // The task has no input right now: a buffering operator (a sink) pushes out what it holds, so
+  // a quiet stream's results do not wait for more input. Also called before EndInput completes.
+  virtual void Flush() {}
+  // Called once after the whole job ended: `success` tells whether it finished (a sink commits
+  // what it wrote) or failed or was cancelled (a sink discards uncommitted output).
+  virtual Status Finalize(bool success) { return Status::Ok(); }
+
+  // This operator's input side as an Output<In> for its predecessor; nullptr for sources.
+  virtual OutputBase* input() = 0;
+  // Connects this operator's output. REQUIRES: `output` is an Output<Out> of this operator's Out.
+  virtual void SetOutput(OutputBase* output) = 0;
+
+ protected:
+  OperatorContext* context() const { return context_; }
+
+ private:
+  OperatorContext* context_ = nullptr;
+};
+
+// Base of operators with one typed input and one typed output.
+template <typename In, typename Out>
+class OneInputOperator : public StreamOperator, public Output<In> {
+ public:
+  OutputBase* input() override { return this; }
+  void SetOutput(OutputBase* output) override {
+    output_ = dynamic_cast<Output<Out>*>(output);
+    WEIR_CHECK_MSG(output_ != nullptr, "operator output type mismatch: expected Output<{}>",
+                   typeid(Out).name());
+  }
+  void EmitWatermark(Timestamp watermark) override { output_->EmitWatermark(watermark); }
+  void EndInput() override { output_->EndInput(); }
+
+ protected:
+  Output<Out>* output() const { return output_; }
+
+ private:
+  Output<Out>* output_ = nullptr;
+};
+
+// Creates the operator instance of one subtask.
+class OperatorFactory {
+ public:
+  virtual ~OperatorFactory() = default;
+  virtual std::unique_ptr<StreamOperator> Create(int subtask_index) const = 0;
+};
+
+// An OperatorFactory from a callable `int subtask -> std::unique_ptr<StreamOperator>`.
+template <typename Make>
+class LambdaOperatorFactory final : public OperatorFactory {
+ public:
+  explicit LambdaOperatorFactory(Make make) : make_(std::move(make)) {}
+  std::unique_ptr<StreamOperator> Create(int subtask_index) const override {
+    return make_(subtask_index);
+  }
+
+ private:
+  Make make_;
+};
+
+template <typename Make>
+std::unique_ptr<OperatorFactory> MakeOperatorFactory(Make make) {
+  return std::make_unique<LambdaOperatorFactory<Make>>(std::move(make));
+}
+
+}  // namespace weir::operators
