@@ -1,0 +1,92 @@
+// JobGraph: the logical job the API builds -- operators (vertices) with their parallelism, and
+// the edges between them with how records are partitioned. The runtime turns it into tasks:
+// forward edges between vertices of equal parallelism are chained (direct calls in one task),
+// every other edge becomes an exchange (channels between tasks).
+//
+// Types are erased here and restored by the factories the API created where the types were
+// known: an ExchangeFactory makes the record writer and decoder of its edge's record type, a
+// vertex's FanOutFactory makes the Output<T> that feeds several consumers.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "operators/stream_operator.h"
+#include "runtime/channel_writer.h"
+
+namespace weir::runtime {
+
+enum class Partitioning { kForward, kRebalance, kBroadcast, kKeyGroups, kGlobal };
+
+std::string_view PartitioningName(Partitioning partitioning);
+
+// Decodes the records of a batch and pushes them into the head of a chain.
+class BatchDecoder {
+ public:
+  virtual ~BatchDecoder() = default;
+  virtual void Decode(const serde::RecordBatch& batch) = 0;
+};
+
+template <typename T>
+class TypedBatchDecoder final : public BatchDecoder {
+ public:
+  explicit TypedBatchDecoder(operators::Output<T>* head) : head_(head) {}
+  void Decode(const serde::RecordBatch& batch) override {
+    batch.ForEach([this](const serde::RecordEnvelope& envelope, const std::byte* payload) {
+      head_->Collect(serde::Codec<T>::Read(payload), envelope.timestamp);
+    });
+  }
+
+ private:
+  operators::Output<T>* head_;
+};
+
+class ExchangeFactory {
+ public:
+  virtual ~ExchangeFactory() = default;
+  // The writer of one producer subtask into `channels` (one per consumer subtask it reaches).
+  virtual std::unique_ptr<ChannelWriter> CreateWriter(int producer_subtask,
+                                                      std::vector<StreamChannel*> channels,
+                                                      const ChannelWriter::Options& options,
+                                                      int max_parallelism) const = 0;
+  // A decoder feeding `head`, an Output<T> of the consumer's head operator.
+  virtual std::unique_ptr<BatchDecoder> CreateDecoder(operators::OutputBase* head) const = 0;
+};
+
+// Output<T> that passes everything to several outputs (a vertex with several consumers).
+class FanOutFactory {
+ public:
+  virtual ~FanOutFactory() = default;
+  virtual std::unique_ptr<operators::OutputBase> Create(
+      std::vector<operators::OutputBase*> outputs) const = 0;
+};
+
+struct JobVertex {
+  int id = 0;
+  std::string name;
+  int parallelism = 1;
+  std::string slot_sharing_group = "default";
+  std::shared_ptr<const operators::OperatorFactory> factory;
+  std::shared_ptr<const FanOutFactory> fan_out;  // null for sinks
+  bool is_source = false;
+};
+
+struct JobEdge {
+  int source = 0;
+  int target = 0;
+  Partitioning partitioning = Partitioning::kForward;
+  std::shared_ptr<const ExchangeFactory> exchange;
+};
+
+struct JobGraph {
+  std::string name = "weir job";
+  int max_parallelism = 128;
+  std::vector<JobVertex> vertices;  // vertices[i].id == i
+  std::vector<JobEdge> edges;
+
+  // Checks ids, edge ends, parallelism bounds, and that forward edges connect equal parallelism.
+  Status Validate() const;
+};
+
+}  // namespace weir::runtime

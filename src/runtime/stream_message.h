@@ -1,0 +1,40 @@
+// StreamMessage: what travels through a channel between two tasks. Records travel in batches;
+// watermarks, end-of-input and (with checkpoints) barriers travel in-band between batches, so
+// they stay ordered with the records around them.
+#pragma once
+
+#include <cstdint>
+
+#include "serde/record_batch.h"
+#include "sched/channel.h"
+
+namespace weir::runtime {
+
+struct StreamMessage {
+  enum class Kind : uint8_t { kRecords, kWatermark, kEndOfInput };
+
+  Kind kind = Kind::kRecords;
+  int64_t value = 0;         // the watermark for kWatermark
+  serde::RecordBatch batch;  // for kRecords
+
+  static StreamMessage Records(serde::RecordBatch batch) {
+    StreamMessage message;
+    message.batch = std::move(batch);
+    return message;
+  }
+  static StreamMessage Watermark(int64_t watermark) {
+    StreamMessage message;
+    message.kind = Kind::kWatermark;
+    message.value = watermark;
+    return message;
+  }
+  static StreamMessage EndOfInput() {
+    StreamMessage message;
+    message.kind = Kind::kEndOfInput;
+    return message;
+  }
+};
+
+using StreamChannel = sched::Channel<StreamMessage>;
+
+}  // namespace weir::runtime

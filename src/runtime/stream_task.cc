@@ -1,0 +1,180 @@
+#include "runtime/stream_task.h"
+
+#include <exception>
+
+namespace weir::runtime {
+namespace {
+// Records a source may emit per poll: large enough to amortize the task switch, small enough that
+// output buffers, pending queues and timers are serviced often.
+constexpr int kSourceRecordsPerPoll = 1024;
+}  // namespace
+
+StreamTask::StreamTask(std::string name, const std::atomic<bool>* stop_requested)
+    : name_(std::move(name)), stop_requested_(stop_requested) {}
+
+void StreamTask::AddOperator(std::unique_ptr<operators::StreamOperator> op,
+                             std::unique_ptr<operators::OperatorContext> context) {
+  if (operators_.empty()) source_ = dynamic_cast<operators::SourceOperatorBase*>(op.get());
+  operators_.push_back(std::move(op));
+  contexts_.push_back(std::move(context));
+}
+
+BatchDecoder* StreamTask::AddDecoder(std::unique_ptr<BatchDecoder> decoder) {
+  decoders_.push_back(std::move(decoder));
+  return decoders_.back().get();
+}
+
+Status StreamTask::Open() {
+  // Tail first, as Flink opens a chain: an operator may emit while opening only into opened ones.
+  for (size_t i = operators_.size(); i-- > 0;) {
+    Status status;
+    try {
+      status = operators_[i]->Open(contexts_[i].get());
+    } catch (const std::exception& e) {
+      status = Internal("user function threw while opening: {}", e.what());
+    }
+    if (!status.ok()) return status.WithContext(contexts_[i]->task_name);
+  }
+  opened_ = true;
+  return Status::Ok();
+}
+
+void StreamTask::Close() {
+  if (!opened_) return;
+  for (auto& op : operators_) {
+    try {
+      op->Close();
+    } catch (const std::exception&) {
+      // A throwing close of a user function must not hide the job's outcome.
+    }
+  }
+  opened_ = false;
+}
+
+sched::Task::Progress StreamTask::Fail(Status status) {
+  if (status_.ok()) status_ = std::move(status);
+  return Progress::kFailed;
+}
+
+sched::Task::Progress StreamTask::RunOnce(int64_t now_nanos) {
+  try {
+    return Step(now_nanos);
+  } catch (const std::exception& e) {
+    return Fail(Internal("{}: user function threw: {}", name_, e.what()));
+  } catch (...) {
+    return Fail(Internal("{}: user function threw a non-standard exception", name_));
+  }
+}
+
+sched::Task::Progress StreamTask::Step(int64_t now_nanos) {
+  if (!status_.ok()) return Progress::kFailed;
+  bool did_work = false;
+  for (auto& writer : writers_) did_work |= writer->DrainPending();
+  bool blocked = false;
+  for (auto& writer : writers_) blocked |= writer->has_pending();
+
+  if (!blocked) {
+    if (input_ended_) return Progress::kFinished;
+    did_work |= ProcessInput();
+  }
+
+  for (auto& writer : writers_) {
+    writer->FlushTimedOut(now_nanos);
+    if (!writer->status().ok()) return Fail(writer->status().WithContext(name_));
+  }
+  for (auto& context : contexts_) {
+    if (context->failed()) return Fail(context->status());
+  }
+  if (!status_.ok()) return Progress::kFailed;
+  if (!did_work || input_ended_) {
+    for (auto& op : operators_) op->Flush();
+  }
+  if (input_ended_) {
+    bool pending = false;
+    for (auto& writer : writers_) pending |= writer->has_pending();
+    if (!pending) return Progress::kFinished;
+  }
+  return did_work ? Progress::kDidWork : Progress::kIdle;
+}
+
+bool StreamTask::ProcessInput() {
+  if (source_ != nullptr) {
+    if (stop_requested_ != nullptr && stop_requested_->load(std::memory_order_relaxed)) {
+      EndChainInput();
+      return true;
+    }
+    Result<operators::SourceStatus> polled = source_->Poll(kSourceRecordsPerPoll);
+    if (!polled.ok()) {
+      Fail(polled.status().WithContext(name_));
+      return false;
+    }
+    switch (*polled) {
+      case operators::SourceStatus::kMoreAvailable: return true;
+      case operators::SourceStatus::kNothingNow: return false;
+      case operators::SourceStatus::kEndOfInput: EndChainInput(); return true;
+    }
+    return false;
+  }
+  const size_t count = inputs_.size();
+  for (size_t k = 0; k < count; ++k) {
+    InputGate& gate = inputs_[next_input_];
+    next_input_ = next_input_ + 1 == count ? 0 : next_input_ + 1;
+    if (gate.ended) continue;
+    StreamMessage message;
+    if (gate.channel->TryPop(message)) {
+      HandleMessage(gate, message);
+      return true;
+    }
+  }
+  return false;
+}
+
+void StreamTask::HandleMessage(InputGate& gate, StreamMessage& message) {
+  switch (message.kind) {
+    case StreamMessage::Kind::kRecords:
+      gate.decoder->Decode(message.batch);
+      break;
+    case StreamMessage::Kind::kWatermark:
+      if (message.value > gate.watermark) {
+        gate.watermark = message.value;
+        AdvanceWatermark();
+      }
+      break;
+    case StreamMessage::Kind::kEndOfInput:
+      gate.ended = true;
+      ++ended_inputs_;
+      if (ended_inputs_ == inputs_.size()) {
+        EndChainInput();
+      } else {
+        AdvanceWatermark();
+      }
+      break;
+  }
+}
+
+void StreamTask::AdvanceWatermark() {
+  Timestamp minimum = kMaxTimestamp;
+  for (const InputGate& gate : inputs_) {
+    if (!gate.ended && gate.watermark < minimum) minimum = gate.watermark;
+  }
+  if (minimum > watermark_ && minimum != kMaxTimestamp) {
+    watermark_ = minimum;
+    operators_.front()->input()->EmitWatermark(watermark_);
+  }
+}
+
+void StreamTask::EndChainInput() {
+  input_ended_ = true;
+  if (source_ != nullptr) {
+    source_->EmitEndOfInput();
+    return;
+  }
+  operators::OutputBase* head = operators_.front()->input();
+  if (watermark_ != kMaxTimestamp) {
+    watermark_ = kMaxTimestamp;
+    head->EmitWatermark(kMaxTimestamp);
+  }
+  head->EndInput();
+}
+
+}  // namespace weir::runtime

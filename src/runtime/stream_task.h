@@ -1,0 +1,88 @@
+// StreamTask: one parallel subtask of one operator chain, run cooperatively by a worker.
+//
+// Each RunOnce() does a bounded amount of work and returns: it first pushes output that waits for
+// credit (and takes no input while any does -- that is how backpressure reaches the sources), then
+// polls its source or takes one message from one input channel (round-robin), then flushes
+// output buffers older than the buffer timeout.
+//
+// Watermarks: a task's watermark is the minimum over its input channels that have not ended
+// (Flink's StatusWatermarkValve); it is forwarded into the chain when it advances. End of input:
+// when every input channel ended (or the source is exhausted or asked to stop), the task sends the
+// maximum watermark and EndInput down its chain, which flushes the writers and puts end-of-input
+// into every output channel; the task finishes once all of that has been delivered.
+//
+// A user function that throws, or an operator that reports a failure, fails the task with a
+// message naming it; the executor then cancels the job.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "operators/source_operator.h"
+#include "operators/stream_operator.h"
+#include "runtime/job_graph.h"
+#include "sched/task.h"
+
+namespace weir::runtime {
+
+class StreamTask final : public sched::Task {
+ public:
+  struct InputGate {
+    StreamChannel* channel = nullptr;
+    BatchDecoder* decoder = nullptr;
+    Timestamp watermark = kMinTimestamp;
+    bool ended = false;
+  };
+
+  StreamTask(std::string name, const std::atomic<bool>* stop_requested);
+
+  // Building (by the JobRunner, before the task runs). The first added operator is the head.
+  void AddOperator(std::unique_ptr<operators::StreamOperator> op,
+                   std::unique_ptr<operators::OperatorContext> context);
+  void AddWriter(std::unique_ptr<ChannelWriter> writer) { writers_.push_back(std::move(writer)); }
+  void AddFanOut(std::unique_ptr<operators::OutputBase> fan_out) {
+    fan_outs_.push_back(std::move(fan_out));
+  }
+  BatchDecoder* AddDecoder(std::unique_ptr<BatchDecoder> decoder);
+  void AddInput(StreamChannel* channel, BatchDecoder* decoder) {
+    inputs_.push_back(InputGate{channel, decoder});
+  }
+  const std::vector<std::unique_ptr<operators::StreamOperator>>& operators() const {
+    return operators_;
+  }
+
+  // sched::Task
+  Status Open() override;
+  Progress RunOnce(int64_t now_nanos) override;
+  void Close() override;
+  Status status() const override { return status_; }
+  std::string_view name() const override { return name_; }
+
+ private:
+  Progress Step(int64_t now_nanos);
+  bool ProcessInput();
+  void HandleMessage(InputGate& gate, StreamMessage& message);
+  void AdvanceWatermark();
+  void EndChainInput();
+  Progress Fail(Status status);
+
+  std::string name_;
+  const std::atomic<bool>* stop_requested_;
+  std::vector<std::unique_ptr<operators::StreamOperator>> operators_;
+  std::vector<std::unique_ptr<operators::OperatorContext>> contexts_;
+  std::vector<std::unique_ptr<ChannelWriter>> writers_;
+  std::vector<std::unique_ptr<operators::OutputBase>> fan_outs_;
+  std::vector<std::unique_ptr<BatchDecoder>> decoders_;
+  std::vector<InputGate> inputs_;
+  operators::SourceOperatorBase* source_ = nullptr;
+  size_t next_input_ = 0;
+  size_t ended_inputs_ = 0;
+  Timestamp watermark_ = kMinTimestamp;
+  bool input_ended_ = false;
+  bool opened_ = false;
+  Status status_;
+};
+
+}  // namespace weir::runtime
