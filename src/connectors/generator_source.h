@@ -1,0 +1,66 @@
+// GeneratorSource: records made by a function of their index (Flink's DataGeneratorSource and
+// fromSequence). `count` records in all, split into contiguous index ranges over the subtasks;
+// an optional rate limit (records per second for the whole source, shared evenly) turns it into
+// a paced stream for latency measurements: a subtask that is ahead of its schedule returns
+// kNothingNow instead of sleeping, so the worker keeps serving other tasks.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+
+#include "base/clock.h"
+#include "operators/source_operator.h"
+
+namespace weir::connectors {
+
+template <typename T, typename Generator>
+class GeneratorSource final : public operators::SourceOperator<T> {
+ public:
+  // `generator(int64_t index) -> T`; `records_per_second` <= 0 means as fast as possible.
+  GeneratorSource(Generator generator, int64_t count, double records_per_second)
+      : generator_(std::move(generator)), count_(count), records_per_second_(records_per_second) {}
+
+  Status Open(operators::OperatorContext* context) override {
+    RETURN_IF_ERROR(operators::SourceOperator<T>::Open(context));
+    const int64_t parallelism = context->parallelism;
+    const int64_t subtask = context->subtask_index;
+    next_ = RangeStart(subtask, parallelism);
+    end_ = RangeStart(subtask + 1, parallelism);
+    first_ = next_;
+    if (records_per_second_ > 0) nanos_per_record_ = 1e9 * parallelism / records_per_second_;
+    return Status::Ok();
+  }
+
+  Result<operators::SourceStatus> Poll(int max_records) override {
+    if (next_ >= end_) return operators::SourceStatus::kEndOfInput;
+    int64_t limit = std::min<int64_t>(end_, next_ + max_records);
+    if (nanos_per_record_ > 0) {
+      const int64_t now = MonotonicNanos();
+      if (start_nanos_ == 0) start_nanos_ = now;
+      const int64_t due = first_ + static_cast<int64_t>((now - start_nanos_) / nanos_per_record_) + 1;
+      limit = std::min(limit, due);
+      if (limit <= next_) return operators::SourceStatus::kNothingNow;
+    }
+    operators::Output<T>* out = this->output();
+    this->records_emitted_ += limit - next_;
+    for (; next_ < limit; ++next_) out->Collect(generator_(next_), kMinTimestamp);
+    return operators::SourceStatus::kMoreAvailable;
+  }
+
+ private:
+  int64_t RangeStart(int64_t subtask, int64_t parallelism) const {
+    return static_cast<int64_t>((static_cast<__int128>(count_) * subtask) / parallelism);
+  }
+
+  Generator generator_;
+  int64_t count_;
+  double records_per_second_;
+  double nanos_per_record_ = 0;
+  int64_t first_ = 0;
+  int64_t next_ = 0;
+  int64_t end_ = 0;
+  int64_t start_nanos_ = 0;
+};
+
+}  // namespace weir::connectors
