@@ -1,0 +1,343 @@
+// DataStream<T> and KeyedStream<T, KeySelector>: Flink's DataStream API in C++.
+//
+//   auto counts = env.ReadTextFile(path)
+//       .FlatMap([](std::string_view line, Collector<std::pair<std::string_view, int64_t>>& out) {...})
+//       .KeyBy([](const auto& pair) { return pair.first; })
+//       .Sum<1>();
+//   counts.Print();
+//   env.Execute("WordCount");
+//
+// A stream is a handle on one vertex of the job under construction; transformations add vertices
+// and return new handles, and nothing runs until the environment's Execute(). User functions are
+// copied into each parallel subtask. Records are passed to them by const reference and, with views
+// inside (std::string_view), are valid only during the call -- Flink's object-reuse contract.
+// A record type that crosses an exchange (keyBy, rebalance, a parallelism change) needs a
+// serde::Codec: plain structs, strings, pairs and tuples of them have one.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "api/function_traits.h"
+#include "api/job_builder.h"
+#include "connectors/print_sink.h"
+#include "connectors/text_file_sink.h"
+#include "operators/process_operator.h"
+#include "operators/rolling_aggregate.h"
+#include "operators/stateless.h"
+#include "runtime/typed_exchange.h"
+
+namespace weir::api {
+
+using operators::Collector;
+using operators::ProcessFunction;
+
+template <typename T, typename KeySelector>
+class KeyedStream;
+
+namespace internal {
+
+template <typename T>
+ExchangeMaker MakeExchange() {
+  return [](runtime::Partitioning partitioning) -> std::shared_ptr<const runtime::ExchangeFactory> {
+    if constexpr (serde::Encodable<T>) {
+      return std::make_shared<runtime::TypedExchangeFactory<T>>(partitioning);
+    } else {
+      return nullptr;
+    }
+  };
+}
+
+template <typename T, typename KeySelector>
+ExchangeMaker MakeKeyedExchange(KeySelector key_selector) {
+  return [key_selector](runtime::Partitioning) -> std::shared_ptr<const runtime::ExchangeFactory> {
+    return std::make_shared<runtime::TypedExchangeFactory<T, KeySelector>>(
+        runtime::Partitioning::kKeyGroups, key_selector);
+  };
+}
+
+template <typename T, typename Make>
+std::shared_ptr<const operators::OperatorFactory> Factory(Make make) {
+  return std::shared_ptr<const operators::OperatorFactory>(operators::MakeOperatorFactory(std::move(make)));
+}
+
+}  // namespace internal
+
+template <typename T>
+class DataStream {
+ public:
+  using ValueType = T;
+
+  DataStream(std::shared_ptr<internal::JobBuilder> builder, int vertex)
+      : builder_(std::move(builder)), vertex_(vertex) {}
+
+  // --- Transformations.
+
+  // `U f(const T&)`: one output per input.
+  template <typename F>
+  auto Map(F function, std::string name = "Map") const {
+    using U = std::decay_t<std::invoke_result_t<F&, const T&>>;
+    return Then<U>(std::move(name), [function](int) {
+      return std::make_unique<operators::MapOperator<T, U, F>>(function);
+    });
+  }
+
+  // `bool f(const T&)`: keeps the records for which it is true.
+  template <typename F>
+  DataStream<T> Filter(F function, std::string name = "Filter") const {
+    return Then<T>(std::move(name), [function](int) {
+      return std::make_unique<operators::FilterOperator<T, F>>(function);
+    });
+  }
+
+  // `void f(const T&, Collector<U>&)`: zero or more outputs per input. U is deduced from a
+  // non-generic function; give it explicitly (FlatMap<U>(...)) for a generic lambda.
+  template <typename U = void, typename F>
+  auto FlatMap(F function, std::string name = "Flat Map") const {
+    using Out = std::conditional_t<std::is_void_v<U>, internal::FlatMapOutput<F>, U>;
+    return Then<Out>(std::move(name), [function](int) {
+      return std::make_unique<operators::FlatMapOperator<T, Out, F>>(function);
+    });
+  }
+
+  // A ProcessFunction<T, U> subclass, copied into each subtask.
+  template <typename Function>
+  auto Process(Function function, std::string name = "Process") const {
+    using U = internal::ProcessOutput<Function>;
+    return Then<U>(std::move(name), [function](int) {
+      return std::make_unique<operators::ProcessOperator<T, U, Function>>(function);
+    });
+  }
+
+  // Flink's project(fields...) on tuples: a tuple of the chosen fields, in the given order.
+  template <size_t... Fields>
+  auto Project(std::string name = "Projection") const {
+    return Map([](const T& value) { return std::make_tuple(std::get<Fields>(value)...); },
+               std::move(name));
+  }
+
+  // Partitions by key: `K f(const T&)` where K has a serde::Codec.
+  template <typename F>
+  KeyedStream<T, F> KeyBy(F key_selector) const {
+    return KeyedStream<T, F>(*this, std::move(key_selector));
+  }
+  // Partitions by tuple field `Field` (Flink's keyBy(int)).
+  template <size_t Field>
+  auto KeyBy() const {
+    return KeyBy([](const T& value) { return std::get<Field>(value); });
+  }
+
+  // Explicit partitioning (Flink's rebalance / broadcast / forward / global).
+  DataStream<T> Rebalance() const { return Exchange(runtime::Partitioning::kRebalance, "Rebalance"); }
+  DataStream<T> Broadcast() const { return Exchange(runtime::Partitioning::kBroadcast, "Broadcast"); }
+  DataStream<T> Forward() const { return Exchange(runtime::Partitioning::kForward, "Forward"); }
+  DataStream<T> Global() const {
+    DataStream<T> result = Exchange(runtime::Partitioning::kGlobal, "Global");
+    return result.SetParallelism(1);
+  }
+
+  // The records of this stream and of `others`, in no particular order across them.
+  template <typename... Others>
+  DataStream<T> Union(const Others&... others) const {
+    const int vertex = builder_->AddVertex(
+        "Union", internal::Factory<T>([](int) { return std::make_unique<operators::IdentityOperator<T>>(); }),
+        std::make_shared<runtime::TypedFanOutFactory<T>>(), false);
+    builder_->AddEdge(vertex_, vertex, std::nullopt, internal::MakeExchange<T>());
+    (builder_->AddEdge(others.vertex_id(), vertex, std::nullopt, internal::MakeExchange<T>()), ...);
+    return DataStream<T>(builder_, vertex);
+  }
+
+  // --- Settings of the operator that produces this stream.
+  DataStream<T>& SetParallelism(int parallelism) {
+    builder_->vertex(vertex_).parallelism = parallelism;
+    builder_->set_parallelism_fixed(vertex_);
+    return *this;
+  }
+  DataStream<T>& Name(std::string name) {
+    builder_->vertex(vertex_).name = std::move(name);
+    return *this;
+  }
+  // Operators in different slot-sharing groups start on different workers (cores).
+  DataStream<T>& SlotSharingGroup(std::string group) {
+    builder_->vertex(vertex_).slot_sharing_group = std::move(group);
+    return *this;
+  }
+  int GetParallelism() const { return builder_->vertex(vertex_).parallelism; }
+
+  // --- Sinks.
+  DataStream<T>& Print(std::string identifier = "") { return AddPrint(false, std::move(identifier)); }
+  DataStream<T>& PrintToErr(std::string identifier = "") { return AddPrint(true, std::move(identifier)); }
+  // Text lines (Flink's toString of each record) into `path`; see connectors::TextFileSink.
+  DataStream<T>& WriteAsText(std::string path) {
+    return WriteAsText(std::move(path), connectors::ToStringFormat());
+  }
+  // The same with a custom line format `void(std::string& out, const T&)`.
+  template <typename Format>
+  DataStream<T>& WriteAsText(std::string path, Format format) {
+    Sink("Sink: Text File", [path, format](int) {
+      return std::make_unique<connectors::TextFileSink<T, Format>>(path, format);
+    });
+    return *this;
+  }
+  // Discards every record (Flink's DiscardingSink), e.g. for benchmarks.
+  DataStream<T>& Discard() {
+    Sink("Sink: Blackhole", [](int) { return std::make_unique<connectors::BlackholeSink<T>>(); });
+    return *this;
+  }
+  // A custom sink: `make(subtask) -> std::unique_ptr<operators::SinkOperator<T>>`.
+  template <typename Make>
+  DataStream<T>& SinkTo(std::string name, Make make) {
+    Sink(std::move(name), std::move(make));
+    return *this;
+  }
+
+  int vertex_id() const { return vertex_; }
+  const std::shared_ptr<internal::JobBuilder>& builder() const { return builder_; }
+
+  // Adds an operator made by `make(subtask)` that consumes this stream and produces U.
+  template <typename U, typename Make>
+  DataStream<U> Then(std::string name, Make make,
+                     std::optional<runtime::Partitioning> partitioning = std::nullopt,
+                     internal::ExchangeMaker exchange = nullptr) const {
+    const int vertex = builder_->AddVertex(std::move(name), internal::Factory<U>(std::move(make)),
+                                           std::make_shared<runtime::TypedFanOutFactory<U>>(), false);
+    builder_->AddEdge(vertex_, vertex, partitioning,
+                      exchange ? std::move(exchange) : internal::MakeExchange<T>());
+    return DataStream<U>(builder_, vertex);
+  }
+
+ private:
+  DataStream<T> Exchange(runtime::Partitioning partitioning, std::string name) const {
+    return Then<T>(std::move(name), [](int) { return std::make_unique<operators::IdentityOperator<T>>(); },
+                   partitioning);
+  }
+
+  template <typename Make>
+  void Sink(std::string name, Make make) const {
+    const int vertex = builder_->AddVertex(std::move(name), internal::Factory<T>(std::move(make)),
+                                           nullptr, false);
+    builder_->AddEdge(vertex_, vertex, std::nullopt, internal::MakeExchange<T>());
+  }
+
+  DataStream<T>& AddPrint(bool to_stderr, std::string identifier) {
+    Sink(to_stderr ? "Sink: Print to Std. Err" : "Sink: Print to Std. Out",
+         [to_stderr, identifier](int) {
+           return std::make_unique<connectors::PrintSink<T>>(to_stderr, identifier);
+         });
+    return *this;
+  }
+
+  std::shared_ptr<internal::JobBuilder> builder_;
+  int vertex_;
+};
+
+// A stream partitioned by key. Rolling aggregations keep one value per key in keyed state and
+// emit the updated value for every record, as Flink's KeyedStream does.
+template <typename T, typename KeySelector>
+class KeyedStream {
+ public:
+  KeyedStream(DataStream<T> input, KeySelector key_selector)
+      : input_(std::move(input)), key_selector_(std::move(key_selector)) {}
+
+  // `T reduce(const T& accumulated, const T& value)`.
+  template <typename F>
+  DataStream<T> Reduce(F reducer, std::string name = "Keyed Reduce") const {
+    KeySelector key_selector = key_selector_;
+    return input_.template Then<T>(
+        std::move(name),
+        [key_selector, reducer, name](int) {
+          return std::make_unique<operators::RollingAggregateOperator<T, KeySelector, F>>(
+              key_selector, reducer, name);
+        },
+        runtime::Partitioning::kKeyGroups, internal::MakeKeyedExchange<T>(key_selector_));
+  }
+
+  // Flink's sum / min / max (the field aggregated, other fields from the key's first record) and
+  // minBy / maxBy (the whole record holding the extreme; the first one on ties), for tuple field
+  // `Field`.
+  template <size_t Field>
+  DataStream<T> Sum() const {
+    return Reduce([](const T& acc, const T& value) {
+      T out = acc;
+      std::get<Field>(out) += std::get<Field>(value);
+      return out;
+    }, "Keyed Aggregation");
+  }
+  template <size_t Field>
+  DataStream<T> Min() const {
+    return Reduce([](const T& acc, const T& value) {
+      T out = acc;
+      if (std::get<Field>(value) < std::get<Field>(acc)) std::get<Field>(out) = std::get<Field>(value);
+      return out;
+    }, "Keyed Aggregation");
+  }
+  template <size_t Field>
+  DataStream<T> Max() const {
+    return Reduce([](const T& acc, const T& value) {
+      T out = acc;
+      if (std::get<Field>(acc) < std::get<Field>(value)) std::get<Field>(out) = std::get<Field>(value);
+      return out;
+    }, "Keyed Aggregation");
+  }
+  template <size_t Field>
+  DataStream<T> MinBy() const {
+    return Reduce([](const T& acc, const T& value) {
+      return std::get<Field>(value) < std::get<Field>(acc) ? value : acc;
+    }, "Keyed Aggregation");
+  }
+  template <size_t Field>
+  DataStream<T> MaxBy() const {
+    return Reduce([](const T& acc, const T& value) {
+      return std::get<Field>(acc) < std::get<Field>(value) ? value : acc;
+    }, "Keyed Aggregation");
+  }
+
+  // The same for a member of a struct record: Sum(&Tick::volume).
+  template <typename M>
+  DataStream<T> Sum(M T::*field) const {
+    return Reduce([field](const T& acc, const T& value) {
+      T out = acc;
+      out.*field += value.*field;
+      return out;
+    }, "Keyed Aggregation");
+  }
+  template <typename M>
+  DataStream<T> Min(M T::*field) const {
+    return Reduce([field](const T& acc, const T& value) {
+      T out = acc;
+      if (value.*field < acc.*field) out.*field = value.*field;
+      return out;
+    }, "Keyed Aggregation");
+  }
+  template <typename M>
+  DataStream<T> Max(M T::*field) const {
+    return Reduce([field](const T& acc, const T& value) {
+      T out = acc;
+      if (acc.*field < value.*field) out.*field = value.*field;
+      return out;
+    }, "Keyed Aggregation");
+  }
+  template <typename M>
+  DataStream<T> MinBy(M T::*field) const {
+    return Reduce([field](const T& acc, const T& value) { return value.*field < acc.*field ? value : acc; },
+                  "Keyed Aggregation");
+  }
+  template <typename M>
+  DataStream<T> MaxBy(M T::*field) const {
+    return Reduce([field](const T& acc, const T& value) { return acc.*field < value.*field ? value : acc; },
+                  "Keyed Aggregation");
+  }
+
+  const KeySelector& key_selector() const { return key_selector_; }
+  const DataStream<T>& input() const { return input_; }
+
+ private:
+  DataStream<T> input_;
+  KeySelector key_selector_;
+};
+
+}  // namespace weir::api

@@ -1,0 +1,101 @@
+// StreamExecutionEnvironment: where a job is assembled and run (Flink's class of that name).
+//
+//   StreamExecutionEnvironment env(config);   // config: Flink keys, e.g. from -D options
+//   env.SetParallelism(2);
+//   env.ReadTextFile("in.txt").FlatMap(...).KeyBy(...).Sum<1>().Print();
+//   Result<JobResult> result = env.Execute("WordCount");
+//
+// Execute() blocks until the job ends. RequestStop() (any thread, or a signal handler) makes the
+// running job's sources end their input, so it drains and ends cleanly.
+#pragma once
+
+#include <atomic>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/data_stream.h"
+#include "connectors/collection_source.h"
+#include "connectors/generator_source.h"
+#include "connectors/socket_text_source.h"
+#include "connectors/text_file_source.h"
+#include "runtime/job_runner.h"
+
+namespace weir::api {
+
+using runtime::JobResult;
+
+class StreamExecutionEnvironment {
+ public:
+  explicit StreamExecutionEnvironment(Configuration config = {});
+
+  // --- Settings (Flink's setters; each is also a configuration key).
+  StreamExecutionEnvironment& SetParallelism(int parallelism);
+  int GetParallelism() const { return builder_->default_parallelism(); }
+  StreamExecutionEnvironment& SetMaxParallelism(int max_parallelism);
+  // execution.buffer-timeout in milliseconds; 0 flushes every record (low latency).
+  StreamExecutionEnvironment& SetBufferTimeout(int64_t millis);
+  const Configuration& GetConfig() const { return config_; }
+  // Sets a configuration key (as -D key=value would).
+  Status Configure(std::string_view key, std::string_view value);
+
+  // --- Sources.
+  // The lines of the files, split over the parallel readers.
+  DataStream<std::string_view> ReadTextFile(std::string path) {
+    return ReadTextFiles({std::move(path)});
+  }
+  DataStream<std::string_view> ReadTextFiles(std::vector<std::string> paths);
+  // Lines from a TCP server; non-parallel; ends when the server closes the connection.
+  DataStream<std::string_view> SocketTextStream(std::string host, int port);
+  // from, from+1, ..., to (inclusive), split over the parallel readers.
+  DataStream<int64_t> FromSequence(int64_t from, int64_t to);
+
+  // The elements in order; non-parallel.
+  template <typename T>
+  DataStream<T> FromCollection(std::vector<T> elements) {
+    auto shared = std::make_shared<const std::vector<T>>(std::move(elements));
+    return AddSource<T>("Collection Source", [shared](int) {
+      return std::make_unique<connectors::CollectionSource<T>>(shared);
+    }, 1);
+  }
+  template <typename T>
+  DataStream<T> FromElements(std::initializer_list<T> elements) {
+    return FromCollection(std::vector<T>(elements));
+  }
+
+  // `count` records made by `generator(int64_t index)`, optionally paced to
+  // `records_per_second` for the whole source (Flink's DataGeneratorSource).
+  template <typename Generator>
+  auto FromGenerator(int64_t count, Generator generator, double records_per_second = 0,
+                     std::string name = "Generator Source") {
+    using T = std::decay_t<std::invoke_result_t<Generator&, int64_t>>;
+    return AddSource<T>(std::move(name), [generator, count, records_per_second](int) {
+      return std::make_unique<connectors::GeneratorSource<T, Generator>>(generator, count,
+                                                                          records_per_second);
+    });
+  }
+
+  // A custom source: `make(subtask) -> std::unique_ptr<operators::SourceOperator<T>>`;
+  // `parallelism` 0 = the default.
+  template <typename T, typename Make>
+  DataStream<T> AddSource(std::string name, Make make, int parallelism = 0) {
+    const int vertex = builder_->AddVertex(std::move(name), internal::Factory<T>(std::move(make)),
+                                           std::make_shared<runtime::TypedFanOutFactory<T>>(), true,
+                                           parallelism);
+    return DataStream<T>(builder_, vertex);
+  }
+
+  // --- Running.
+  Result<runtime::JobGraph> GetJobGraph(std::string job_name) const;
+  Result<JobResult> Execute(std::string job_name = "");
+  void RequestStop();
+
+ private:
+  Configuration config_;
+  std::shared_ptr<internal::JobBuilder> builder_;
+  std::atomic<runtime::JobRunner*> running_{nullptr};
+  std::atomic<bool> stop_requested_{false};
+};
+
+}  // namespace weir::api
