@@ -30,6 +30,9 @@
 #include "operators/rolling_aggregate.h"
 #include "operators/stateless.h"
 #include "runtime/typed_exchange.h"
+#include "serde/csv.h"
+#include "serde/json.h"
+#include "serde/row_codec.h"
 
 namespace weir::api {
 
@@ -182,6 +185,23 @@ class DataStream {
       return std::make_unique<connectors::TextFileSink<T, Format>>(path, format);
     });
     return *this;
+  }
+  // Rows as CSV lines (Flink's 'csv' format) or JSON objects, one per line.
+  DataStream<T>& WriteAsCsv(std::string path, serde::Schema schema, serde::CsvOptions options = {})
+    requires std::is_same_v<T, serde::RowView>
+  {
+    auto encoder = std::make_shared<const serde::CsvRowEncoder>(std::move(schema), std::move(options));
+    return WriteAsText(std::move(path), [encoder](std::string& out, const serde::RowView& row) {
+      encoder->Encode(row, out);
+    });
+  }
+  DataStream<T>& WriteAsJson(std::string path, serde::Schema schema)
+    requires std::is_same_v<T, serde::RowView>
+  {
+    auto encoder = std::make_shared<const serde::JsonRowEncoder>(std::move(schema));
+    return WriteAsText(std::move(path), [encoder](std::string& out, const serde::RowView& row) {
+      encoder->Encode(row, out);
+    });
   }
   // Discards every record (Flink's DiscardingSink), e.g. for benchmarks.
   DataStream<T>& Discard() {

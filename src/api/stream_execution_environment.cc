@@ -42,6 +42,22 @@ DataStream<std::string_view> StreamExecutionEnvironment::ReadTextFiles(std::vect
   });
 }
 
+DataStream<serde::RowView> StreamExecutionEnvironment::ReadCsvFile(std::vector<std::string> paths,
+                                                                  serde::Schema schema) {
+  const bool ignore = config_.GetBool(options::kCsvIgnoreParseErrors);
+  return AddSource<serde::RowView>("Source: CSV File", [paths, schema, ignore](int) {
+    return std::make_unique<connectors::RowFileSource<serde::CsvRowDecoder>>(paths, schema, ignore);
+  });
+}
+
+DataStream<serde::RowView> StreamExecutionEnvironment::ReadJsonLines(std::vector<std::string> paths,
+                                                                    serde::Schema schema) {
+  const bool ignore = config_.GetBool(options::kJsonIgnoreParseErrors);
+  return AddSource<serde::RowView>("Source: JSON File", [paths, schema, ignore](int) {
+    return std::make_unique<connectors::RowFileSource<serde::JsonRowDecoder>>(paths, schema, ignore);
+  });
+}
+
 DataStream<std::string_view> StreamExecutionEnvironment::SocketTextStream(std::string host, int port) {
   return AddSource<std::string_view>("Source: Socket Stream", [host, port](int) {
     return std::make_unique<connectors::SocketTextSource>(host, port);

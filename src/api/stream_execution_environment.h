@@ -18,6 +18,7 @@
 #include "api/data_stream.h"
 #include "connectors/collection_source.h"
 #include "connectors/generator_source.h"
+#include "connectors/row_file_source.h"
 #include "connectors/socket_text_source.h"
 #include "connectors/text_file_source.h"
 #include "runtime/job_runner.h"
@@ -46,6 +47,12 @@ class StreamExecutionEnvironment {
     return ReadTextFiles({std::move(path)});
   }
   DataStream<std::string_view> ReadTextFiles(std::vector<std::string> paths);
+  // Rows of `schema` from CSV files (RFC 4180; Flink's 'csv' format) or JSON-lines files (one
+  // object per line; Flink's 'json' format). A malformed line fails the job with its path, line
+  // and column, unless csv.ignore-parse-errors / json.ignore-parse-errors is set: then it is
+  // skipped and counted.
+  DataStream<serde::RowView> ReadCsvFile(std::vector<std::string> paths, serde::Schema schema);
+  DataStream<serde::RowView> ReadJsonLines(std::vector<std::string> paths, serde::Schema schema);
   // Lines from a TCP server; non-parallel; ends when the server closes the connection.
   DataStream<std::string_view> SocketTextStream(std::string host, int port);
   // from, from+1, ..., to (inclusive), split over the parallel readers.

@@ -78,6 +78,10 @@ int RunJob(api::StreamExecutionEnvironment& env, const std::string& job_name, bo
                  job.records_in / seconds / 1e6, mb / seconds, job.cpu_seconds, job.workers, job.tasks,
                  job.cpu_seconds > 0 ? mb / job.cpu_seconds : 0.0);
   }
+  if (job.records_skipped > 0) {
+    std::fprintf(stderr, "weir: warning: skipped %lld malformed input records (ignore-parse-errors is set)\n",
+                 static_cast<long long>(job.records_skipped));
+  }
   if (job.stopped) {
     const int signal_number = g_stop_signal.load();
     std::fprintf(stderr, "weir: job '%s' stopped%s; its output holds the results of the input read "

@@ -30,9 +30,12 @@ class SourceOperatorBase : public StreamOperator {
   // What the source consumed, for the job's throughput report.
   int64_t records_emitted() const { return records_emitted_; }
   int64_t bytes_read() const { return bytes_read_; }
+  // Malformed records skipped because an ignore-parse-errors option allowed it.
+  int64_t records_skipped() const { return records_skipped_; }
 
  protected:
   int64_t records_emitted_ = 0;
+  int64_t records_skipped_ = 0;
   int64_t bytes_read_ = 0;
   OutputBase* downstream_ = nullptr;
 };

@@ -305,6 +305,7 @@ Result<JobResult> JobRunner::Run(const JobGraph& graph) {
       if (auto* source = dynamic_cast<operators::SourceOperatorBase*>(op.get())) {
         result.records_in += source->records_emitted();
         result.bytes_in += source->bytes_read();
+        result.records_skipped += source->records_skipped();
       }
     }
   }

@@ -25,6 +25,7 @@ namespace weir::runtime {
 struct JobResult {
   int64_t records_in = 0;  // records the sources emitted
   int64_t bytes_in = 0;    // bytes the sources read
+  int64_t records_skipped = 0;  // malformed input records skipped (ignore-parse-errors options)
   double seconds = 0;      // wall time of the run (after set-up)
   double cpu_seconds = 0;  // process CPU time during the run
   bool stopped = false;    // ended by RequestStop() rather than by the end of input

@@ -1,0 +1,53 @@
+// FileLines: the lines one parallel reader of a set of text files reads.
+//
+// Each file is cut into byte-range splits (io::SplitFile) and subtask i of p takes splits i, i+p,
+// i+2p, ... of the concatenated split list; within a split io::LineReader applies the rule that a
+// line belongs to the split holding its first byte, so every line is read exactly once.
+// Used by every line-based file source (text, CSV, JSON lines).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/file.h"
+#include "io/line_reader.h"
+
+namespace weir::connectors {
+
+class FileLines {
+ public:
+  // Opens the files and picks this subtask's splits.
+  Status Open(const std::vector<std::string>& paths, int subtask, int parallelism);
+  // The next line (valid until the next call): true; false when this reader's splits are done.
+  Result<bool> Next(std::string_view* line);
+  void Close();
+
+  // "path:line" of the line last returned (the line number is exact when the split starts at the
+  // file's start, otherwise "path:byte <offset>" locates it).
+  std::string Location() const;
+  // The 1-based line number of the line last returned within its file, exact for any split
+  // (counts the newlines before it when the split does not start at the file's start: for error
+  // messages only).
+  Result<int64_t> ExactLineNumber() const;
+  const std::string& path() const;
+  int64_t line_number() const { return reader_ ? reader_->line_number() : 0; }
+  bool exact_line_numbers() const { return reader_ && reader_->starts_at_file_start(); }
+  int64_t bytes_read() const { return bytes_read_; }
+
+ private:
+  struct Assignment {
+    size_t file;
+    io::FileSplit split;
+  };
+  void OpenNextSplit();
+
+  std::vector<std::unique_ptr<io::ReadableFile>> files_;
+  std::vector<Assignment> assignments_;
+  size_t next_assignment_ = 0;
+  size_t current_file_ = 0;
+  std::unique_ptr<io::LineReader> reader_;
+  int64_t bytes_read_ = 0;
+};
+
+}  // namespace weir::connectors
