@@ -1,6 +1,8 @@
 // End-to-end tests of the weir binary: flags, errors, exit codes.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "weir_process.h"
 
 namespace weir {
@@ -46,6 +48,23 @@ TEST(CliTest, MissingInputFileIsNamed) {
   auto result = RunWeir({"example", "WordCount", "--input", "/nonexistent/input.txt"});
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.err.find("/nonexistent/input.txt"), std::string::npos) << result.err;
+}
+
+TEST(CliTest, SigintAndSigtermStopAJobCleanly) {
+  const std::string output = std::filesystem::temp_directory_path() / ("weir-stop-" + std::to_string(::getpid()));
+  for (int signal_number : {SIGINT, SIGTERM}) {
+    // 1 TB of text would run for hours: only the signal can end it.
+    auto result = RunWeir({"example", "WordCount", "--generate", "1tb", "--output", output}, "/dev/null", 1500,
+                          signal_number);
+    EXPECT_EQ(result.exit_code, 128 + signal_number) << result.err;
+    EXPECT_NE(result.err.find("stopped by"), std::string::npos) << result.err;
+    // The results of what was read are committed: complete lines, running counts.
+    const std::string text = testing::ReadFile(output);
+    EXPECT_FALSE(text.empty());
+    EXPECT_EQ(text.back(), '\n');
+    EXPECT_EQ(text.front(), '(');
+    std::filesystem::remove(output);
+  }
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,7 +28,9 @@ inline std::string ReadFile(const std::filesystem::path& path) {
   return buffer.str();
 }
 
-inline ProcessResult RunWeir(const std::vector<std::string>& args, const std::string& stdin_path = "/dev/null") {
+// Runs weir with `args`; when `signal_after_ms` >= 0, sends `signal_number` to it after that long.
+inline ProcessResult RunWeir(const std::vector<std::string>& args, const std::string& stdin_path = "/dev/null",
+                             int signal_after_ms = -1, int signal_number = 0) {
   const std::filesystem::path dir = std::filesystem::temp_directory_path() /
                                     ("weir-cli-" + std::to_string(::getpid()) + "-" + std::to_string(rand()));
   std::filesystem::create_directories(dir);
@@ -46,6 +49,10 @@ inline ProcessResult RunWeir(const std::vector<std::string>& args, const std::st
   pid_t pid;
   ProcessResult result;
   if (posix_spawn(&pid, WEIR_BINARY, &actions, nullptr, argv.data(), environ) == 0) {
+    if (signal_after_ms >= 0) {
+      ::usleep(static_cast<useconds_t>(signal_after_ms) * 1000);
+      ::kill(pid, signal_number);
+    }
     int status = 0;
     waitpid(pid, &status, 0);
     result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
