@@ -3,8 +3,10 @@
 // Records, channel buffers and state tables all live in segments. A segment's memory is 64-byte
 // aligned, its size is the pool's segment size (a power of two), and it is returned to its pool
 // when the handle is destroyed or Reset(). Handles may be moved between threads (a producer fills
-// a segment, a consumer on another core releases it); releasing from a thread other than the one
-// that acquired it is correct, only slower (it goes through the pool's shared free list).
+// a segment, a consumer on another core releases it); a segment released on another thread lands
+// in that thread's cache and flows back to the shared free list in batches (see segment_pool.h).
+//
+// Not thread-safe itself: one thread at a time owns a handle. REQUIRES: the pool outlives it.
 #pragma once
 
 #include <cstddef>

@@ -70,18 +70,22 @@ Result<Topology> Topology::Load(std::string_view synthetic) {
 }
 
 std::vector<int> Topology::PlaceWorkers(int workers) const {
+  if (workers <= 0 || cores_.empty()) return {};
   std::vector<int> order(cores_.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
   std::stable_sort(order.begin(), order.end(),
                    [this](int a, int b) { return cores_[a].numa_node < cores_[b].numa_node; });
   std::vector<int> placement;
-  placement.reserve(static_cast<size_t>(std::max(0, workers)));
+  placement.reserve(static_cast<size_t>(workers));
   for (int w = 0; w < workers; ++w) placement.push_back(order[static_cast<size_t>(w) % order.size()]);
   return placement;
 }
 
+void* Topology::hwloc_handle() const { return handle_ != nullptr ? handle_->topology : nullptr; }
+
 Status Topology::BindCurrentThread(int core) const {
   if (synthetic_) return FailedPrecondition("cannot pin a thread to a core of a synthetic topology");
+  if (handle_ == nullptr) return FailedPrecondition("cannot pin a thread with an empty topology");
   if (core < 0 || core >= num_cores()) return InvalidArgument("no core {}", core);
   hwloc_bitmap_t set = hwloc_bitmap_alloc();
   hwloc_bitmap_only(set, static_cast<unsigned>(cores_[core].os_pu));
@@ -93,7 +97,7 @@ Status Topology::BindCurrentThread(int core) const {
 }
 
 Status Topology::BindMemory(void* address, size_t bytes, int numa_node) const {
-  if (synthetic_ || num_numa_nodes_ <= 1) return Status::Ok();  // nothing to choose from
+  if (synthetic_ || handle_ == nullptr) return Status::Ok();  // no real memory to bind to
   hwloc_obj_t node = hwloc_get_obj_by_type(handle_->topology, HWLOC_OBJ_NUMANODE,
                                            static_cast<unsigned>(numa_node));
   if (node == nullptr) return NotFound("no NUMA node {}", numa_node);

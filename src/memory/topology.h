@@ -5,8 +5,11 @@
 // Cores are numbered densely 0..num_cores()-1 in hwloc's logical order (packages, then NUMA
 // nodes, then cores). Only the cores this process may run on are listed (hwloc's default).
 //
-// Copies are cheap and share the hwloc topology, which is read-only after loading; every method is
-// safe to call from any thread.
+// Ownership: a Topology owns its hwloc_topology_t (destroyed with the last copy). Copies and moves
+// are cheap and share it; that is safe because a loaded hwloc topology is never modified again, and
+// it lets a SegmentPool keep the topology its memory came from alive for hwloc_free. Every method
+// is safe to call from any thread. A default-constructed or moved-from Topology is empty: no cores,
+// hwloc_handle() == nullptr, BindCurrentThread fails.
 #pragma once
 
 #include <memory>
@@ -26,7 +29,9 @@ class Topology {
     int package;    // logical package index, 0-based
   };
 
+  // This machine, as far as this process may use it (its cpuset).
   static Result<Topology> Detect();
+  // A made-up machine in hwloc's synthetic syntax; InvalidArgument when hwloc rejects the text.
   static Result<Topology> FromSynthetic(std::string_view description);
 
   int num_packages() const { return num_packages_; }
@@ -42,14 +47,22 @@ class Topology {
   // so that consecutive workers (which exchange most with each other: subtask i of one operator and
   // subtask i of the next share a worker or sit next to each other) share a node's memory and
   // caches; when there are more workers than cores, wrap around.
+  // Precisely: order the cores by (numa_node, index); worker w gets order[w % num_cores()]. Returns
+  // dense core indices (see cores()), `workers` of them; empty for workers <= 0 or no cores.
   std::vector<int> PlaceWorkers(int workers) const;
 
-  // Pins the calling thread to the core's first hardware thread. FailedPrecondition on a synthetic
-  // topology (there is no such core to run on).
+  // Pins the calling thread to the core's first hardware thread (hwloc_set_cpubind with
+  // HWLOC_CPUBIND_THREAD). FailedPrecondition on a synthetic or empty topology (there is no such
+  // core to run on); InvalidArgument for a core out of range; IoError when the kernel refuses.
   Status BindCurrentThread(int core) const;
 
+  // The hwloc_topology_t (as void*, so that users need not include hwloc.h); nullptr when empty.
+  // Valid while this Topology or a copy of it lives. Read-only: do not modify or destroy it.
+  void* hwloc_handle() const;
+
   // Binds [address, address + bytes) to the memory of `numa_node` (best effort: NotFound/IoError
-  // when the kernel refuses, e.g. without NUMA support; the memory stays usable, unbound).
+  // when the kernel refuses, e.g. without NUMA support; the memory stays usable, unbound). A no-op
+  // on a synthetic or empty topology. SegmentPool allocates bound memory instead of using this.
   Status BindMemory(void* address, size_t bytes, int numa_node) const;
 
  private:
