@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <memory>
 #include <thread>
 
@@ -52,7 +53,11 @@ Result<JobResult> JobRunner::Run(const JobGraph& graph) {
   }
   const size_t channel_capacity = std::bit_ceil(static_cast<size_t>(capacity));
 
-  ASSIGN_OR_RETURN(memory::Topology topology, memory::Topology::Detect());
+  std::optional<memory::Topology> detected;
+  if (topology_ == nullptr) {
+    ASSIGN_OR_RETURN(detected, memory::Topology::Detect());
+  }
+  const memory::Topology& topology = topology_ != nullptr ? *topology_ : *detected;
   int workers = static_cast<int>(config_.GetInt(options::kWorkers));
   if (workers < 0) return InvalidArgument("taskmanager.numberOfTaskSlots must be >= 0, got {}", workers);
   if (workers == 0) workers = topology.num_cores();
@@ -147,11 +152,8 @@ Result<JobResult> JobRunner::Run(const JobGraph& graph) {
   }
 
   // --- Tasks, operators, wiring inside chains.
-  struct TaskKey {
-    int chain;
-    int subtask;
-  };
   std::map<std::pair<int, int>, StreamTask*> task_of;  // (chain, subtask) -> task
+  std::map<StreamTask*, int> worker_of_task;
   std::map<std::pair<int, int>, operators::StreamOperator*> operator_of;  // (vertex, subtask)
   for (size_t c = 0; c < chains.size(); ++c) {
     const ChainPlan& plan = chains[c];
@@ -182,6 +184,7 @@ Result<JobResult> JobRunner::Run(const JobGraph& graph) {
         task->AddOperator(std::move(op), std::move(context));
       }
       task_of[{static_cast<int>(c), subtask}] = task.get();
+      worker_of_task[task.get()] = worker;
       execution.task_workers.push_back(worker);
       execution.tasks.push_back(std::move(task));
     }
@@ -205,9 +208,7 @@ Result<JobResult> JobRunner::Run(const JobGraph& graph) {
     const int chain = chain_of[v];
     for (int subtask = 0; subtask < vertex.parallelism; ++subtask) {
       StreamTask* task = task_of[{chain, subtask}];
-      const int worker = execution.task_workers[std::find_if(execution.tasks.begin(), execution.tasks.end(),
-                                                             [&](auto& t) { return t.get() == task; }) -
-                                                execution.tasks.begin()];
+      const int worker = worker_of_task[task];
       writer_options.pool = execution.network_pools[topology.NumaNodeOfCore(worker_cores[worker])].get();
       std::vector<operators::OutputBase*> outputs;
       for (size_t e : out_edges[v]) {
@@ -274,11 +275,7 @@ Result<JobResult> JobRunner::Run(const JobGraph& graph) {
     const auto& [edge, producer, consumer] = key;
     const JobEdge& job_edge = graph.edges[edge];
     auto worker_of = [&](int vertex, int subtask) {
-      StreamTask* task = task_of[{chain_of[vertex], subtask}];
-      for (size_t t = 0; t < execution.tasks.size(); ++t) {
-        if (execution.tasks[t].get() == task) return execution.task_workers[t];
-      }
-      return 0;
+      return worker_of_task[task_of[{chain_of[vertex], subtask}]];
     };
     channel->Bind(&executor.worker(worker_of(job_edge.source, producer)),
                   &executor.worker(worker_of(job_edge.target, consumer)));

@@ -18,6 +18,7 @@
 
 #include "base/config.h"
 #include "base/status.h"
+#include "memory/topology.h"
 #include "runtime/job_graph.h"
 
 namespace weir::runtime {
@@ -35,7 +36,10 @@ struct JobResult {
 
 class JobRunner {
  public:
-  explicit JobRunner(Configuration config) : config_(std::move(config)) {}
+  // `topology`: the machine to place workers and memory on; null = this machine (hwloc). A
+  // synthetic topology (tests) places as on that machine but pins no thread.
+  explicit JobRunner(Configuration config, const memory::Topology* topology = nullptr)
+      : config_(std::move(config)), topology_(topology) {}
 
   Result<JobResult> Run(const JobGraph& graph);
 
@@ -45,6 +49,7 @@ class JobRunner {
 
  private:
   Configuration config_;
+  const memory::Topology* topology_;
   std::atomic<bool> stop_requested_{false};
 };
 

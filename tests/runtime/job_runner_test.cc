@@ -1,0 +1,82 @@
+#include "runtime/job_runner.h"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+
+#include "api/stream_execution_environment.h"
+
+namespace weir::runtime {
+namespace {
+
+// Records, per subtask, the NUMA node of the memory the runtime gave it.
+class NodeRecorder final : public operators::SinkOperator<int64_t> {
+ public:
+  NodeRecorder(std::shared_ptr<std::mutex> mutex, std::shared_ptr<std::map<int, int>> nodes)
+      : mutex_(std::move(mutex)), nodes_(std::move(nodes)) {}
+  Status Open(operators::OperatorContext* context) override {
+    RETURN_IF_ERROR(SinkOperator::Open(context));
+    std::lock_guard lock(*mutex_);
+    (*nodes_)[context->subtask_index] = context->state_pool->numa_node();
+    return Status::Ok();
+  }
+  void Collect(const int64_t&, Timestamp) override {}
+  void EndInput() override {}
+
+ private:
+  std::shared_ptr<std::mutex> mutex_;
+  std::shared_ptr<std::map<int, int>> nodes_;
+};
+
+TEST(JobRunnerTest, SubtasksGetMemoryFromTheirWorkersNumaNode) {
+  // 2 packages x 2 NUMA nodes x 2 cores: 8 cores, nodes of 2 cores each.
+  auto topology = memory::Topology::FromSynthetic("package:2 numa:2 core:2 pu:1");
+  ASSERT_TRUE(topology.ok()) << topology.status().ToString();
+  Configuration config;
+  ASSERT_TRUE(config.Set("taskmanager.numberOfTaskSlots", "6").ok());
+  ASSERT_TRUE(config.Set("taskmanager.memory.network.max", "16mb").ok());
+  ASSERT_TRUE(config.Set("taskmanager.memory.managed.size", "16mb").ok());
+  api::StreamExecutionEnvironment env(config);
+  env.SetParallelism(6);
+  auto mutex = std::make_shared<std::mutex>();
+  auto nodes = std::make_shared<std::map<int, int>>();
+  env.FromSequence(1, 1000).Rebalance().SinkTo("Nodes", [mutex, nodes](int) {
+    return std::make_unique<NodeRecorder>(mutex, nodes);
+  });
+  auto graph = env.GetJobGraph("placement");
+  ASSERT_TRUE(graph.ok());
+  JobRunner runner(config, &*topology);
+  auto result = runner.Run(*graph);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  // Subtask i runs on worker i, placed on core PlaceWorkers(6)[i]: node 0's cores first.
+  const std::vector<int> cores = topology->PlaceWorkers(6);
+  ASSERT_EQ(nodes->size(), 6u);
+  for (int subtask = 0; subtask < 6; ++subtask) {
+    EXPECT_EQ((*nodes)[subtask], topology->NumaNodeOfCore(cores[subtask])) << "subtask " << subtask;
+  }
+  EXPECT_EQ((*nodes)[0], 0);
+  EXPECT_EQ((*nodes)[1], 0);
+  EXPECT_EQ((*nodes)[2], 1);
+  EXPECT_EQ((*nodes)[5], 2);
+}
+
+TEST(JobRunnerTest, ExchangeBetweenSingleSubtasksIsChained) {
+  for (int parallelism : {1, 2}) {
+    Configuration config;
+    ASSERT_TRUE(config.Set("parallelism.default", std::to_string(parallelism)).ok());
+    api::StreamExecutionEnvironment env(config);
+    using Pair = std::pair<int64_t, int64_t>;
+    env.FromSequence(1, 1000)
+        .Map([](const int64_t& v) { return Pair{v % 3, v}; })
+        .KeyBy([](const Pair& p) { return p.first; })
+        .Sum<1>()
+        .Discard();
+    auto result = env.Execute("chaining");
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    // p=1: source -> map -> keyed sum -> sink in one task; p=2: two chains of two subtasks.
+    EXPECT_EQ(result->tasks, parallelism == 1 ? 1 : 4);
+  }
+}
+
+}  // namespace
+}  // namespace weir::runtime
