@@ -17,10 +17,9 @@
 #include <type_traits>
 #include <utility>
 
-namespace weir::serde {
+#include "serde/types.h"
 
-// Java's Double.toString.
-void AppendJavaDouble(std::string& out, double value);
+namespace weir::serde {
 
 template <typename T>
 void AppendText(std::string& out, const T& value);
@@ -49,7 +48,7 @@ void AppendText(std::string& out, const T& value) {
     auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
     out.append(buffer, end);
   } else if constexpr (std::is_floating_point_v<T>) {
-    AppendJavaDouble(out, static_cast<double>(value));
+    AppendDouble(out, static_cast<double>(value));
   } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
     out.append(std::string_view(value));
   } else if constexpr (internal::IsPairOrTuple<T>::value) {
