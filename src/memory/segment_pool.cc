@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "memory/memory_budget.h"
 #include "memory/topology.h"
 
 namespace weir::memory {
@@ -306,8 +307,10 @@ Result<Segment> SegmentPool::Acquire() {
   Segment segment = TryAcquire();
   if (!segment) [[unlikely]] {
     return ResourceExhausted(
-        "segment pool exhausted: no free segment among {} segments of {} KiB ({} MiB); raise {}",
-        impl_->count, impl_->segment_size >> 10, impl_->bytes >> 20, impl_->config_key);
+        "segment pool exhausted: all {} segments of {} ({}) are in use or cached by other "
+        "threads; raise {}",
+        impl_->count, MemoryBudget::FormatBytes(impl_->segment_size),
+        MemoryBudget::FormatBytes(static_cast<int64_t>(impl_->bytes)), impl_->config_key);
   }
   return segment;
 }

@@ -142,7 +142,8 @@ TEST(SegmentPoolTest, ExhaustionIsReportedAndReleaseRefills) {
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ(failed.status().code(), StatusCode::kResourceExhausted);
   EXPECT_NE(failed.status().message().find("test.pool.size"), std::string_view::npos) << failed.status();
-  EXPECT_NE(failed.status().message().find("40 segments"), std::string_view::npos) << failed.status();
+  EXPECT_NE(failed.status().message().find("40 segments of 4.0 KiB (160.0 KiB)"), std::string_view::npos)
+      << failed.status();
 
   std::byte* returned = held.back().data();
   held.pop_back();  // the handle's destructor releases it
