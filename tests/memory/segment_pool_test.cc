@@ -1,6 +1,8 @@
 #include "memory/segment_pool.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -125,6 +127,23 @@ TEST(SegmentPoolTest, SegmentsAreAlignedSizedAndDisjoint) {
   for (const Segment& segment : segments) starts.push_back(segment.data());
   std::sort(starts.begin(), starts.end());
   for (size_t i = 1; i < starts.size(); ++i) EXPECT_GE(starts[i] - starts[i - 1], kSize);
+}
+
+// With prefault, every page of every segment is resident before the first Acquire, so the record
+// path takes no page fault.
+TEST(SegmentPoolTest, PrefaultMakesEveryPageResident) {
+  constexpr size_t kCount = 32;
+  constexpr uint32_t kSize = 16384;
+  auto pool = MakePool(kCount, kSize, /*prefault=*/true);
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<Segment> all;
+  while (Segment segment = pool->TryAcquire()) all.push_back(std::move(segment));
+  ASSERT_EQ(all.size(), kCount);
+  std::vector<unsigned char> resident(kSize / page);
+  for (const Segment& segment : all) {
+    ASSERT_EQ(::mincore(segment.data(), kSize, resident.data()), 0);
+    for (size_t i = 0; i < resident.size(); ++i) EXPECT_TRUE(resident[i] & 1) << "page " << i;
+  }
 }
 
 TEST(SegmentPoolTest, ExhaustionIsReportedAndReleaseRefills) {
