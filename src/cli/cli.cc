@@ -57,7 +57,6 @@ int UsageError(std::string_view message) {
 }
 
 int RunJob(api::StreamExecutionEnvironment& env, const std::string& job_name, bool print_stats) {
-  InstallSignalHandlers();
   g_running_env.store(&env);
   if (g_stop_signal.load() != 0) env.RequestStop();
   Result<api::JobResult> result = env.Execute(job_name);
@@ -93,6 +92,8 @@ int RunJob(api::StreamExecutionEnvironment& env, const std::string& job_name, bo
 }
 
 int RunCli(int argc, char** argv) {
+  // From the start, so a signal while a job is being set up also stops it cleanly.
+  InstallSignalHandlers();
   // -D key=value may appear anywhere, as in Flink's CLI; take them out first.
   Configuration config;
   std::vector<std::string> rest;
