@@ -118,7 +118,9 @@ void QueueThroughput(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kItems);
 }
 
-void BM_SpscQueue_Throughput(benchmark::State& state) { QueueThroughput<SpscQueue<uint64_t>>(state); }
+void BM_SpscQueue_Throughput(benchmark::State& state) {
+  QueueThroughput<SpscQueue<uint64_t>>(state);
+}
 void BM_MutexDeque_Throughput(benchmark::State& state) {
   QueueThroughput<MutexDequeQueue<uint64_t>>(state);
 }
@@ -170,7 +172,9 @@ void QueuePingPong(benchmark::State& state) {
   ReportPercentiles(state, round_trips);
 }
 
-void BM_Channel_PingPong_Latency(benchmark::State& state) { QueuePingPong<Channel<uint64_t>>(state); }
+void BM_Channel_PingPong_Latency(benchmark::State& state) {
+  QueuePingPong<Channel<uint64_t>>(state);
+}
 void BM_MutexDeque_PingPong_Latency(benchmark::State& state) {
   QueuePingPong<MutexDequeQueue<uint64_t>>(state);
 }
@@ -215,7 +219,8 @@ class Echo final : public Task {
   Progress RunOnce(int64_t) override {
     uint64_t value;
     if (!in_->TryPop(value)) return Progress::kIdle;
-    while (!out_->TryPush(std::move(value))) CpuRelax();  // capacity 1 and the pinger waits: never full
+    while (!out_->TryPush(std::move(value)))
+      CpuRelax();  // capacity 1 and the pinger waits: never full
     return ++echoed_ == rounds_ ? Progress::kFinished : Progress::kDidWork;
   }
   std::string_view name() const override { return "echo"; }

@@ -9,8 +9,9 @@ namespace weir::sched {
 Executor::Executor(const Options& options) {
   WEIR_CHECK_MSG(options.workers >= 1, "an executor needs at least one worker, got {}",
                  options.workers);
-  WEIR_CHECK_MSG(options.cpus.empty() || options.cpus.size() == static_cast<size_t>(options.workers),
-                 "{} cpus given for {} workers", options.cpus.size(), options.workers);
+  WEIR_CHECK_MSG(
+      options.cpus.empty() || options.cpus.size() == static_cast<size_t>(options.workers),
+      "{} cpus given for {} workers", options.cpus.size(), options.workers);
   workers_.reserve(options.workers);
   for (int i = 0; i < options.workers; ++i) {
     Worker::Options worker_options;

@@ -48,11 +48,11 @@ namespace weir::sched {
 class Worker {
  public:
   struct Options {
-    int index = 0;                          // position in the executor, for names and errors
-    int cpu = -1;                           // OS cpu id to pin the thread to; -1 = not pinned
-    bool busy_poll = false;                 // never park (see above)
-    int64_t park_timeout_nanos = 1'000'000; // longest park; > 0
-    int64_t spin_nanos = 20'000;            // idle polling before parking; >= 0
+    int index = 0;                           // position in the executor, for names and errors
+    int cpu = -1;                            // OS cpu id to pin the thread to; -1 = not pinned
+    bool busy_poll = false;                  // never park (see above)
+    int64_t park_timeout_nanos = 1'000'000;  // longest park; > 0
+    int64_t spin_nanos = 20'000;             // idle polling before parking; >= 0
   };
   // Called on the worker thread when a task fails (RunOnce returned kFailed or Open failed), with
   // the task's status prefixed by "task <name>". Must be cheap and must not call back into this

@@ -32,7 +32,7 @@ class ScriptedTask final : public Task {
     return script_.open_status;
   }
   Progress RunOnce(int64_t) override {
-    ++run_calls;
+    run_calls.fetch_add(1, std::memory_order_relaxed);
     run_cpu = sched_getcpu();
     if (std::this_thread::get_id() != open_thread) wrong_thread = true;
     if (closes > 0) run_after_close = true;
@@ -51,7 +51,7 @@ class ScriptedTask final : public Task {
   std::string_view name() const override { return script_.name; }
 
   int opens = 0;
-  int run_calls = 0;
+  std::atomic<int> run_calls{0};  // read by the stopper thread while the worker runs
   int closes = 0;
   int run_cpu = -1;
   bool wrong_thread = false;
@@ -168,7 +168,8 @@ void ExpectRequestStopEndsTheRun(bool busy_poll, bool busy_tasks) {
   executor.worker(0).AddTask(&a);
   executor.worker(1).AddTask(&b);
   std::thread stopper([&] {
-    while (a.run_calls == 0 || b.run_calls == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (a.run_calls == 0 || b.run_calls == 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     executor.RequestStop();
   });
