@@ -68,6 +68,42 @@ std::shared_ptr<const operators::OperatorFactory> Factory(Make make) {
   return std::shared_ptr<const operators::OperatorFactory>(operators::MakeOperatorFactory(std::move(make)));
 }
 
+struct SumOf {
+  template <typename V>
+  V operator()(const V& accumulated, const V& value) const { return accumulated + value; }
+};
+struct MinOf {
+  template <typename V>
+  V operator()(const V& accumulated, const V& value) const { return value < accumulated ? value : accumulated; }
+};
+struct MaxOf {
+  template <typename V>
+  V operator()(const V& accumulated, const V& value) const { return accumulated < value ? value : accumulated; }
+};
+
+// Flink's sum/min/max(field) on a tuple: field `Field` aggregated with `Combine`, the other
+// fields kept from the key's first record. When the field is a plain number it is updated in
+// place in the stored bytes (RollingAggregateOperator's ApplyInPlace hook).
+template <typename T, size_t Field, typename Combine>
+struct FieldAggregator {
+  using FieldType = std::tuple_element_t<Field, T>;
+
+  T operator()(const T& accumulated, const T& value) const {
+    T out = accumulated;
+    std::get<Field>(out) = Combine()(std::get<Field>(accumulated), std::get<Field>(value));
+    return out;
+  }
+  void ApplyInPlace(std::byte* stored, const T& value) const
+    requires std::is_arithmetic_v<FieldType>
+  {
+    std::byte* field = stored + serde::MemberOffset<T, Field>(stored);
+    FieldType current;
+    std::memcpy(&current, field, sizeof(current));
+    current = Combine()(current, std::get<Field>(value));
+    std::memcpy(field, &current, sizeof(current));
+  }
+};
+
 }  // namespace internal
 
 template <typename T>
@@ -281,27 +317,15 @@ class KeyedStream {
   // `Field`.
   template <size_t Field>
   DataStream<T> Sum() const {
-    return Reduce([](const T& acc, const T& value) {
-      T out = acc;
-      std::get<Field>(out) += std::get<Field>(value);
-      return out;
-    }, "Keyed Aggregation");
+    return Reduce(internal::FieldAggregator<T, Field, internal::SumOf>(), "Keyed Aggregation");
   }
   template <size_t Field>
   DataStream<T> Min() const {
-    return Reduce([](const T& acc, const T& value) {
-      T out = acc;
-      if (std::get<Field>(value) < std::get<Field>(acc)) std::get<Field>(out) = std::get<Field>(value);
-      return out;
-    }, "Keyed Aggregation");
+    return Reduce(internal::FieldAggregator<T, Field, internal::MinOf>(), "Keyed Aggregation");
   }
   template <size_t Field>
   DataStream<T> Max() const {
-    return Reduce([](const T& acc, const T& value) {
-      T out = acc;
-      if (std::get<Field>(acc) < std::get<Field>(value)) std::get<Field>(out) = std::get<Field>(value);
-      return out;
-    }, "Keyed Aggregation");
+    return Reduce(internal::FieldAggregator<T, Field, internal::MaxOf>(), "Keyed Aggregation");
   }
   template <size_t Field>
   DataStream<T> MinBy() const {

@@ -32,7 +32,7 @@ class FileLines {
   Result<int64_t> ExactLineNumber() const;
   const std::string& path() const;
   int64_t line_number() const { return reader_ ? reader_->line_number() : 0; }
-  bool exact_line_numbers() const { return reader_ && reader_->starts_at_file_start(); }
+  bool exact_line_numbers() const { return reader_ && reader_->split().start == 0; }
   int64_t bytes_read() const { return bytes_read_; }
 
  private:

@@ -5,7 +5,9 @@
 // memory), keyed by the key's bytes: no per-key heap object. The first record of a key is stored
 // and emitted as it is; later ones emit reduce(current, record), as Flink's StreamGroupedReduce
 // does. The result is encoded into a reused scratch buffer before it is stored, because it may
-// hold views into the old stored value.
+// hold views into the old stored value. A reducer that changes only one fixed-size field (Flink's
+// sum/min/max on a field) may provide `ApplyInPlace(std::byte* stored, const T& value)`, which
+// updates the stored bytes directly: no decode, encode or copy.
 #pragma once
 
 #include <cstddef>
@@ -54,6 +56,11 @@ class RollingAggregateOperator final : public OneInputOperator<T, T> {
     if (inserted) {
       const size_t size = Encode(value);
       std::memcpy(slot->data(), scratch_.data(), size);
+    } else if constexpr (requires(std::byte* stored) { reducer_.ApplyInPlace(stored, value); }) {
+      // The reducer changes one fixed-size field: update the stored bytes where they are.
+      reducer_.ApplyInPlace(slot->data(), value);
+      this->output()->Collect(serde::ReadUnaligned<T>(slot->data()), timestamp);
+      return;
     } else {
       const T accumulated = serde::ReadUnaligned<T>(slot->data());
       const size_t size = Encode(reducer_(accumulated, value));

@@ -189,6 +189,19 @@ T ReadUnaligned(const std::byte* in) {
   return internal::ReadMember<T>(in);
 }
 
+// Byte offset of member I inside an encoded pair or tuple (members before it are skipped by their
+// encoded sizes), so one fixed-size member can be updated in place.
+template <typename T, size_t I>
+size_t MemberOffset(const std::byte* in) {
+  size_t offset = 0;
+  [&]<size_t... J>(std::index_sequence<J...>) {
+    ((offset += Codec<std::tuple_element_t<J, T>>::Size(
+          internal::ReadMember<std::tuple_element_t<J, T>>(in + offset))),
+     ...);
+  }(std::make_index_sequence<I>());
+  return offset;
+}
+
 // The type a Codec reads back: `const T&` for plain bytes, a value otherwise.
 template <typename T>
 using ReadType = decltype(Codec<T>::Read(std::declval<const std::byte*>()));
