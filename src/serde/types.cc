@@ -378,7 +378,7 @@ void AppendTimestamp(std::string& out, int64_t epoch_millis) {
     AppendTwoDigits(out, year / 100);
     AppendTwoDigits(out, year % 100);
   } else {
-    fmt::format_to(std::back_inserter(out), "{}", date.year);
+    fmt::format_to(std::back_inserter(out), "{:05}", date.year);  // "-0871", "12345"
   }
   out.push_back('-');
   AppendTwoDigits(out, date.month);

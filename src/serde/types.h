@@ -125,7 +125,7 @@ struct CivilDate {
 CivilDate CivilFromDays(int64_t days);
 
 // Appends "YYYY-MM-DD HH:MM:SS.mmm" in UTC. Years outside 0..9999 print with as many digits as they
-// need and a leading '-' when negative.
+// need (at least 4) and a leading '-' when negative ("-0871-05-27 ..."); ParseTimestamp reads them.
 void AppendTimestamp(std::string& out, int64_t epoch_millis);
 
 // Parses "YYYY-MM-DD HH:MM:SS.mmm" (UTC). Also accepted: a 'T' instead of the space, 0 to 9

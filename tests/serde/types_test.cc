@@ -142,6 +142,13 @@ TEST(TimestampTest, FormatsEpochBoundariesAndLeapDays) {
   EXPECT_EQ(TimestampText(951782400000), "2000-02-29 00:00:00.000");
   EXPECT_EQ(TimestampText(1704067200000), "2024-01-01 00:00:00.000");
   EXPECT_EQ(TimestampText(-62135596800000), "0001-01-01 00:00:00.000");
+  // Extreme instants print and parse back.
+  for (int64_t millis : {std::numeric_limits<int64_t>::min() / 2, int64_t{-62167219200001}, int64_t{253402300800000},
+                         std::numeric_limits<int64_t>::max() / 2}) {
+    Result<int64_t> parsed = ParseTimestamp(TimestampText(millis));
+    ASSERT_TRUE(parsed.ok()) << TimestampText(millis) << " " << parsed.status();
+    EXPECT_EQ(*parsed, millis);
+  }
 }
 
 TEST(TimestampTest, MatchesGmtimeOnRandomInstants) {
