@@ -1,5 +1,9 @@
 #include "serde/json.h"
 
+#include <algorithm>
+#include <optional>
+#include <utility>
+
 #include "serde/csv.h"
 
 namespace weir::serde {
