@@ -37,7 +37,7 @@ void BM_SegmentPool_AcquireRelease(benchmark::State& state) {
 }
 BENCHMARK(BM_SegmentPool_AcquireRelease);
 
-void BM_Malloc_32KiB_AllocFree(benchmark::State& state) {
+void BM_Malloc_AcquireRelease(benchmark::State& state) {
   for (auto _ : state) {
     void* block = std::malloc(kSegmentSize);
     benchmark::DoNotOptimize(block);
@@ -45,7 +45,7 @@ void BM_Malloc_32KiB_AllocFree(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Malloc_32KiB_AllocFree);
+BENCHMARK(BM_Malloc_AcquireRelease);
 
 // 64 acquires, then 64 releases: runs through the shared list (refill and spill) every round.
 void BM_SegmentPool_AcquireReleaseBatch64(benchmark::State& state) {
@@ -60,7 +60,7 @@ void BM_SegmentPool_AcquireReleaseBatch64(benchmark::State& state) {
 }
 BENCHMARK(BM_SegmentPool_AcquireReleaseBatch64);
 
-void BM_Malloc_32KiB_AllocFreeBatch64(benchmark::State& state) {
+void BM_Malloc_AcquireReleaseBatch64(benchmark::State& state) {
   std::array<void*, kBatch> held;
   for (auto _ : state) {
     for (void*& block : held) block = std::malloc(kSegmentSize);
@@ -69,7 +69,7 @@ void BM_Malloc_32KiB_AllocFreeBatch64(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * kBatch);
 }
-BENCHMARK(BM_Malloc_32KiB_AllocFreeBatch64);
+BENCHMARK(BM_Malloc_AcquireReleaseBatch64);
 
 // A bounded single-producer single-consumer ring, just enough to move blocks (segment handles or
 // malloc'd pointers) from the benchmark thread to a consumer thread.
@@ -139,11 +139,11 @@ void BM_SegmentPool_CrossThreadAcquireRelease(benchmark::State& state) {
 }
 BENCHMARK(BM_SegmentPool_CrossThreadAcquireRelease)->UseRealTime();
 
-void BM_Malloc_32KiB_CrossThreadAllocFree(benchmark::State& state) {
+void BM_Malloc_CrossThreadAcquireRelease(benchmark::State& state) {
   ProducerConsumer(
       state, [] { return std::malloc(kSegmentSize); }, [](void*& block) { std::free(block); });
 }
-BENCHMARK(BM_Malloc_32KiB_CrossThreadAllocFree)->UseRealTime();
+BENCHMARK(BM_Malloc_CrossThreadAcquireRelease)->UseRealTime();
 
 }  // namespace
 }  // namespace weir::memory

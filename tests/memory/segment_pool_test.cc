@@ -279,6 +279,45 @@ TEST(SegmentPoolTest, CrossThreadReleaseBalances) {
   consumer.join();
   EXPECT_FALSE(corrupt);
   EXPECT_EQ(pool->available(), kCount);
+  // Both threads' caches went back at their exit: the main thread can take every segment, each
+  // one once, all inside the pool.
+  std::vector<Segment> all;
+  std::set<std::byte*> distinct;
+  while (Segment segment = pool->TryAcquire()) {
+    distinct.insert(segment.data());
+    all.push_back(std::move(segment));
+  }
+  EXPECT_EQ(all.size(), kCount);
+  EXPECT_EQ(distinct.size(), kCount);
+  ASSERT_FALSE(distinct.empty());
+  EXPECT_LE(*distinct.rbegin() - *distinct.begin(), static_cast<std::ptrdiff_t>((kCount - 1) * 4096));
+}
+
+// A pool used and destroyed on this thread leaves a cache slot behind; a new pool on the same
+// thread (which may even get the same address range back from mmap) starts with every segment
+// free and never sees the old pool's cached pointers.
+TEST(SegmentPoolTest, NewPoolOnTheSameThreadIgnoresTheDestroyedPoolsCache) {
+  for (int round = 0; round < 10; ++round) {
+    {
+      auto old_pool = MakePool(64);
+      std::vector<Segment> held;
+      for (int i = 0; i < 20; ++i) held.push_back(old_pool->TryAcquire());
+      held.resize(5);  // 15 go into this thread's cache for the old pool
+    }
+    auto pool = MakePool(48);
+    EXPECT_EQ(pool->available(), 48u);
+    std::set<std::byte*> seen;
+    std::vector<Segment> all;
+    while (Segment segment = pool->TryAcquire()) {
+      ASSERT_EQ(segment.pool(), pool.get());
+      ASSERT_TRUE(seen.insert(segment.data()).second) << "handed out twice";
+      all.push_back(std::move(segment));
+    }
+    EXPECT_EQ(all.size(), 48u);
+    EXPECT_LE(*seen.rbegin() - *seen.begin(), static_cast<std::ptrdiff_t>(47 * 4096));
+    all.clear();
+    EXPECT_EQ(pool->available(), 48u);
+  }
 }
 
 // Threads acquire and release concurrently, each stamping its segments; a segment handed to two
