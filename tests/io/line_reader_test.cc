@@ -145,7 +145,7 @@ TEST(LineReaderTest, SplitsTogetherReadEveryLineExactlyOnce) {
     TempFile file(content);
     const std::vector<Line> expected = NaiveLines(content);
     for (int splits = 1; splits <= 8; ++splits) {
-      for (size_t buffer_bytes : {size_t{64}, size_t{4096}}) {
+      for (size_t buffer_bytes : {size_t{1}, size_t{7}, size_t{64}, size_t{4096}}) {
         ASSERT_EQ(ReadAllSplits(file.path(), splits, buffer_bytes), expected)
             << "content #" << c << " (" << content.size() << " bytes), " << splits << " splits, "
             << buffer_bytes << "-byte buffer";
