@@ -112,8 +112,8 @@ class WritableFile {
   // returned. REQUIRES: neither Commit() nor Abort() was called.
   [[nodiscard]] Status Commit();
 
-  // Closes and removes the temporary: the final path is left as it was. Idempotent after a
-  // failed Commit. REQUIRES: Commit() did not succeed.
+  // Closes and removes the temporary: the final path is left as it was. A no-op (OK) after
+  // Commit() or Abort(), so cleanup paths may call it unconditionally.
   [[nodiscard]] Status Abort();
 
   // The final path given to Create.
