@@ -60,9 +60,9 @@ sched::Task::Progress StreamTask::RunOnce(int64_t now_nanos) {
   try {
     return Step(now_nanos);
   } catch (const std::exception& e) {
-    return Fail(Internal("{}: user function threw: {}", name_, e.what()));
+    return Fail(Internal("user function threw: {}", e.what()));
   } catch (...) {
-    return Fail(Internal("{}: user function threw a non-standard exception", name_));
+    return Fail(Internal("user function threw a non-standard exception"));
   }
 }
 
@@ -80,7 +80,7 @@ sched::Task::Progress StreamTask::Step(int64_t now_nanos) {
 
   for (auto& writer : writers_) {
     writer->FlushTimedOut(now_nanos);
-    if (!writer->status().ok()) return Fail(writer->status().WithContext(name_));
+    if (!writer->status().ok()) return Fail(writer->status());
   }
   for (auto& context : contexts_) {
     if (context->failed()) return Fail(context->status());
@@ -105,7 +105,7 @@ bool StreamTask::ProcessInput() {
     }
     Result<operators::SourceStatus> polled = source_->Poll(kSourceRecordsPerPoll);
     if (!polled.ok()) {
-      Fail(polled.status().WithContext(name_));
+      Fail(polled.status());
       return false;
     }
     switch (*polled) {
