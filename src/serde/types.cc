@@ -448,9 +448,13 @@ Result<int64_t> ParseTimestamp(std::string_view text) {
     }
   }
   int64_t days = DaysFromCivil(year, static_cast<int>(month), static_cast<int>(day));
-  constexpr int64_t kMaxDays = std::numeric_limits<int64_t>::max() / kMillisPerDay - 1;
-  if (days > kMaxDays || days < -kMaxDays) return error("year out of range");
-  return days * kMillisPerDay + ((hour * 60 + minute) * 60 + second) * 1000 + millis;
+  // 128-bit so the first and last partial days of the int64 range still round trip.
+  const __int128 total = static_cast<__int128>(days) * kMillisPerDay +
+                         ((static_cast<int64_t>(hour) * 60 + minute) * 60 + second) * 1000 + millis;
+  if (total > std::numeric_limits<int64_t>::max() || total < std::numeric_limits<int64_t>::min()) {
+    return error("year out of range");
+  }
+  return static_cast<int64_t>(total);
 }
 
 // ---- DOUBLE ----
