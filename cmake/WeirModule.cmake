@@ -6,7 +6,7 @@
 # that includes a header of a module it does not depend on fails to link.
 function(weir_add_module)
   cmake_parse_arguments(ARG "" "NAME" "DEPS;LIBS" ${ARGN})
-  file(GLOB sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/${ARG_NAME}/*.cc)
+  file(GLOB_RECURSE sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/${ARG_NAME}/*.cc)
   # A module with no .cc yet (templates only) is an INTERFACE library with the same deps.
   if(sources)
     add_library(weir_${ARG_NAME} STATIC ${sources})
@@ -27,7 +27,7 @@ endfunction()
 # weir_add_test_suite(<module> [LIBS ...]): tests/<module>/*_test.cc -> weir_<module>_test.
 function(weir_add_test_suite module)
   cmake_parse_arguments(ARG "" "" "LIBS" ${ARGN})
-  file(GLOB sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/${module}/*_test.cc)
+  file(GLOB_RECURSE sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/${module}/*_test.cc)
   if(NOT sources)
     return()
   endif()
@@ -40,7 +40,7 @@ endfunction()
 # weir_add_bench_suite(<module> [LIBS ...]): bench/<module>/*_bench.cc -> weir_<module>_bench.
 function(weir_add_bench_suite module)
   cmake_parse_arguments(ARG "" "" "LIBS" ${ARGN})
-  file(GLOB sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/bench/${module}/*_bench.cc)
+  file(GLOB_RECURSE sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/bench/${module}/*_bench.cc)
   if(NOT sources)
     return()
   endif()
