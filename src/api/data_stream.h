@@ -37,6 +37,7 @@
 namespace weir::api {
 
 using operators::Collector;
+using operators::OutputTag;
 using operators::ProcessFunction;
 
 template <typename T, typename KeySelector>
@@ -188,6 +189,20 @@ class DataStream {
     builder_->AddEdge(vertex_, vertex, std::nullopt, internal::MakeExchange<T>());
     (builder_->AddEdge(others.vertex_id(), vertex, std::nullopt, internal::MakeExchange<T>()), ...);
     return DataStream<T>(builder_, vertex);
+  }
+
+  // The records the producing operator emitted into the side output `tag` (late window data,
+  // a process function's ctx.Output(tag, value)), as a stream at the producer's parallelism.
+  template <typename U>
+  DataStream<U> GetSideOutput(const operators::OutputTag<U>& tag) const {
+    builder_->AddSideOutput(vertex_, tag.id(), std::make_shared<runtime::TypedFanOutFactory<U>>());
+    const int vertex = builder_->AddVertex(
+        "Side Output " + tag.id(),
+        internal::Factory<U>([](int) { return std::make_unique<operators::IdentityOperator<U>>(); }),
+        std::make_shared<runtime::TypedFanOutFactory<U>>(), false);
+    builder_->set_follows(vertex, vertex_);
+    builder_->AddEdge(vertex_, vertex, std::nullopt, internal::MakeExchange<U>(), tag.id());
+    return DataStream<U>(builder_, vertex);
   }
 
   // --- Settings of the operator that produces this stream.

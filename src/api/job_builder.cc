@@ -18,8 +18,13 @@ int JobBuilder::AddVertex(std::string name, std::shared_ptr<const operators::Ope
 }
 
 void JobBuilder::AddEdge(int source, int target, std::optional<runtime::Partitioning> partitioning,
-                         ExchangeMaker exchange) {
-  edges_.push_back({source, target, partitioning, std::move(exchange)});
+                         ExchangeMaker exchange, std::string side_output) {
+  edges_.push_back({source, target, partitioning, std::move(exchange), std::move(side_output)});
+}
+
+void JobBuilder::AddSideOutput(int vertex, const std::string& tag,
+                               std::shared_ptr<const runtime::FanOutFactory> fan_out) {
+  vertices_[vertex].vertex.side_fan_outs.emplace(tag, std::move(fan_out));
 }
 
 void JobBuilder::set_default_parallelism(int parallelism) {
@@ -34,13 +39,22 @@ Result<runtime::JobGraph> JobBuilder::Build(std::string name) const {
   graph.name = std::move(name);
   graph.max_parallelism = max_parallelism_;
   for (const VertexEntry& entry : vertices_) graph.vertices.push_back(entry.vertex);
+  // A side-output stream runs at its producer's parallelism (Flink's side outputs are virtual
+  // nodes of their producer), unless the user set it; producers come before their consumers.
+  for (size_t v = 0; v < vertices_.size(); ++v) {
+    const VertexEntry& entry = vertices_[v];
+    if (entry.follows >= 0 && !entry.parallelism_fixed) {
+      graph.vertices[v].parallelism = graph.vertices[entry.follows].parallelism;
+    }
+  }
   for (const EdgeEntry& edge : edges_) {
     runtime::Partitioning partitioning =
         edge.partitioning.value_or(graph.vertices[edge.source].parallelism ==
                                            graph.vertices[edge.target].parallelism
                                        ? runtime::Partitioning::kForward
                                        : runtime::Partitioning::kRebalance);
-    graph.edges.push_back({edge.source, edge.target, partitioning, edge.exchange(partitioning)});
+    graph.edges.push_back(
+        {edge.source, edge.target, partitioning, edge.exchange(partitioning), edge.side_output});
   }
   RETURN_IF_ERROR(graph.Validate());
   return graph;

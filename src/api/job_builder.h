@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,7 +25,12 @@ class JobBuilder {
                 int parallelism = 0);
   // `partitioning` empty = Flink's default (forward or rebalance by parallelism).
   void AddEdge(int source, int target, std::optional<runtime::Partitioning> partitioning,
-               ExchangeMaker exchange);
+               ExchangeMaker exchange, std::string side_output = "");
+  // Declares that `vertex` has the side output `tag` consumed by some edge.
+  void AddSideOutput(int vertex, const std::string& tag,
+                     std::shared_ptr<const runtime::FanOutFactory> fan_out);
+  // `vertex` runs at the parallelism of `producer` unless set explicitly (side-output streams).
+  void set_follows(int vertex, int producer) { vertices_[vertex].follows = producer; }
 
   runtime::JobVertex& vertex(int id) { return vertices_[id].vertex; }
   void set_parallelism_fixed(int id) { vertices_[id].parallelism_fixed = true; }
@@ -40,12 +46,14 @@ class JobBuilder {
   struct VertexEntry {
     runtime::JobVertex vertex;
     bool parallelism_fixed = false;  // set explicitly by the user (or a non-parallel source)
+    int follows = -1;                // takes this vertex's parallelism at Build (side outputs)
   };
   struct EdgeEntry {
     int source;
     int target;
     std::optional<runtime::Partitioning> partitioning;
     ExchangeMaker exchange;
+    std::string side_output;
   };
   int default_parallelism_;
   int max_parallelism_ = 128;

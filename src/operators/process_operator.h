@@ -23,6 +23,11 @@ class ProcessFunction {
     Timestamp CurrentWatermark() const { return watermark_; }
     Timestamp CurrentProcessingTime() const { return WallMillis(); }
     int subtask_index() const { return subtask_index_; }
+    // Emits `value` into the side output `tag` with the current record's timestamp.
+    template <typename U>
+    void Output(const OutputTag<U>& tag, const U& value) {
+      side_outputs_->Emit(tag, value, timestamp_);
+    }
 
    private:
     template <typename, typename, typename>
@@ -30,6 +35,7 @@ class ProcessFunction {
     Timestamp timestamp_ = kMinTimestamp;
     Timestamp watermark_ = kMinTimestamp;
     int subtask_index_ = 0;
+    const SideOutputs* side_outputs_ = nullptr;
   };
 
   virtual ~ProcessFunction() = default;
@@ -42,7 +48,14 @@ class ProcessFunction {
 template <typename In, typename Out, typename Function>
 class ProcessOperator final : public OneInputOperator<In, Out> {
  public:
-  explicit ProcessOperator(Function function) : function_(std::move(function)) {}
+  explicit ProcessOperator(Function function) : function_(std::move(function)) {
+    process_context_.side_outputs_ = &side_outputs_;
+  }
+  ProcessOperator(const ProcessOperator&) = delete;
+  ProcessOperator& operator=(const ProcessOperator&) = delete;
+  void SetSideOutput(const std::string& tag, OutputBase* output) override {
+    side_outputs_.Set(tag, output);
+  }
 
   Status Open(OperatorContext* context) override {
     RETURN_IF_ERROR(OneInputOperator<In, Out>::Open(context));
@@ -66,6 +79,7 @@ class ProcessOperator final : public OneInputOperator<In, Out> {
 
  private:
   Function function_;
+  SideOutputs side_outputs_;
   typename ProcessFunction<In, Out>::Context process_context_;
   Collector<Out> collector_{nullptr};
 };

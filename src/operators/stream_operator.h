@@ -66,6 +66,23 @@ class StreamOperator {
   virtual OutputBase* input() = 0;
   // Connects this operator's output. REQUIRES: `output` is an Output<Out> of this operator's Out.
   virtual void SetOutput(OutputBase* output) = 0;
+  // Connects the side output named `tag` (an OutputTag id) to its consumers: an Output<U> of the
+  // tag's type U. Called before Open, only for tags some stream consumes; an operator emits
+  // nothing into a tag nobody consumes. Watermarks, watermark status and end of input reach side
+  // outputs through the main output (the runtime forwards them), so an operator only emits
+  // records into a side output. The default rejects tags: only operators with side outputs
+  // override it.
+  virtual void SetSideOutput(const std::string& tag, OutputBase* output) {
+    WEIR_CHECK_MSG(false, "operator has no side output '{}'", tag);
+  }
+
+  // Processing time. An operator with processing-time timers (processing-time windows, periodic
+  // watermarks) returns the earliest wall-clock time in milliseconds at which it wants
+  // OnProcessingTime; kMaxTimestamp means none. Its task checks this between batches, calls
+  // OnProcessingTime(now) once now >= it (on the task's thread, so the operator needs no locks),
+  // and never lets its worker park past it. Queried often: keep it a field read.
+  virtual Timestamp NextProcessingTime() const { return kMaxTimestamp; }
+  virtual void OnProcessingTime(Timestamp now) {}
 
  protected:
   OperatorContext* context() const { return context_; }
@@ -85,6 +102,7 @@ class OneInputOperator : public StreamOperator, public Output<In> {
                    typeid(Out).name());
   }
   void EmitWatermark(Timestamp watermark) override { output_->EmitWatermark(watermark); }
+  void EmitWatermarkStatus(bool idle) override { output_->EmitWatermarkStatus(idle); }
   void EndInput() override { output_->EndInput(); }
 
  protected:

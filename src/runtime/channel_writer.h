@@ -101,6 +101,9 @@ class RecordWriter final : public ChannelWriter, public operators::Output<T> {
   void EmitWatermark(Timestamp watermark) override {
     BroadcastEvent(StreamMessage::Watermark(watermark));
   }
+  void EmitWatermarkStatus(bool idle) override {
+    BroadcastEvent(StreamMessage::WatermarkStatus(idle));
+  }
   void EndInput() override { BroadcastEvent(StreamMessage::EndOfInput()); }
 
  private:
@@ -118,6 +121,9 @@ class BroadcastRecordWriter final : public ChannelWriter, public operators::Outp
   }
   void EmitWatermark(Timestamp watermark) override {
     BroadcastEvent(StreamMessage::Watermark(watermark));
+  }
+  void EmitWatermarkStatus(bool idle) override {
+    BroadcastEvent(StreamMessage::WatermarkStatus(idle));
   }
   void EndInput() override { BroadcastEvent(StreamMessage::EndOfInput()); }
 };

@@ -8,6 +8,7 @@
 // vertex's FanOutFactory makes the Output<T> that feeds several consumers.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,12 +55,14 @@ class ExchangeFactory {
   virtual std::unique_ptr<BatchDecoder> CreateDecoder(operators::OutputBase* head) const = 0;
 };
 
-// Output<T> that passes everything to several outputs (a vertex with several consumers).
+// Output<T> that passes everything to several outputs (a vertex with several consumers), and its
+// events (not its records) to `followers`: the outputs of the same operator's side outputs.
 class FanOutFactory {
  public:
   virtual ~FanOutFactory() = default;
   virtual std::unique_ptr<operators::OutputBase> Create(
-      std::vector<operators::OutputBase*> outputs) const = 0;
+      std::vector<operators::OutputBase*> outputs,
+      std::vector<operators::OutputBase*> followers = {}) const = 0;
 };
 
 struct JobVertex {
@@ -69,6 +72,8 @@ struct JobVertex {
   std::string slot_sharing_group = "default";
   std::shared_ptr<const operators::OperatorFactory> factory;
   std::shared_ptr<const FanOutFactory> fan_out;  // null for sinks
+  // Side outputs consumed by some edge: tag id -> the fan-out of the tag's record type.
+  std::map<std::string, std::shared_ptr<const FanOutFactory>> side_fan_outs;
   bool is_source = false;
 };
 
@@ -77,6 +82,9 @@ struct JobEdge {
   int target = 0;
   Partitioning partitioning = Partitioning::kForward;
   std::shared_ptr<const ExchangeFactory> exchange;
+  // Empty: the source's main output. Otherwise the id of the source's side output (OutputTag)
+  // this edge carries.
+  std::string side_output;
 };
 
 struct JobGraph {

@@ -210,11 +210,15 @@ Result<JobResult> JobRunner::Run(const JobGraph& graph) {
       StreamTask* task = task_of[{chain, subtask}];
       const int worker = worker_of_task[task];
       writer_options.pool = execution.network_pools[topology.NumaNodeOfCore(worker_cores[worker])].get();
+      // Consumers of the main output, and of each side output by tag.
       std::vector<operators::OutputBase*> outputs;
+      std::map<std::string, std::vector<operators::OutputBase*>> side_outputs;
       for (size_t e : out_edges[v]) {
         const JobEdge& edge = graph.edges[e];
+        std::vector<operators::OutputBase*>& into =
+            edge.side_output.empty() ? outputs : side_outputs[edge.side_output];
         if (chained[e]) {
-          outputs.push_back(operator_of[{edge.target, subtask}]->input());
+          into.push_back(operator_of[{edge.target, subtask}]->input());
           continue;
         }
         const JobVertex& target = graph.vertices[edge.target];
@@ -224,18 +228,37 @@ Result<JobResult> JobRunner::Run(const JobGraph& graph) {
         }
         auto writer = edge.exchange->CreateWriter(subtask, std::move(channels), writer_options,
                                                   graph.max_parallelism);
-        outputs.push_back(writer->output());
+        into.push_back(writer->output());
         task->AddWriter(std::move(writer));
       }
       operators::StreamOperator* op = operator_of[{static_cast<int>(v), subtask}];
       if (vertex.fan_out == nullptr) {
-        if (!outputs.empty()) return Internal("sink '{}' has consumers", vertex.name);
+        if (!outputs.empty() || !side_outputs.empty()) {
+          return Internal("sink '{}' has consumers", vertex.name);
+        }
         continue;
       }
-      if (outputs.size() == 1) {
+      // Side outputs get the operator's records for their tag; their consumers get the
+      // operator's watermarks and end of input through the main output (as followers).
+      std::vector<operators::OutputBase*> followers;
+      for (auto& [tag, consumers] : side_outputs) {
+        auto factory = vertex.side_fan_outs.find(tag);
+        if (factory == vertex.side_fan_outs.end()) {
+          return Internal("operator '{}' has no side output '{}'", vertex.name, tag);
+        }
+        operators::OutputBase* side = consumers[0];
+        if (consumers.size() > 1) {
+          auto fan_out = factory->second->Create(std::move(consumers));
+          side = fan_out.get();
+          task->AddFanOut(std::move(fan_out));
+        }
+        op->SetSideOutput(tag, side);
+        followers.push_back(side);
+      }
+      if (outputs.size() == 1 && followers.empty()) {
         op->SetOutput(outputs[0]);
       } else {
-        auto fan_out = vertex.fan_out->Create(std::move(outputs));
+        auto fan_out = vertex.fan_out->Create(std::move(outputs), std::move(followers));
         op->SetOutput(fan_out.get());
         task->AddFanOut(std::move(fan_out));
       }

@@ -11,10 +11,10 @@
 namespace weir::runtime {
 
 struct StreamMessage {
-  enum class Kind : uint8_t { kRecords, kWatermark, kEndOfInput };
+  enum class Kind : uint8_t { kRecords, kWatermark, kWatermarkStatus, kEndOfInput };
 
   Kind kind = Kind::kRecords;
-  int64_t value = 0;         // the watermark for kWatermark
+  int64_t value = 0;         // the watermark for kWatermark; 1 = idle, 0 = active for kWatermarkStatus
   serde::RecordBatch batch;  // for kRecords
 
   static StreamMessage Records(serde::RecordBatch batch) {
@@ -26,6 +26,12 @@ struct StreamMessage {
     StreamMessage message;
     message.kind = Kind::kWatermark;
     message.value = watermark;
+    return message;
+  }
+  static StreamMessage WatermarkStatus(bool idle) {
+    StreamMessage message;
+    message.kind = Kind::kWatermarkStatus;
+    message.value = idle ? 1 : 0;
     return message;
   }
   static StreamMessage EndOfInput() {

@@ -1,5 +1,6 @@
 #include "runtime/stream_task.h"
 
+#include <algorithm>
 #include <exception>
 
 namespace weir::runtime {
@@ -66,9 +67,27 @@ sched::Task::Progress StreamTask::RunOnce(int64_t now_nanos) {
   }
 }
 
+Timestamp StreamTask::NextWakeupMillis() const {
+  Timestamp next = kMaxTimestamp;
+  for (const auto& op : operators_) next = std::min(next, op->NextProcessingTime());
+  return next;
+}
+
+bool StreamTask::FireProcessingTimers() {
+  const Timestamp next = NextWakeupMillis();
+  if (next == kMaxTimestamp) return false;
+  const Timestamp now = WallMillis();
+  if (now < next) return false;
+  for (auto& op : operators_) {
+    if (op->NextProcessingTime() <= now) op->OnProcessingTime(now);
+  }
+  return true;
+}
+
 sched::Task::Progress StreamTask::Step(int64_t now_nanos) {
   if (!status_.ok()) return Progress::kFailed;
   bool did_work = false;
+  if (!input_ended_) did_work |= FireProcessingTimers();
   for (auto& writer : writers_) did_work |= writer->DrainPending();
   bool blocked = false;
   for (auto& writer : writers_) blocked |= writer->has_pending();
@@ -135,10 +154,16 @@ void StreamTask::HandleMessage(InputGate& gate, StreamMessage& message) {
       gate.decoder->Decode(message.batch);
       break;
     case StreamMessage::Kind::kWatermark:
-      if (message.value > gate.watermark) {
+      // An idle channel's watermarks are ignored (Flink's StatusWatermarkValve): it announced it
+      // has nothing to say, and a late-arriving watermark from it must not move time.
+      if (!gate.idle && message.value > gate.watermark) {
         gate.watermark = message.value;
+        if (!gate.aligned && gate.watermark >= watermark_) gate.aligned = true;
         AdvanceWatermark();
       }
+      break;
+    case StreamMessage::Kind::kWatermarkStatus:
+      SetGateIdle(gate, message.value != 0);
       break;
     case StreamMessage::Kind::kEndOfInput:
       gate.ended = true;
@@ -147,17 +172,57 @@ void StreamTask::HandleMessage(InputGate& gate, StreamMessage& message) {
         EndChainInput();
       } else {
         AdvanceWatermark();
+        UpdateIdleness();
       }
       break;
   }
 }
 
+void StreamTask::SetGateIdle(InputGate& gate, bool idle) {
+  if (idle == gate.idle || gate.ended) return;
+  gate.idle = idle;
+  if (idle) {
+    gate.aligned = false;
+    if (!UpdateIdleness()) AdvanceWatermark();
+  } else {
+    // A channel that comes back joins the minimum only once it has caught up with the task's
+    // watermark, so its return never moves the watermark backwards.
+    gate.aligned = gate.watermark >= watermark_;
+    UpdateIdleness();
+  }
+}
+
+bool StreamTask::UpdateIdleness() {
+  bool any_active = false;
+  for (const InputGate& gate : inputs_) any_active |= !gate.ended && !gate.idle;
+  const bool idle = !any_active && ended_inputs_ < inputs_.size();
+  if (idle == idle_) return idle;
+  if (idle) {
+    // Every remaining input is idle: none will hold time back, so time moves to the furthest
+    // watermark any of them reached (Flink flushes the maximum across channels).
+    Timestamp maximum = kMinTimestamp;
+    for (const InputGate& gate : inputs_) {
+      if (!gate.ended && gate.watermark > maximum) maximum = gate.watermark;
+    }
+    if (maximum > watermark_ && maximum != kMaxTimestamp) {
+      watermark_ = maximum;
+      operators_.front()->input()->EmitWatermark(watermark_);
+    }
+  }
+  idle_ = idle;
+  operators_.front()->input()->EmitWatermarkStatus(idle);
+  return idle;
+}
+
 void StreamTask::AdvanceWatermark() {
   Timestamp minimum = kMaxTimestamp;
+  bool any = false;
   for (const InputGate& gate : inputs_) {
-    if (!gate.ended && gate.watermark < minimum) minimum = gate.watermark;
+    if (gate.ended || gate.idle || !gate.aligned) continue;
+    any = true;
+    if (gate.watermark < minimum) minimum = gate.watermark;
   }
-  if (minimum > watermark_ && minimum != kMaxTimestamp) {
+  if (any && minimum > watermark_ && minimum != kMaxTimestamp) {
     watermark_ = minimum;
     operators_.front()->input()->EmitWatermark(watermark_);
   }

@@ -5,8 +5,14 @@
 // polls its source or takes one message from one input channel (round-robin), then flushes
 // output buffers older than the buffer timeout.
 //
-// Watermarks: a task's watermark is the minimum over its input channels that have not ended
-// (Flink's StatusWatermarkValve); it is forwarded into the chain when it advances. End of input:
+// Watermarks: a task's watermark is the minimum over its input channels that have not ended and
+// are not idle (Flink's StatusWatermarkValve); it is forwarded into the chain when it advances. A
+// channel that becomes active again counts once its watermark has caught up; when every remaining
+// channel is idle the task passes the maximum of their watermarks, then idleness, downstream.
+//
+// Processing time: between batches the task asks its operators for their earliest
+// processing-time timer and calls OnProcessingTime on those that are due; the worker never parks
+// past the earliest one (NextWakeupMillis). End of input:
 // when every input channel ended (or the source is exhausted or asked to stop), the task sends the
 // maximum watermark and EndInput down its chain, which flushes the writers and puts end-of-input
 // into every output channel; the task finishes once all of that has been delivered.
@@ -34,6 +40,8 @@ class StreamTask final : public sched::Task {
     BatchDecoder* decoder = nullptr;
     Timestamp watermark = kMinTimestamp;
     bool ended = false;
+    bool idle = false;     // the producer announced WatermarkStatus idle
+    bool aligned = true;   // counts towards the minimum (false after idleness until caught up)
   };
 
   StreamTask(std::string name, const std::atomic<bool>* stop_requested);
@@ -59,12 +67,20 @@ class StreamTask final : public sched::Task {
   void Close() override;
   Status status() const override { return status_; }
   std::string_view name() const override { return name_; }
+  // The earliest processing-time timer of the chain's operators.
+  Timestamp NextWakeupMillis() const override;
 
  private:
   Progress Step(int64_t now_nanos);
   bool ProcessInput();
   void HandleMessage(InputGate& gate, StreamMessage& message);
   void AdvanceWatermark();
+  void SetGateIdle(InputGate& gate, bool idle);
+  // Recomputes whether every remaining input is idle, telling the chain when that changes;
+  // returns whether the task is idle.
+  bool UpdateIdleness();
+  // Calls OnProcessingTime on the operators whose timers are due; returns whether any were.
+  bool FireProcessingTimers();
   void EndChainInput();
   Progress Fail(Status status);
 
@@ -81,6 +97,7 @@ class StreamTask final : public sched::Task {
   size_t ended_inputs_ = 0;
   Timestamp watermark_ = kMinTimestamp;
   bool input_ended_ = false;
+  bool idle_ = false;
   bool opened_ = false;
   Status status_;
 };

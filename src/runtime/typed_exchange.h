@@ -10,36 +10,49 @@
 
 namespace weir::runtime {
 
+// Records to every output; events (watermarks, status, end of input) to every output and to every
+// follower -- the side outputs of the same operator, which receive only the records the operator
+// emits into them but must see its watermarks and its end of input.
 template <typename T>
 class FanOutOutput final : public operators::Output<T> {
  public:
-  explicit FanOutOutput(std::vector<operators::Output<T>*> outputs) : outputs_(std::move(outputs)) {}
+  FanOutOutput(std::vector<operators::Output<T>*> outputs,
+               std::vector<operators::OutputBase*> followers)
+      : outputs_(std::move(outputs)), followers_(std::move(followers)) {}
   void Collect(const T& value, Timestamp timestamp) override {
     for (operators::Output<T>* output : outputs_) output->Collect(value, timestamp);
   }
   void EmitWatermark(Timestamp watermark) override {
     for (operators::Output<T>* output : outputs_) output->EmitWatermark(watermark);
+    for (operators::OutputBase* follower : followers_) follower->EmitWatermark(watermark);
+  }
+  void EmitWatermarkStatus(bool idle) override {
+    for (operators::Output<T>* output : outputs_) output->EmitWatermarkStatus(idle);
+    for (operators::OutputBase* follower : followers_) follower->EmitWatermarkStatus(idle);
   }
   void EndInput() override {
     for (operators::Output<T>* output : outputs_) output->EndInput();
+    for (operators::OutputBase* follower : followers_) follower->EndInput();
   }
 
  private:
   std::vector<operators::Output<T>*> outputs_;
+  std::vector<operators::OutputBase*> followers_;
 };
 
 template <typename T>
 class TypedFanOutFactory final : public FanOutFactory {
  public:
   std::unique_ptr<operators::OutputBase> Create(
-      std::vector<operators::OutputBase*> outputs) const override {
+      std::vector<operators::OutputBase*> outputs,
+      std::vector<operators::OutputBase*> followers) const override {
     std::vector<operators::Output<T>*> typed;
     for (operators::OutputBase* output : outputs) {
       auto* cast = dynamic_cast<operators::Output<T>*>(output);
       WEIR_CHECK_MSG(cast != nullptr, "fan-out type mismatch");
       typed.push_back(cast);
     }
-    return std::make_unique<FanOutOutput<T>>(std::move(typed));
+    return std::make_unique<FanOutOutput<T>>(std::move(typed), std::move(followers));
   }
 };
 

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "base/clock.h"
 #include "base/status.h"
 
 namespace weir::sched {
@@ -46,6 +47,9 @@ class Task {
   // Resource setup and teardown, on the worker thread (so per-thread pools and NUMA-local memory
   // are set up where they are used). A failed Open() fails the job and Close() is not called.
   [[nodiscard]] virtual Status Open() { return Status::Ok(); }
+  // The wall-clock time (WallMillis) at which this task wants to run even without input (its
+  // processing-time timers); the worker does not park past it. kMaxTimestamp: no such time.
+  virtual Timestamp NextWakeupMillis() const { return kMaxTimestamp; }
   virtual void Close() {}
 };
 

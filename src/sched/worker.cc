@@ -213,8 +213,9 @@ void Worker::CloseTasks() {
 
 void Worker::Park(uint32_t epoch) {
   int64_t timeout = options_.park_timeout_nanos;
-  if (!timers_.empty()) {
-    const Timestamp next = timers_.next_time();
+  Timestamp next = timers_.empty() ? kMaxTimestamp : timers_.next_time();
+  for (const Task* task : active_) next = std::min(next, task->NextWakeupMillis());
+  if (next != kMaxTimestamp) {
     if (next <= WallMillis()) return;  // due: the next pass fires it
     if (next < kMaxTimestamp / 1'000'000) {
       timeout = std::clamp<int64_t>(next * 1'000'000 - WallNanos(), 1, timeout);

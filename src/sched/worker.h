@@ -9,7 +9,8 @@
 //     low-latency mode for execution.buffer-timeout = 0;
 //   - otherwise keeps polling for `spin_nanos`, then parks on a futex until Wake() is called, the
 //     park timeout passes (the runtime sets it to the buffer timeout, so partly filled output
-//     buffers are flushed in time) or the earliest processing-time timer is due.
+//     buffers are flushed in time), the earliest timer of its ProcessingTimeService is due, or
+//     the earliest NextWakeupMillis() of its tasks (their operators' processing-time timers).
 // The worker exits when every task finished, a task failed, or the executor's stop flag was set
 // (checked at the top of every pass); before exiting it calls Close() on every opened task.
 //
