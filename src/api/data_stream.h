@@ -160,6 +160,18 @@ class DataStream {
                std::move(name));
   }
 
+  // Event time: assigns timestamps and generates watermarks with a WatermarkStrategy<T> (Flink's
+  // assignTimestampsAndWatermarks). Defined in api/watermarks.h.
+  template <typename Strategy>
+  DataStream<T> AssignTimestampsAndWatermarks(Strategy strategy) const;
+
+  // Non-keyed windows over the whole stream, evaluated at parallelism 1 (Flink's windowAll /
+  // countWindowAll). Defined in api/windowed_stream.h.
+  template <typename Assigner>
+  auto WindowAll(Assigner assigner) const;
+  auto CountWindowAll(int64_t size) const;
+  auto CountWindowAll(int64_t size, int64_t slide) const;
+
   // Partitions by key: `K f(const T&)` where K has a serde::Codec.
   template <typename F>
   KeyedStream<T, F> KeyBy(F key_selector) const {
@@ -314,6 +326,16 @@ class KeyedStream {
   KeyedStream(DataStream<T> input, KeySelector key_selector)
       : input_(std::move(input)), key_selector_(std::move(key_selector)) {}
 
+  // Windows per key (Flink's window / countWindow). Defined in api/windowed_stream.h.
+  template <typename Assigner>
+  auto Window(Assigner assigner) const;
+  auto CountWindow(int64_t size) const;
+  auto CountWindow(int64_t size, int64_t slide) const;
+
+  // A KeyedProcessFunction subclass with keyed state and timers. Defined in api/keyed_process.h.
+  template <typename Function>
+  auto Process(Function function, std::string name = "KeyedProcess") const;
+
   // `T reduce(const T& accumulated, const T& value)`.
   template <typename F>
   DataStream<T> Reduce(F reducer, std::string name = "Keyed Reduce") const {
@@ -400,3 +422,8 @@ class KeyedStream {
 };
 
 }  // namespace weir::api
+
+// The definitions of the window, event-time and keyed-process transformations declared above.
+#include "api/keyed_process.h"
+#include "api/watermarks.h"
+#include "api/windowed_stream.h"
