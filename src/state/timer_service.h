@@ -22,8 +22,30 @@
 // re-registered timer still fires exactly once. Window operators register the same timer for
 // every key of a window: one heap entry per distinct time, one bucket append per timer.
 //
+// Layout details. The table namespace's timestamp is the int64 in two's complement, big-endian. A
+// bucket record is 18 header bytes (key hash u64, key size u32, namespace size u32, key group
+// u16, native endian) followed by the key and namespace bytes. Each bucket is one byte vector
+// with a read cursor; drained buckets are recycled with their capacity (up to a bounded total),
+// so a steady state of registrations and firings allocates nothing. A timestamp -> bucket index
+// (open addressing, plus a one-entry cache for the window operator's run of equal timestamps)
+// finds the bucket of a new timer. Every byte of these structures is reserved in the memory
+// budget before it is allocated (memory_bytes() includes them and the tables).
+// Deleted timers leave their bucket records behind until drained; when such stale records
+// outnumber the live timers of a domain (and exceed a few thousand), the buckets are rebuilt
+// from the table (amortized O(1) per deletion, no memory needed: a rebuilt bucket is never
+// larger than before). A rebuild recomputes key hashes as Hash64(key bytes), which is why
+// REQUIRES: every CurrentKey passed here has hash == Hash64(bytes) (what CurrentKey promises).
+// next_event_time() and next_processing_time() are exact: the bucket at the top of each heap is
+// kept pruned of stale records.
+//
 // Failures: a registration the memory budget cannot hold records the first failure (status())
-// and is dropped; the operator fails the task with it after the current record.
+// and is dropped (the service is unchanged by it); the operator fails the task with it after the
+// current record. A timer whose key and namespace do not fit a table entry fails the same way
+// (InvalidArgument).
+//
+// Re-entrancy: callbacks may register and delete timers of both domains, but must not call
+// AdvanceWatermark or AdvanceProcessingTime (CHECKed). FiredTimer views point into a scratch
+// buffer of the service that the next fired timer overwrites.
 //
 // Threads: one service belongs to one task thread.
 #pragma once
@@ -33,7 +55,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "base/check.h"
 #include "base/clock.h"
 #include "base/status.h"
 #include "memory/memory_budget.h"
@@ -84,9 +108,84 @@ class TimerService {
   int64_t memory_bytes() const;
 
  private:
+  // One time domain: its table, heap of distinct timestamps, buckets and timestamp index
+  // (defined in timer_service.cc).
+  struct Queue;
+
+  void Register(Queue& queue, const CurrentKey& key, std::string_view ns, Timestamp time);
+  void Delete(Queue& queue, const CurrentKey& key, std::string_view ns, Timestamp time);
+  // Fires every due timer of `queue` (timestamp <= limit), re-reading the heap after each
+  // callback so timers registered by callbacks are seen.
+  template <typename F>
+  void Fire(Queue& queue, Timestamp limit, F& on_timer);
+  // Takes the earliest due timer (timestamp <= limit) that is still registered out of the table
+  // and returns it in *timer (views into fired_scratch_); false when none is due.
+  bool PopDue(Queue& queue, Timestamp limit, FiredTimer* timer);
+  // After firing: prunes the top buckets and compacts stale records if due (of both domains:
+  // callbacks may delete timers of either).
+  void FinishFiring();
+  // Appends the timer's record to the bucket of `time`, creating the bucket when needed; on
+  // failure nothing changed but memory reserved for later use.
+  [[nodiscard]] Status Append(Queue& queue, Timestamp time, const CurrentKey& key,
+                              std::string_view ns);
+  [[nodiscard]] Result<uint32_t> NewBucket(Queue& queue, Timestamp time, size_t record_size);
+  // Pops the top heap entry and recycles its bucket.
+  void PopTop(Queue& queue);
+  // Skips stale records at the top of the heap, so the top timestamp has a registered timer.
+  void Prune(Queue& queue);
+  void MaybeCompact(Queue& queue);
+  // Rebuilds every bucket from the table, dropping stale records and duplicates.
+  void Rebuild(Queue& queue);
+  // Makes room for `extra` more elements of `vector`, reserving the growth in the budget first.
+  template <typename T>
+  [[nodiscard]] Status GrowFor(std::vector<T>& vector, size_t extra);
+  [[nodiscard]] Status GrowIndex(Queue& queue);
+  [[nodiscard]] Status Reserve(int64_t bytes);
+  void Unreserve(int64_t bytes);
+  // 8-byte big-endian `time` followed by `ns`, in ns_scratch_ (valid until the next call).
+  std::string_view TableNamespace(Timestamp time, std::string_view ns);
+  void Fail(Status status) {
+    if (status_.ok()) status_ = std::move(status);
+  }
+
+  memory::MemoryBudget* const budget_;
+  const std::string owner_;
   Timestamp watermark_ = kMinTimestamp;
   Status status_;
-  // Implementation-defined members follow (heaps of timestamps, buckets, the two tables).
+  std::unique_ptr<Queue> event_queue_;
+  std::unique_ptr<Queue> processing_queue_;
+  std::string ns_scratch_;
+  std::string fired_scratch_;
+  bool firing_ = false;
+
+  // Bytes of buckets, heaps, indexes and free lists, reserved in the budget.
+  memory::MemoryBudget::Reservation reservation_;
+  bool has_reservation_ = false;
+  int64_t reserved_bytes_ = 0;
 };
+
+template <typename F>
+void TimerService::AdvanceWatermark(Timestamp watermark, F&& on_timer) {
+  watermark_ = watermark;
+  Fire(*event_queue_, watermark, on_timer);
+}
+
+template <typename F>
+void TimerService::AdvanceProcessingTime(Timestamp now, F&& on_timer) {
+  Fire(*processing_queue_, now, on_timer);
+}
+
+template <typename F>
+void TimerService::Fire(Queue& queue, Timestamp limit, F& on_timer) {
+  WEIR_CHECK_MSG(!firing_, "a timer callback must not advance time");
+  firing_ = true;
+  FiredTimer timer;
+  while (PopDue(queue, limit, &timer)) {
+    const FiredTimer& fired = timer;
+    on_timer(fired);
+  }
+  firing_ = false;
+  FinishFiring();
+}
 
 }  // namespace weir::state
