@@ -350,8 +350,8 @@ void TimerService::Prune(Queue& queue) {
       const Record record = ReadRecord(bucket.bytes.data() + bucket.cursor);
       // Find returns a null span for an absent entry; a present one (with its empty value) points
       // into the table.
-      if (queue.table.Find(record.hash, record.key_group, record.key,
-                           TableNamespace(top.time, record.ns))
+      if (queue.table
+              .Find(record.hash, record.key_group, record.key, TableNamespace(top.time, record.ns))
               .data() != nullptr) {
         return;
       }

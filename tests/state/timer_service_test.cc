@@ -355,17 +355,15 @@ TEST_F(TimerServiceTest, EventAndProcessingTimeAreIndependent) {
   EXPECT_EQ(service.next_event_time(), 10);
   EXPECT_EQ(service.next_processing_time(), 5);
   std::vector<Timestamp> event_fired;
-  service.AdvanceWatermark(20, [&](const FiredTimer& timer) {
-    event_fired.push_back(timer.timestamp);
-  });
+  service.AdvanceWatermark(
+      20, [&](const FiredTimer& timer) { event_fired.push_back(timer.timestamp); });
   EXPECT_EQ(event_fired, std::vector<Timestamp>{10});
   EXPECT_EQ(service.processing_timer_count(), 2u);
   service.DeleteProcessingTimeTimer(key.current(), "n", 5);
   EXPECT_EQ(service.next_processing_time(), 10);
   std::vector<Timestamp> processing_fired;
-  service.AdvanceProcessingTime(20, [&](const FiredTimer& timer) {
-    processing_fired.push_back(timer.timestamp);
-  });
+  service.AdvanceProcessingTime(
+      20, [&](const FiredTimer& timer) { processing_fired.push_back(timer.timestamp); });
   EXPECT_EQ(processing_fired, std::vector<Timestamp>{10});
   EXPECT_EQ(service.current_watermark(), 20);
 }
