@@ -30,6 +30,12 @@
 //   records its directory position), so every operation is O(1) and iteration is O(entries).
 // * Reducing/Aggregating state keep one accumulator per (key, namespace); a fixed-size accumulator
 //   is updated in place (no relocation).
+// * A state's namespace and user keys are encoded so that no two (namespace, user key) pairs, and
+//   no internal entry, share bytes: MapState prefixes them with a tag byte and the namespace's
+//   length (layouts below, at the classes).
+// * Every value of one entry must fit in one segment of the pool (StateTable::MaxEntrySize(): a
+//   32 KiB segment holds a list of up to ~4 000 int64 per key and window). A larger value fails
+//   like a budget failure, with InvalidArgument naming the sizes.
 // * Merging (session windows): List, Reducing and Aggregating state can merge the values of
 //   several namespaces into a target namespace (Flink's InternalMergingState.mergeNamespaces).
 //
@@ -37,13 +43,17 @@
 // Status to user code (Flink's state calls have no error channel either); it records the first
 // failure in the backend, leaves the state unchanged, and the operator checks backend.status()
 // after each record or timer and fails the task with it (a ResourceExhausted naming the operator
-// and taskmanager.memory.managed.size).
+// and taskmanager.memory.managed.size). Reads, Clear and the Remove of a fixed-size map key never
+// fail; the Remove of a variable-size map key rewrites one directory slot and can (rarely) fail
+// the same way, leaving the map unchanged.
 //
 // Threads: one backend belongs to one task thread; nothing here is thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
@@ -51,8 +61,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "base/check.h"
 #include "base/status.h"
 #include "memory/memory_budget.h"
 #include "memory/segment_pool.h"
@@ -87,16 +100,107 @@ class StateBase {
 
   const std::string& name() const { return name_; }
   // The entries of this state for every key and namespace (read by snapshots, tests, debugging).
+  // MapState's entries include its directory (see MapState for the layout).
   const StateTable& table() const { return *table_; }
 
  protected:
+  const CurrentKey& key() const;
+  // The stored value of the current key under `ns` (any of this state's encodings), or a span
+  // whose data() is null when absent. Valid until the next mutation of this state.
+  std::span<std::byte> FindEntry(std::string_view ns) const {
+    const CurrentKey& current = key();
+    return table_->Find(current.hash, current.key_group, current.bytes, ns);
+  }
+  // Stores `value` under the current key and `ns`; on failure records it in the backend, leaves
+  // the table unchanged and returns false. `value` may point into the table.
+  bool PutEntry(std::string_view ns, std::span<const std::byte> value);
+  void RemoveEntry(std::string_view ns) {
+    const CurrentKey& current = key();
+    table_->Remove(current.hash, current.key_group, current.bytes, ns);
+  }
+  // Records a failed write (the first one wins) in the backend.
+  void Fail(const Status& status);
+
   KeyedStateBackend* const backend_;
   const std::string name_;
   std::unique_ptr<StateTable> table_;
   std::string_view namespace_;
+  // Encodings are built here before they are stored (kept across calls: no allocation per call
+  // once it has grown). Mutable because const readers encode lookup keys.
+  mutable std::vector<std::byte> scratch_;
 };
 
+namespace internal {
+
+constexpr size_t Align8(size_t n) { return (n + 7) & ~size_t{7}; }
+
+// The types serde::Codec stores as their object bytes and reads in place as `const T&`.
+template <typename T>
+inline constexpr bool kPlainBytes = std::is_trivially_copyable_v<T> &&
+                                    !serde::IsTupleLike<T>::value &&
+                                    !serde::IsStringLike<T>::value;
+
+// Whether every value of T encodes to the same number of bytes, so an update can overwrite the
+// stored bytes in place.
+template <typename T>
+constexpr bool FixedSize() {
+  if constexpr (requires { serde::Codec<T>::kFixedSize; }) {
+    return serde::Codec<T>::kFixedSize;
+  } else {
+    return false;
+  }
+}
+
+inline uint32_t LoadU32(const std::byte* in) {
+  uint32_t value;
+  std::memcpy(&value, in, sizeof(value));
+  return value;
+}
+inline void StoreU32(std::byte* out, uint32_t value) { std::memcpy(out, &value, sizeof(value)); }
+inline uint64_t LoadU64(const std::byte* in) {
+  uint64_t value;
+  std::memcpy(&value, in, sizeof(value));
+  return value;
+}
+inline void StoreU64(std::byte* out, uint64_t value) { std::memcpy(out, &value, sizeof(value)); }
+
+// Encodes `value` into `buffer` (resized to the encoded size) and returns the bytes.
+template <typename T>
+std::span<const std::byte> Encode(const T& value, std::vector<std::byte>& buffer) {
+  buffer.resize(serde::Codec<T>::Size(value));
+  serde::Codec<T>::Write(value, buffer.data());
+  return buffer;
+}
+
+// Whether sources[index] is the target or repeats an earlier source: such a source is skipped by
+// MergeNamespaces (its value is merged once, or is the target's own).
+bool IsRepeatedSource(std::span<const std::string_view> sources, size_t index,
+                      std::string_view target);
+
+// The head of a ListState value: element count, then the bytes the elements use; the capacity is
+// the value's size minus this header.
+struct ListHeader {
+  uint32_t count;
+  uint32_t used;
+};
+inline constexpr size_t kListHeaderSize = sizeof(ListHeader);
+static_assert(kListHeaderSize == 8);
+
+inline ListHeader LoadListHeader(const std::byte* in) {
+  ListHeader header;
+  std::memcpy(&header, in, sizeof(header));
+  return header;
+}
+inline void StoreListHeader(std::byte* out, ListHeader header) {
+  std::memcpy(out, &header, sizeof(header));
+}
+
+}  // namespace internal
+
 // Flink's ValueState<T>.
+//
+// Layout: the value's Codec encoding under (key, namespace). A fixed-size T is written in place:
+// Value() and Update() of an existing value are one probe each and never allocate.
 template <typename T>
 class ValueState final : public StateBase {
  public:
@@ -109,14 +213,20 @@ class ValueState final : public StateBase {
 };
 
 // Flink's ListState<T> (also the element buffer of windows with evictors or process functions).
+//
+// Layout: one value per (key, namespace): ListHeader {count, used bytes}, then the elements, each
+// starting at a multiple of 8: a plain struct as its bytes, any other type as a u32 encoded size
+// then the encoding; then zeroed spare capacity. A full list grows to twice its capacity (capped
+// at what one segment holds), so Add is amortized O(1). An empty list is never stored.
 template <typename T>
 class ListState final : public StateBase {
  public:
   using StateBase::StateBase;
   void Add(const T& value);
-  // Replaces the list (Flink's update(List)).
+  // Replaces the list (Flink's update(List)); an empty span clears it.
   void Update(std::span<const T> values);
-  // Calls visit(const T&) for each element in insertion order; returns the number visited.
+  // Calls visit(const T&) for each element in insertion order; returns the number visited. The
+  // visitor must not modify this state.
   template <typename F>
   size_t ForEach(F&& visit) const;
   // The elements, decoded (for callers that need random access); views point into the state.
@@ -127,9 +237,33 @@ class ListState final : public StateBase {
   // Appends the lists of `sources` (in the given order) to the list of `target`, and removes
   // theirs; all for the current key. Namespaces may repeat or include the target (ignored).
   void MergeNamespaces(std::string_view target, std::span<const std::string_view> sources);
+
+ private:
+  // Bytes of the element encoding of `value`, before padding.
+  static size_t ElementSize(const T& value) {
+    if constexpr (internal::kPlainBytes<T>) {
+      return sizeof(T);
+    } else {
+      return sizeof(uint32_t) + serde::Codec<T>::Size(value);
+    }
+  }
+  // Writes the element (`size` = ElementSize(value)) and zeroes its padding.
+  static void WriteElement(const T& value, size_t size, std::byte* out);
+  // The largest capacity a list of the current key under `ns` may have (one segment's entry).
+  size_t MaxCapacity(std::string_view ns) const;
 };
 
 // Flink's MapState<K, V>.
+//
+// Layout, all in this state's one table under the current key, with N = u32 size of the
+// namespace then its bytes, and the user key as its Codec<K> encoding:
+//   'e' N user-key   -> u32 directory position, u32 zero, Codec<V> of the value (8-aligned)
+//   'c' N            -> u64 number of user keys (absent when the map is empty)
+//   's' N u32 i      -> the user key at directory position i, for i < count
+// The tag byte and the length make every namespace byte string name exactly one of these. Get,
+// Contains and an update of an existing key are one probe; inserting and removing touch the
+// entry, the count and one or two directory slots (Remove moves the last slot into the hole and
+// re-points that key's entry). ForEach and Clear are O(entries).
 template <typename K, typename V>
 class MapState final : public StateBase {
  public:
@@ -146,22 +280,54 @@ class MapState final : public StateBase {
   size_t Size() const;
   // Removes every entry of the current key and namespace.
   void Clear() override;
+
+ private:
+  static constexpr char kEntryTag = 'e';
+  static constexpr char kCountTag = 'c';
+  static constexpr char kSlotTag = 's';
+  // Offset of the value in an entry (after the directory position and padding).
+  static constexpr size_t kValueOffset = 8;
+
+  // tag, N, then `suffix`, built in `out`.
+  std::string_view BuildNamespace(std::string& out, char tag, const void* suffix,
+                                  size_t suffix_size) const;
+  std::string_view EntryNamespace(std::span<const std::byte> user_key) const {
+    return BuildNamespace(entry_ns_, kEntryTag, user_key.data(), user_key.size());
+  }
+  std::string_view CountNamespace() const {
+    return BuildNamespace(directory_ns_, kCountTag, nullptr, 0);
+  }
+  std::string_view SlotNamespace(uint32_t position) const {
+    return BuildNamespace(directory_ns_, kSlotTag, &position, sizeof(position));
+  }
+  uint64_t Count() const;
+  // Stores the count (removing it at 0); false (recorded) when the budget cannot hold it.
+  bool StoreCount(uint64_t count);
+
+  mutable std::string entry_ns_;
+  mutable std::string directory_ns_;
+  mutable std::vector<std::byte> user_key_;
+  std::vector<std::byte> moved_key_;
 };
 
 // Flink's ReducingState<T>: Add(v) stores reduce(current, v). `Reduce` is a callable
-// T(const T& accumulated, const T& value), copied into the state.
+// T(const T& accumulated, const T& value), copied into the state. A fixed-size T is reduced in
+// place: Add is one FindOrInsert.
 template <typename T, typename Reduce>
 class ReducingState final : public StateBase {
  public:
-  ReducingState(KeyedStateBackend* backend, std::string name, Reduce reduce);
+  ReducingState(KeyedStateBackend* backend, std::string name, Reduce reduce)
+      : StateBase(backend, std::move(name)), reduce_(std::move(reduce)) {}
   void Add(const T& value);
   std::optional<T> Get() const;
   void Clear() override;
-  // Reduces the values of `sources` into `target` (then removes the sources' values).
+  // Reduces the values of `sources` into `target` (then removes the sources' values). As Flink:
+  // target = reduce(target, reduce(...reduce(source1, source2)..., sourceN)).
   void MergeNamespaces(std::string_view target, std::span<const std::string_view> sources);
 
  private:
   Reduce reduce_;
+  std::vector<std::byte> merge_scratch_;
 };
 
 // Flink's AggregatingState<In, Out> over an AggregateFunction with accumulator type Acc. The
@@ -180,15 +346,29 @@ class AggregatingState final : public StateBase {
   // The raw accumulator (nullopt when empty).
   std::optional<Acc> GetAccumulator() const;
   void Clear() override;
+  // As Flink: target = Merge(target, Merge(...Merge(source1, source2)..., sourceN)).
   void MergeNamespaces(std::string_view target, std::span<const std::string_view> sources);
 
  private:
+  void AddTo(const In& value, Acc& accumulator) {
+    if constexpr (requires(const Aggregate& function, const In& in, const Acc& acc) {
+                    { function.Add(in, acc) } -> std::convertible_to<Acc>;
+                  }) {
+      accumulator = aggregate_.Add(value, std::as_const(accumulator));
+    } else {
+      aggregate_.Add(value, accumulator);
+    }
+  }
+
   Aggregate aggregate_;
+  size_t accumulator_size_ = 0;  // encoded size of every accumulator when FixedSize<Acc>()
+  std::vector<std::byte> merge_scratch_;
 };
 
 class KeyedStateBackend {
  public:
   // `pool` and `budget` must outlive the backend; `owner` names the operator subtask in errors.
+  // REQUIRES: 0 < max_parallelism <= kMaxParallelismUpperBound.
   KeyedStateBackend(memory::SegmentPool* pool, memory::MemoryBudget* budget, std::string owner,
                     int max_parallelism);
   KeyedStateBackend(const KeyedStateBackend&) = delete;
@@ -202,18 +382,29 @@ class KeyedStateBackend {
 
   // A state by name, created on first request; the same name returns the same object (so a
   // trigger asking for its state on every call gets it by lookup). A name requested with another
-  // state kind or type is a programming error (CHECK).
+  // state kind or type is a programming error (CHECK). A second request's `reduce`/`aggregate`
+  // is ignored (the first one's is kept).
   template <typename T>
-  ValueState<T>* GetValueState(const std::string& name);
+  ValueState<T>* GetValueState(const std::string& name) {
+    return GetOrCreate<ValueState<T>>(name);
+  }
   template <typename T>
-  ListState<T>* GetListState(const std::string& name);
+  ListState<T>* GetListState(const std::string& name) {
+    return GetOrCreate<ListState<T>>(name);
+  }
   template <typename K, typename V>
-  MapState<K, V>* GetMapState(const std::string& name);
+  MapState<K, V>* GetMapState(const std::string& name) {
+    return GetOrCreate<MapState<K, V>>(name);
+  }
   template <typename T, typename Reduce>
-  ReducingState<T, Reduce>* GetReducingState(const std::string& name, Reduce reduce);
+  ReducingState<T, Reduce>* GetReducingState(const std::string& name, Reduce reduce) {
+    return GetOrCreate<ReducingState<T, Reduce>>(name, std::move(reduce));
+  }
   template <typename In, typename Acc, typename Out, typename Aggregate>
   AggregatingState<In, Acc, Out, Aggregate>* GetAggregatingState(const std::string& name,
-                                                                  Aggregate aggregate);
+                                                                  Aggregate aggregate) {
+    return GetOrCreate<AggregatingState<In, Acc, Out, Aggregate>>(name, std::move(aggregate));
+  }
 
   // Every registered state, by name (snapshots iterate these).
   const std::map<std::string, std::unique_ptr<StateBase>, std::less<>>& states() const {
@@ -235,6 +426,20 @@ class KeyedStateBackend {
   int64_t memory_bytes() const;
 
  private:
+  template <typename S, typename... Args>
+  S* GetOrCreate(const std::string& name, Args&&... args) {
+    if (auto it = states_.find(name); it != states_.end()) {
+      auto* state = dynamic_cast<S*>(it->second.get());
+      WEIR_CHECK_MSG(state != nullptr,
+                     "state '{}' of {} was registered with another kind or type", name, owner_);
+      return state;
+    }
+    auto state = std::make_unique<S>(this, name, std::forward<Args>(args)...);
+    S* created = state.get();
+    states_.emplace(name, std::move(state));
+    return created;
+  }
+
   memory::SegmentPool* const pool_;
   memory::MemoryBudget* const budget_;
   const std::string owner_;
@@ -243,5 +448,537 @@ class KeyedStateBackend {
   std::map<std::string, std::unique_ptr<StateBase>, std::less<>> states_;
   Status status_;
 };
+
+// ---------------------------------------------------------------------------------------------
+// Implementation.
+
+inline const CurrentKey& StateBase::key() const { return backend_->current_key(); }
+
+// ValueState ---------------------------------------------------------------------------------
+
+template <typename T>
+std::optional<T> ValueState<T>::Value() const {
+  const std::span<const std::byte> stored = FindEntry(namespace_);
+  if (stored.data() == nullptr) return std::nullopt;
+  return std::optional<T>(serde::Codec<T>::Read(stored.data()));
+}
+
+template <typename T>
+void ValueState<T>::Update(const T& value) {
+  if constexpr (internal::FixedSize<T>()) {
+    const size_t size = serde::Codec<T>::Size(value);
+    const CurrentKey& current = key();
+    bool inserted;
+    Result<std::span<std::byte>> stored =
+        table_->FindOrInsert(current.hash, current.key_group, current.bytes, namespace_, size,
+                             &inserted);
+    if (!stored.ok()) {
+      Fail(stored.status());
+      return;
+    }
+    WEIR_DCHECK(stored->size() == size);
+    serde::Codec<T>::Write(value, stored->data());
+  } else {
+    PutEntry(namespace_, internal::Encode(value, scratch_));
+  }
+}
+
+template <typename T>
+void ValueState<T>::Clear() {
+  RemoveEntry(namespace_);
+}
+
+// ListState ----------------------------------------------------------------------------------
+
+template <typename T>
+void ListState<T>::WriteElement(const T& value, size_t size, std::byte* out) {
+  if constexpr (internal::kPlainBytes<T>) {
+    serde::Codec<T>::Write(value, out);
+  } else {
+    internal::StoreU32(out, static_cast<uint32_t>(size - sizeof(uint32_t)));
+    serde::Codec<T>::Write(value, out + sizeof(uint32_t));
+  }
+  const size_t padded = internal::Align8(size);
+  if (padded != size) std::memset(out + size, 0, padded - size);
+}
+
+template <typename T>
+size_t ListState<T>::MaxCapacity(std::string_view ns) const {
+  const size_t overhead = StateTable::kEntryHeaderSize +
+                          internal::Align8(key().bytes.size() + ns.size()) +
+                          internal::kListHeaderSize;
+  const size_t max = table_->MaxEntrySize();
+  return max > overhead ? (max - overhead) & ~size_t{7} : 0;
+}
+
+template <typename T>
+void ListState<T>::Add(const T& value) {
+  const size_t size = ElementSize(value);
+  const size_t stride = internal::Align8(size);
+  const std::span<std::byte> list = FindEntry(namespace_);
+  if (list.data() == nullptr) {
+    scratch_.resize(internal::kListHeaderSize + stride);
+    internal::StoreListHeader(scratch_.data(), {1, static_cast<uint32_t>(stride)});
+    WriteElement(value, size, scratch_.data() + internal::kListHeaderSize);
+    PutEntry(namespace_, scratch_);
+    return;
+  }
+  internal::ListHeader header = internal::LoadListHeader(list.data());
+  const size_t capacity = list.size() - internal::kListHeaderSize;
+  const size_t needed = header.used + stride;
+  if (needed <= capacity) {
+    WriteElement(value, size, list.data() + internal::kListHeaderSize + header.used);
+    internal::StoreListHeader(list.data(), {header.count + 1, static_cast<uint32_t>(needed)});
+    return;
+  }
+  // Full: copy into twice the capacity (at most what one entry can hold; when even that is too
+  // small the Put fails with the sizes).
+  size_t grown = std::max(capacity * 2, needed);
+  if (grown > MaxCapacity(namespace_)) grown = std::max(MaxCapacity(namespace_), needed);
+  scratch_.resize(internal::kListHeaderSize + grown);
+  std::byte* out = scratch_.data();
+  std::memcpy(out, list.data(), internal::kListHeaderSize + header.used);
+  WriteElement(value, size, out + internal::kListHeaderSize + header.used);
+  std::memset(out + internal::kListHeaderSize + needed, 0, grown - needed);
+  internal::StoreListHeader(out, {header.count + 1, static_cast<uint32_t>(needed)});
+  PutEntry(namespace_, scratch_);
+}
+
+template <typename T>
+void ListState<T>::Update(std::span<const T> values) {
+  if (values.empty()) {
+    Clear();
+    return;
+  }
+  size_t used = 0;
+  for (const T& value : values) used += internal::Align8(ElementSize(value));
+  scratch_.resize(internal::kListHeaderSize + used);
+  std::byte* out = scratch_.data();
+  internal::StoreListHeader(
+      out, {static_cast<uint32_t>(values.size()), static_cast<uint32_t>(used)});
+  out += internal::kListHeaderSize;
+  for (const T& value : values) {
+    const size_t size = ElementSize(value);
+    WriteElement(value, size, out);
+    out += internal::Align8(size);
+  }
+  PutEntry(namespace_, scratch_);
+}
+
+template <typename T>
+template <typename F>
+size_t ListState<T>::ForEach(F&& visit) const {
+  const std::span<const std::byte> list = FindEntry(namespace_);
+  if (list.data() == nullptr) return 0;
+  const internal::ListHeader header = internal::LoadListHeader(list.data());
+  const std::byte* element = list.data() + internal::kListHeaderSize;
+  for (uint32_t i = 0; i < header.count; ++i) {
+    if constexpr (internal::kPlainBytes<T>) {
+      visit(serde::Codec<T>::Read(element));
+      element += internal::Align8(sizeof(T));
+    } else {
+      const uint32_t size = internal::LoadU32(element);
+      visit(serde::Codec<T>::Read(element + sizeof(uint32_t)));
+      element += internal::Align8(sizeof(uint32_t) + size);
+    }
+  }
+  return header.count;
+}
+
+template <typename T>
+std::vector<T> ListState<T>::Get() const {
+  std::vector<T> values;
+  values.reserve(Size());
+  ForEach([&values](const T& value) { values.push_back(value); });
+  return values;
+}
+
+template <typename T>
+bool ListState<T>::IsEmpty() const {
+  return FindEntry(namespace_).data() == nullptr;
+}
+
+template <typename T>
+size_t ListState<T>::Size() const {
+  const std::span<const std::byte> list = FindEntry(namespace_);
+  return list.data() == nullptr ? 0 : internal::LoadListHeader(list.data()).count;
+}
+
+template <typename T>
+void ListState<T>::Clear() {
+  RemoveEntry(namespace_);
+}
+
+template <typename T>
+void ListState<T>::MergeNamespaces(std::string_view target,
+                                   std::span<const std::string_view> sources) {
+  const std::span<std::byte> target_list = FindEntry(target);
+  internal::ListHeader merged{0, 0};
+  size_t capacity = 0;
+  if (target_list.data() != nullptr) {
+    merged = internal::LoadListHeader(target_list.data());
+    capacity = target_list.size() - internal::kListHeaderSize;
+  }
+  const uint32_t target_used = merged.used;
+  bool any_source = false;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    if (internal::IsRepeatedSource(sources, i, target)) continue;
+    const std::span<const std::byte> list = FindEntry(sources[i]);
+    if (list.data() == nullptr) continue;
+    const internal::ListHeader header = internal::LoadListHeader(list.data());
+    merged.count += header.count;
+    merged.used += header.used;
+    any_source = true;
+  }
+  if (!any_source) return;
+  // Reads of the sources below need no re-probe: nothing is written before the last of them.
+  const auto append_sources = [&](std::byte* out) {
+    for (size_t i = 0; i < sources.size(); ++i) {
+      if (internal::IsRepeatedSource(sources, i, target)) continue;
+      const std::span<const std::byte> list = FindEntry(sources[i]);
+      if (list.data() == nullptr) continue;
+      const uint32_t used = internal::LoadListHeader(list.data()).used;
+      std::memcpy(out, list.data() + internal::kListHeaderSize, used);
+      out += used;
+    }
+  };
+  if (merged.used <= capacity) {
+    append_sources(target_list.data() + internal::kListHeaderSize + target_used);
+    internal::StoreListHeader(target_list.data(), merged);
+  } else {
+    scratch_.resize(internal::kListHeaderSize + merged.used);
+    std::byte* out = scratch_.data();
+    internal::StoreListHeader(out, merged);
+    if (target_used != 0) {
+      std::memcpy(out + internal::kListHeaderSize,
+                  target_list.data() + internal::kListHeaderSize, target_used);
+    }
+    append_sources(out + internal::kListHeaderSize + target_used);
+    if (!PutEntry(target, scratch_)) return;
+  }
+  for (size_t i = 0; i < sources.size(); ++i) {
+    if (!internal::IsRepeatedSource(sources, i, target)) RemoveEntry(sources[i]);
+  }
+}
+
+// MapState -----------------------------------------------------------------------------------
+
+template <typename K, typename V>
+std::string_view MapState<K, V>::BuildNamespace(std::string& out, char tag, const void* suffix,
+                                                size_t suffix_size) const {
+  const auto ns_size = static_cast<uint32_t>(namespace_.size());
+  out.resize(1 + sizeof(ns_size) + namespace_.size() + suffix_size);
+  char* bytes = out.data();
+  bytes[0] = tag;
+  std::memcpy(bytes + 1, &ns_size, sizeof(ns_size));
+  if (!namespace_.empty()) {
+    std::memcpy(bytes + 1 + sizeof(ns_size), namespace_.data(), namespace_.size());
+  }
+  if (suffix_size != 0) {
+    std::memcpy(bytes + 1 + sizeof(ns_size) + namespace_.size(), suffix, suffix_size);
+  }
+  return out;
+}
+
+template <typename K, typename V>
+uint64_t MapState<K, V>::Count() const {
+  const std::span<const std::byte> count = FindEntry(CountNamespace());
+  return count.data() == nullptr ? 0 : internal::LoadU64(count.data());
+}
+
+template <typename K, typename V>
+bool MapState<K, V>::StoreCount(uint64_t count) {
+  if (count == 0) {
+    RemoveEntry(CountNamespace());
+    return true;
+  }
+  std::byte bytes[sizeof(count)];
+  internal::StoreU64(bytes, count);
+  return PutEntry(CountNamespace(), bytes);
+}
+
+template <typename K, typename V>
+std::optional<V> MapState<K, V>::Get(const K& key) const {
+  const std::span<const std::byte> entry =
+      FindEntry(EntryNamespace(internal::Encode(key, user_key_)));
+  if (entry.data() == nullptr) return std::nullopt;
+  return std::optional<V>(serde::Codec<V>::Read(entry.data() + kValueOffset));
+}
+
+template <typename K, typename V>
+bool MapState<K, V>::Contains(const K& key) const {
+  return FindEntry(EntryNamespace(internal::Encode(key, user_key_))).data() != nullptr;
+}
+
+template <typename K, typename V>
+void MapState<K, V>::Put(const K& key, const V& value) {
+  const std::span<const std::byte> user_key = internal::Encode(key, user_key_);
+  const std::string_view entry_ns = EntryNamespace(user_key);
+  const std::span<std::byte> entry = FindEntry(entry_ns);
+  const size_t entry_size = kValueOffset + serde::Codec<V>::Size(value);
+  if (entry.data() != nullptr) {
+    if constexpr (internal::kPlainBytes<V>) {
+      serde::Codec<V>::Write(value, entry.data() + kValueOffset);
+      return;
+    }
+    // Through the scratch: `value` may point into the entry it replaces.
+    scratch_.resize(entry_size);
+    std::memcpy(scratch_.data(), entry.data(), kValueOffset);
+    serde::Codec<V>::Write(value, scratch_.data() + kValueOffset);
+    PutEntry(entry_ns, scratch_);
+    return;
+  }
+  const uint64_t count = Count();
+  WEIR_CHECK_MSG(count < UINT32_MAX, "map state '{}' has {} keys under one key and namespace",
+                 name_, count);
+  const auto position = static_cast<uint32_t>(count);
+  scratch_.resize(entry_size);
+  internal::StoreU32(scratch_.data(), position);
+  internal::StoreU32(scratch_.data() + sizeof(uint32_t), 0);
+  serde::Codec<V>::Write(value, scratch_.data() + kValueOffset);
+  // Slot, entry, count; a failure undoes what was written before it.
+  if (!PutEntry(SlotNamespace(position), user_key)) return;
+  if (!PutEntry(entry_ns, scratch_)) {
+    RemoveEntry(SlotNamespace(position));
+    return;
+  }
+  if (!StoreCount(count + 1)) {
+    RemoveEntry(entry_ns);
+    RemoveEntry(SlotNamespace(position));
+  }
+}
+
+template <typename K, typename V>
+void MapState<K, V>::Remove(const K& key) {
+  const std::string_view entry_ns = EntryNamespace(internal::Encode(key, user_key_));
+  const std::span<const std::byte> entry = FindEntry(entry_ns);
+  if (entry.data() == nullptr) return;
+  const uint32_t position = internal::LoadU32(entry.data());
+  const uint64_t count = Count();
+  WEIR_CHECK(count > position);
+  const auto last = static_cast<uint32_t>(count - 1);
+  if (position != last) {
+    // Move the last slot's key into the hole first: the only step that can fail.
+    const std::span<const std::byte> last_key = FindEntry(SlotNamespace(last));
+    WEIR_CHECK(last_key.data() != nullptr);
+    moved_key_.assign(last_key.begin(), last_key.end());
+    if (!PutEntry(SlotNamespace(position), moved_key_)) return;
+    RemoveEntry(entry_ns);
+    const std::span<std::byte> moved = FindEntry(EntryNamespace(moved_key_));
+    WEIR_CHECK(moved.data() != nullptr);
+    internal::StoreU32(moved.data(), position);
+  } else {
+    RemoveEntry(entry_ns);
+  }
+  RemoveEntry(SlotNamespace(last));
+  // In place (or a removal): cannot fail.
+  WEIR_CHECK(StoreCount(count - 1));
+}
+
+template <typename K, typename V>
+template <typename F>
+void MapState<K, V>::ForEach(F&& visit) const {
+  const uint64_t count = Count();
+  for (uint64_t i = 0; i < count; ++i) {
+    const std::span<const std::byte> user_key =
+        FindEntry(SlotNamespace(static_cast<uint32_t>(i)));
+    WEIR_DCHECK(user_key.data() != nullptr);
+    const std::span<const std::byte> entry = FindEntry(EntryNamespace(user_key));
+    WEIR_DCHECK(entry.data() != nullptr);
+    visit(serde::Codec<K>::Read(user_key.data()),
+          serde::Codec<V>::Read(entry.data() + kValueOffset));
+  }
+}
+
+template <typename K, typename V>
+bool MapState<K, V>::IsEmpty() const {
+  return Count() == 0;
+}
+
+template <typename K, typename V>
+size_t MapState<K, V>::Size() const {
+  return static_cast<size_t>(Count());
+}
+
+template <typename K, typename V>
+void MapState<K, V>::Clear() {
+  const uint64_t count = Count();
+  for (uint64_t i = count; i-- > 0;) {
+    const auto position = static_cast<uint32_t>(i);
+    const std::span<const std::byte> user_key = FindEntry(SlotNamespace(position));
+    WEIR_CHECK(user_key.data() != nullptr);
+    RemoveEntry(EntryNamespace(user_key));
+    RemoveEntry(SlotNamespace(position));
+  }
+  RemoveEntry(CountNamespace());
+}
+
+// ReducingState ------------------------------------------------------------------------------
+
+template <typename T, typename Reduce>
+void ReducingState<T, Reduce>::Add(const T& value) {
+  if constexpr (internal::FixedSize<T>()) {
+    const CurrentKey& current = key();
+    bool inserted;
+    Result<std::span<std::byte>> stored =
+        table_->FindOrInsert(current.hash, current.key_group, current.bytes, namespace_,
+                             serde::Codec<T>::Size(value), &inserted);
+    if (!stored.ok()) {
+      Fail(stored.status());
+      return;
+    }
+    if (inserted) {
+      serde::Codec<T>::Write(value, stored->data());
+      return;
+    }
+    const T accumulated = serde::Codec<T>::Read(stored->data());
+    const T reduced = reduce_(accumulated, value);
+    WEIR_DCHECK(serde::Codec<T>::Size(reduced) == stored->size());
+    serde::Codec<T>::Write(reduced, stored->data());
+  } else {
+    const std::span<const std::byte> stored = FindEntry(namespace_);
+    if (stored.data() == nullptr) {
+      PutEntry(namespace_, internal::Encode(value, scratch_));
+      return;
+    }
+    const T reduced = reduce_(serde::Codec<T>::Read(stored.data()), value);
+    PutEntry(namespace_, internal::Encode(reduced, scratch_));
+  }
+}
+
+template <typename T, typename Reduce>
+std::optional<T> ReducingState<T, Reduce>::Get() const {
+  const std::span<const std::byte> stored = FindEntry(namespace_);
+  if (stored.data() == nullptr) return std::nullopt;
+  return std::optional<T>(serde::Codec<T>::Read(stored.data()));
+}
+
+template <typename T, typename Reduce>
+void ReducingState<T, Reduce>::Clear() {
+  RemoveEntry(namespace_);
+}
+
+template <typename T, typename Reduce>
+void ReducingState<T, Reduce>::MergeNamespaces(std::string_view target,
+                                               std::span<const std::string_view> sources) {
+  // The merged value is kept encoded in scratch_ (8-aligned heap bytes, so plain values are read
+  // in place); nothing is written to the table until it is complete.
+  bool merged = false;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    if (internal::IsRepeatedSource(sources, i, target)) continue;
+    const std::span<const std::byte> stored = FindEntry(sources[i]);
+    if (stored.data() == nullptr) continue;
+    if (!merged) {
+      scratch_.assign(stored.begin(), stored.end());
+      merged = true;
+      continue;
+    }
+    const T reduced =
+        reduce_(serde::Codec<T>::Read(scratch_.data()), serde::Codec<T>::Read(stored.data()));
+    internal::Encode(reduced, merge_scratch_);
+    scratch_.swap(merge_scratch_);
+  }
+  if (!merged) return;
+  const std::span<const std::byte> stored = FindEntry(target);
+  if (stored.data() != nullptr) {
+    const T reduced =
+        reduce_(serde::Codec<T>::Read(stored.data()), serde::Codec<T>::Read(scratch_.data()));
+    internal::Encode(reduced, merge_scratch_);
+    scratch_.swap(merge_scratch_);
+  }
+  if (!PutEntry(target, scratch_)) return;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    if (!internal::IsRepeatedSource(sources, i, target)) RemoveEntry(sources[i]);
+  }
+}
+
+// AggregatingState ---------------------------------------------------------------------------
+
+template <typename In, typename Acc, typename Out, typename Aggregate>
+AggregatingState<In, Acc, Out, Aggregate>::AggregatingState(KeyedStateBackend* backend,
+                                                            std::string name,
+                                                            Aggregate aggregate)
+    : StateBase(backend, std::move(name)), aggregate_(std::move(aggregate)) {
+  if constexpr (internal::FixedSize<Acc>()) {
+    accumulator_size_ = serde::Codec<Acc>::Size(aggregate_.CreateAccumulator());
+  }
+}
+
+template <typename In, typename Acc, typename Out, typename Aggregate>
+void AggregatingState<In, Acc, Out, Aggregate>::Add(const In& value) {
+  if constexpr (internal::FixedSize<Acc>()) {
+    const CurrentKey& current = key();
+    bool inserted;
+    Result<std::span<std::byte>> stored =
+        table_->FindOrInsert(current.hash, current.key_group, current.bytes, namespace_,
+                             accumulator_size_, &inserted);
+    if (!stored.ok()) {
+      Fail(stored.status());
+      return;
+    }
+    Acc accumulator = inserted ? aggregate_.CreateAccumulator()
+                               : Acc(serde::Codec<Acc>::Read(stored->data()));
+    AddTo(value, accumulator);
+    WEIR_DCHECK(serde::Codec<Acc>::Size(accumulator) == stored->size());
+    serde::Codec<Acc>::Write(accumulator, stored->data());
+  } else {
+    const std::span<const std::byte> stored = FindEntry(namespace_);
+    Acc accumulator = stored.data() == nullptr ? aggregate_.CreateAccumulator()
+                                               : Acc(serde::Codec<Acc>::Read(stored.data()));
+    AddTo(value, accumulator);
+    PutEntry(namespace_, internal::Encode(accumulator, scratch_));
+  }
+}
+
+template <typename In, typename Acc, typename Out, typename Aggregate>
+std::optional<Out> AggregatingState<In, Acc, Out, Aggregate>::Get() const {
+  const std::span<const std::byte> stored = FindEntry(namespace_);
+  if (stored.data() == nullptr) return std::nullopt;
+  return std::optional<Out>(aggregate_.GetResult(serde::Codec<Acc>::Read(stored.data())));
+}
+
+template <typename In, typename Acc, typename Out, typename Aggregate>
+std::optional<Acc> AggregatingState<In, Acc, Out, Aggregate>::GetAccumulator() const {
+  const std::span<const std::byte> stored = FindEntry(namespace_);
+  if (stored.data() == nullptr) return std::nullopt;
+  return std::optional<Acc>(serde::Codec<Acc>::Read(stored.data()));
+}
+
+template <typename In, typename Acc, typename Out, typename Aggregate>
+void AggregatingState<In, Acc, Out, Aggregate>::Clear() {
+  RemoveEntry(namespace_);
+}
+
+template <typename In, typename Acc, typename Out, typename Aggregate>
+void AggregatingState<In, Acc, Out, Aggregate>::MergeNamespaces(
+    std::string_view target, std::span<const std::string_view> sources) {
+  bool merged = false;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    if (internal::IsRepeatedSource(sources, i, target)) continue;
+    const std::span<const std::byte> stored = FindEntry(sources[i]);
+    if (stored.data() == nullptr) continue;
+    if (!merged) {
+      scratch_.assign(stored.begin(), stored.end());
+      merged = true;
+      continue;
+    }
+    const Acc accumulator = aggregate_.Merge(serde::Codec<Acc>::Read(scratch_.data()),
+                                             serde::Codec<Acc>::Read(stored.data()));
+    internal::Encode(accumulator, merge_scratch_);
+    scratch_.swap(merge_scratch_);
+  }
+  if (!merged) return;
+  const std::span<const std::byte> stored = FindEntry(target);
+  if (stored.data() != nullptr) {
+    const Acc accumulator = aggregate_.Merge(serde::Codec<Acc>::Read(stored.data()),
+                                             serde::Codec<Acc>::Read(scratch_.data()));
+    internal::Encode(accumulator, merge_scratch_);
+    scratch_.swap(merge_scratch_);
+  }
+  if (!PutEntry(target, scratch_)) return;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    if (!internal::IsRepeatedSource(sources, i, target)) RemoveEntry(sources[i]);
+  }
+}
 
 }  // namespace weir::state
