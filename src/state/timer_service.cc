@@ -15,8 +15,12 @@ namespace {
 // @16, then the key and namespace bytes.
 constexpr size_t kRecordHeaderSize = 18;
 // Free buckets keep their byte capacity while the retained total stays below this; beyond it a
-// drained bucket's bytes go back to the allocator and the budget.
+// drained bucket's bytes go back to the allocator and the budget. Small buckets (a timestamp with
+// a few timers, as processing-time timers at millisecond resolution are) are always kept: they
+// cost about what the bucket's heap and index slots cost, which are kept at their peak too, and
+// keeping them makes a steady state of one timer per timestamp allocation-free.
 constexpr int64_t kMaxRetainedBucketBytes = int64_t{1} << 20;
+constexpr int64_t kSmallBucketBytes = 256;
 // Stale records (left by deletions) trigger a rebuild when they exceed this and the live timers.
 constexpr size_t kMinStaleRecordsForRebuild = 4096;
 constexpr uint32_t kNoBucket = 0xffffffff;
@@ -291,12 +295,16 @@ void TimerService::PopTop(Queue& queue) {
   queue.IndexErase(queue.heap.front().time);
   std::pop_heap(queue.heap.begin(), queue.heap.end(), Queue::Later);
   queue.heap.pop_back();
+  RecycleBucket(queue, bucket);
+}
+
+void TimerService::RecycleBucket(Queue& queue, uint32_t bucket) {
   if (queue.cached_bucket == bucket) queue.cached_bucket = kNoBucket;
   Queue::Bucket& drained = queue.buckets[bucket];
   drained.bytes.clear();
   drained.cursor = 0;
   const auto capacity = static_cast<int64_t>(drained.bytes.capacity());
-  if (queue.retained_bytes + capacity > kMaxRetainedBucketBytes) {
+  if (capacity > kSmallBucketBytes && queue.retained_bytes + capacity > kMaxRetainedBucketBytes) {
     std::vector<std::byte>().swap(drained.bytes);
     Unreserve(capacity);
   } else {
@@ -397,16 +405,7 @@ void TimerService::Rebuild(Queue& queue) {
       continue;
     }
     queue.IndexErase(entry.time);
-    if (queue.cached_bucket == entry.bucket) queue.cached_bucket = kNoBucket;
-    Queue::Bucket& empty = queue.buckets[entry.bucket];
-    const auto capacity = static_cast<int64_t>(empty.bytes.capacity());
-    if (queue.retained_bytes + capacity > kMaxRetainedBucketBytes) {
-      std::vector<std::byte>().swap(empty.bytes);
-      Unreserve(capacity);
-    } else {
-      queue.retained_bytes += capacity;
-    }
-    queue.free_buckets.push_back(entry.bucket);
+    RecycleBucket(queue, entry.bucket);
   }
   queue.heap.resize(kept);
   std::make_heap(queue.heap.begin(), queue.heap.end(), Queue::Later);

@@ -25,18 +25,20 @@
 // Layout details. The table namespace's timestamp is the int64 in two's complement, big-endian. A
 // bucket record is 18 header bytes (key hash u64, key size u32, namespace size u32, key group
 // u16, native endian) followed by the key and namespace bytes. Each bucket is one byte vector
-// with a read cursor; drained buckets are recycled with their capacity (up to a bounded total),
-// so a steady state of registrations and firings allocates nothing. A timestamp -> bucket index
-// (open addressing, plus a one-entry cache for the window operator's run of equal timestamps)
-// finds the bucket of a new timer. Every byte of these structures is reserved in the memory
+// with a read cursor; drained buckets are recycled with their capacity (small ones always, large
+// ones up to a bounded total), so a steady state of registrations and firings allocates nothing
+// (the heap, index and free list keep their peak capacity). A timestamp -> bucket index (open
+// addressing, plus a one-entry cache for the window operator's run of equal timestamps) finds
+// the bucket of a new timer. Every byte of these structures is reserved in the memory
 // budget before it is allocated (memory_bytes() includes them and the tables).
 // Deleted timers leave their bucket records behind until drained; when such stale records
 // outnumber the live timers of a domain (and exceed a few thousand), the buckets are rebuilt
 // from the table (amortized O(1) per deletion, no memory needed: a rebuilt bucket is never
 // larger than before). A rebuild recomputes key hashes as Hash64(key bytes), which is why
 // REQUIRES: every CurrentKey passed here has hash == Hash64(bytes) (what CurrentKey promises).
-// next_event_time() and next_processing_time() are exact: the bucket at the top of each heap is
-// kept pruned of stale records.
+// next_event_time() and next_processing_time() are exact outside callbacks: the bucket at the
+// top of each heap is kept pruned of stale records (inside a callback they may name a timestamp
+// whose timers were all deleted by callbacks, which is harmless for scheduling).
 //
 // Failures: a registration the memory budget cannot hold records the first failure (status())
 // and is dropped (the service is unchanged by it); the operator fails the task with it after the
@@ -131,6 +133,9 @@ class TimerService {
   [[nodiscard]] Result<uint32_t> NewBucket(Queue& queue, Timestamp time, size_t record_size);
   // Pops the top heap entry and recycles its bucket.
   void PopTop(Queue& queue);
+  // Puts an emptied bucket (already out of the heap and index) on the free list, keeping or
+  // releasing its bytes.
+  void RecycleBucket(Queue& queue, uint32_t bucket);
   // Skips stale records at the top of the heap, so the top timestamp has a registered timer.
   void Prune(Queue& queue);
   void MaybeCompact(Queue& queue);

@@ -496,35 +496,87 @@ TEST_F(TimerServiceTest, RegisteringAnExistingTimerDoesNotGrowMemory) {
   EXPECT_EQ(service.event_timer_count(), keys.size());
 }
 
-TEST_F(TimerServiceTest, BudgetExhaustionIsReportedAndLeavesTheServiceConsistent) {
-  memory::MemoryBudget budget(64 * 1024);
-  std::set<std::pair<Timestamp, int>> registered;
-  {
-    TimerService service(pool_.get(), &budget, "Window (2/4)");
-    for (int i = 0; i < 100000 && service.status().ok(); ++i) {
-      const TestKey key = MakeKey("key-" + std::to_string(i));
-      service.RegisterEventTimeTimer(key.current(), "window", i % 997);
-      if (service.status().ok()) registered.insert({i % 997, i});
+TEST_F(TimerServiceTest, SteadyStateReusesBucketMemory) {
+  TimerService service(pool_.get(), &budget_, "Timers (1/1)");
+  std::vector<TestKey> keys;
+  for (int i = 0; i < 1000; ++i) keys.push_back(MakeKey("key-" + std::to_string(i)));
+  // Bytes of the service's own structures (buckets, heaps, indexes), not of the tables.
+  auto own_bytes = [&] {
+    return service.memory_bytes() - service.event_timers().memory_bytes() -
+           service.processing_timers().memory_bytes();
+  };
+  Timestamp now = 0;
+  int64_t after_first_round = 0;
+  for (int round = 0; round < 10; ++round) {
+    // Processing time at millisecond resolution: one timer per timestamp. And a window's worth
+    // of event-time timers at one timestamp.
+    for (int i = 0; i < static_cast<int>(keys.size()); ++i) {
+      service.RegisterProcessingTimeTimer(keys[i].current(), "", now + 1 + i);
+      service.RegisterEventTimeTimer(keys[i].current(), "w", now + 1000);
     }
-    ASSERT_FALSE(service.status().ok());
-    EXPECT_EQ(service.status().code(), StatusCode::kResourceExhausted);
-    EXPECT_NE(service.status().message().find("Window (2/4)"), std::string_view::npos);
-    EXPECT_NE(service.status().message().find("taskmanager.memory.managed.size"),
-              std::string_view::npos);
-    EXPECT_GT(registered.size(), 100u);
-    EXPECT_EQ(service.event_timer_count(), registered.size());
-    EXPECT_LE(service.memory_bytes(), budget.total());
-    EXPECT_EQ(service.memory_bytes(), budget.used());
-    TimedKeys fired;
-    service.AdvanceWatermark(kMaxTimestamp, [&](const FiredTimer& timer) {
-      fired.emplace_back(timer.timestamp, std::stoi(std::string(timer.key.bytes.substr(4))));
-    });
-    EXPECT_TRUE(std::is_sorted(fired.begin(), fired.end(),
-                               [](const auto& x, const auto& y) { return x.first < y.first; }));
-    std::sort(fired.begin(), fired.end());
-    EXPECT_EQ(fired, TimedKeys(registered.begin(), registered.end()));
+    size_t fired = 0;
+    now += 1000;
+    service.AdvanceProcessingTime(now, [&](const FiredTimer&) { ++fired; });
+    service.AdvanceWatermark(now, [&](const FiredTimer&) { ++fired; });
+    EXPECT_EQ(fired, 2 * keys.size());
+    if (round == 0) after_first_round = own_bytes();
+    EXPECT_EQ(own_bytes(), after_first_round) << "round " << round;
   }
-  EXPECT_EQ(budget.used(), 0);
+}
+
+TEST_F(TimerServiceTest, TimerLargerThanAnEntryFails) {
+  TimerService service(pool_.get(), &budget_, "Timers (1/1)");
+  const TestKey key = MakeKey("key");
+  service.RegisterEventTimeTimer(key.current(), std::string(2 * kSegmentSize, 'n'), 1);
+  EXPECT_EQ(service.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(service.event_timer_count(), 0u);
+  EXPECT_EQ(service.next_event_time(), kMaxTimestamp);
+  service.RegisterEventTimeTimer(key.current(), "n", 1);
+  EXPECT_EQ(service.event_timer_count(), 1u);
+}
+
+TEST_F(TimerServiceTest, BudgetExhaustionIsReportedAndLeavesTheServiceConsistent) {
+  // Budgets of many sizes, so that the first failure comes from the tables for some and from the
+  // service's own buckets, heap or index for others.
+  int table_failures = 0;
+  int bucket_failures = 0;
+  for (int64_t total = 8 * 1024; total <= 160 * 1024; total += 1024) {
+    SCOPED_TRACE(total);
+    memory::MemoryBudget budget(total);
+    std::set<std::pair<Timestamp, int>> registered;
+    {
+      TimerService service(pool_.get(), &budget, "Window (2/4)");
+      for (int i = 0; i < 100000 && service.status().ok(); ++i) {
+        const TestKey key = MakeKey("key-" + std::to_string(i));
+        service.RegisterEventTimeTimer(key.current(), "window", (i * 7919) % 997);
+        if (service.status().ok()) registered.insert({(i * 7919) % 997, i});
+      }
+      ASSERT_FALSE(service.status().ok());
+      const std::string_view message = service.status().message();
+      EXPECT_EQ(service.status().code(), StatusCode::kResourceExhausted);
+      EXPECT_NE(message.find("Window (2/4)"), std::string_view::npos) << message;
+      EXPECT_NE(message.find("taskmanager.memory.managed.size"), std::string_view::npos);
+      if (message.find("timers of operator") != std::string_view::npos) {
+        ++bucket_failures;
+      } else {
+        ++table_failures;
+      }
+      EXPECT_EQ(service.event_timer_count(), registered.size());
+      EXPECT_LE(service.memory_bytes(), budget.total());
+      EXPECT_EQ(service.memory_bytes(), budget.used());
+      TimedKeys fired;
+      service.AdvanceWatermark(kMaxTimestamp, [&](const FiredTimer& timer) {
+        fired.emplace_back(timer.timestamp, std::stoi(std::string(timer.key.bytes.substr(4))));
+      });
+      EXPECT_TRUE(std::is_sorted(fired.begin(), fired.end(),
+                                 [](const auto& x, const auto& y) { return x.first < y.first; }));
+      std::sort(fired.begin(), fired.end());
+      EXPECT_EQ(fired, TimedKeys(registered.begin(), registered.end()));
+    }
+    EXPECT_EQ(budget.used(), 0);
+  }
+  EXPECT_GT(table_failures, 0);
+  EXPECT_GT(bucket_failures, 0);
 }
 
 }  // namespace
