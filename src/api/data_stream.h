@@ -332,6 +332,11 @@ class KeyedStream {
   auto CountWindow(int64_t size) const;
   auto CountWindow(int64_t size, int64_t slide) const;
 
+  // Flink's interval join with another keyed stream of the same key type:
+  //   left.IntervalJoin(right).Between(-2ms, 1s).Process<Out>(f). Defined in api/join.h.
+  template <typename U, typename OtherKeySelector>
+  auto IntervalJoin(const KeyedStream<U, OtherKeySelector>& other) const;
+
   // A KeyedProcessFunction subclass with keyed state and timers. Defined in api/keyed_process.h.
   template <typename Function>
   auto Process(Function function, std::string name = "KeyedProcess") const;
@@ -423,7 +428,8 @@ class KeyedStream {
 
 }  // namespace weir::api
 
-// The definitions of the window, event-time and keyed-process transformations declared above.
+// The definitions of the window, join, event-time and keyed-process transformations declared above.
+#include "api/join.h"
 #include "api/keyed_process.h"
 #include "api/watermarks.h"
 #include "api/windowed_stream.h"
