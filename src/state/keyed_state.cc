@@ -1,5 +1,6 @@
 #include "state/keyed_state.h"
 
+#include <bit>
 #include <utility>
 
 namespace weir::state {
@@ -35,7 +36,14 @@ bool IsRepeatedSource(std::span<const std::string_view> sources, size_t index,
 
 KeyedStateBackend::KeyedStateBackend(memory::SegmentPool* pool, memory::MemoryBudget* budget,
                                      std::string owner, int max_parallelism)
-    : pool_(pool), budget_(budget), owner_(std::move(owner)), max_parallelism_(max_parallelism) {
+    : pool_(pool),
+      budget_(budget),
+      owner_(std::move(owner)),
+      max_parallelism_(max_parallelism),
+      key_group_mask_(max_parallelism > 1 &&
+                              std::has_single_bit(static_cast<unsigned>(max_parallelism))
+                          ? static_cast<uint64_t>(max_parallelism - 1)
+                          : 0) {
   WEIR_CHECK(pool_ != nullptr && budget_ != nullptr);
   WEIR_CHECK_MSG(max_parallelism > 0 && max_parallelism <= kMaxParallelismUpperBound,
                  "max parallelism {} of {} is outside (0, {}]", max_parallelism, owner_,

@@ -137,8 +137,7 @@ constexpr size_t Align8(size_t n) { return (n + 7) & ~size_t{7}; }
 // The types serde::Codec stores as their object bytes and reads in place as `const T&`.
 template <typename T>
 inline constexpr bool kPlainBytes = std::is_trivially_copyable_v<T> &&
-                                    !serde::IsTupleLike<T>::value &&
-                                    !serde::IsStringLike<T>::value;
+                                    !serde::IsTupleLike<T>::value && !serde::IsStringLike<T>::value;
 
 // Whether every value of T encodes to the same number of bytes, so an update can overwrite the
 // stored bytes in place.
@@ -374,8 +373,12 @@ class KeyedStateBackend {
   KeyedStateBackend(const KeyedStateBackend&) = delete;
   KeyedStateBackend& operator=(const KeyedStateBackend&) = delete;
 
+  // The key group is KeyGroupForHash(hash, max_parallelism), as a mask when max parallelism is a
+  // power of two (Flink's default is): a 64-bit division costs more than the state probe.
   void SetCurrentKey(std::string_view bytes, uint64_t hash) {
-    current_key_ = {bytes, hash, KeyGroupForHash(hash, max_parallelism_)};
+    const int key_group = key_group_mask_ != 0 ? static_cast<int>(hash & key_group_mask_)
+                                               : KeyGroupForHash(hash, max_parallelism_);
+    current_key_ = {bytes, hash, key_group};
   }
   void SetCurrentKey(const CurrentKey& key) { current_key_ = key; }
   const CurrentKey& current_key() const { return current_key_; }
@@ -402,7 +405,7 @@ class KeyedStateBackend {
   }
   template <typename In, typename Acc, typename Out, typename Aggregate>
   AggregatingState<In, Acc, Out, Aggregate>* GetAggregatingState(const std::string& name,
-                                                                  Aggregate aggregate) {
+                                                                 Aggregate aggregate) {
     return GetOrCreate<AggregatingState<In, Acc, Out, Aggregate>>(name, std::move(aggregate));
   }
 
@@ -430,8 +433,8 @@ class KeyedStateBackend {
   S* GetOrCreate(const std::string& name, Args&&... args) {
     if (auto it = states_.find(name); it != states_.end()) {
       auto* state = dynamic_cast<S*>(it->second.get());
-      WEIR_CHECK_MSG(state != nullptr,
-                     "state '{}' of {} was registered with another kind or type", name, owner_);
+      WEIR_CHECK_MSG(state != nullptr, "state '{}' of {} was registered with another kind or type",
+                     name, owner_);
       return state;
     }
     auto state = std::make_unique<S>(this, name, std::forward<Args>(args)...);
@@ -444,6 +447,7 @@ class KeyedStateBackend {
   memory::MemoryBudget* const budget_;
   const std::string owner_;
   const int max_parallelism_;
+  const uint64_t key_group_mask_;  // max_parallelism_ - 1 when a power of two (> 1), else 0
   CurrentKey current_key_;
   std::map<std::string, std::unique_ptr<StateBase>, std::less<>> states_;
   Status status_;
@@ -469,9 +473,8 @@ void ValueState<T>::Update(const T& value) {
     const size_t size = serde::Codec<T>::Size(value);
     const CurrentKey& current = key();
     bool inserted;
-    Result<std::span<std::byte>> stored =
-        table_->FindOrInsert(current.hash, current.key_group, current.bytes, namespace_, size,
-                             &inserted);
+    Result<std::span<std::byte>> stored = table_->FindOrInsert(
+        current.hash, current.key_group, current.bytes, namespace_, size, &inserted);
     if (!stored.ok()) {
       Fail(stored.status());
       return;
@@ -554,8 +557,8 @@ void ListState<T>::Update(std::span<const T> values) {
   for (const T& value : values) used += internal::Align8(ElementSize(value));
   scratch_.resize(internal::kListHeaderSize + used);
   std::byte* out = scratch_.data();
-  internal::StoreListHeader(
-      out, {static_cast<uint32_t>(values.size()), static_cast<uint32_t>(used)});
+  internal::StoreListHeader(out,
+                            {static_cast<uint32_t>(values.size()), static_cast<uint32_t>(used)});
   out += internal::kListHeaderSize;
   for (const T& value : values) {
     const size_t size = ElementSize(value);
@@ -650,8 +653,8 @@ void ListState<T>::MergeNamespaces(std::string_view target,
     std::byte* out = scratch_.data();
     internal::StoreListHeader(out, merged);
     if (target_used != 0) {
-      std::memcpy(out + internal::kListHeaderSize,
-                  target_list.data() + internal::kListHeaderSize, target_used);
+      std::memcpy(out + internal::kListHeaderSize, target_list.data() + internal::kListHeaderSize,
+                  target_used);
     }
     append_sources(out + internal::kListHeaderSize + target_used);
     if (!PutEntry(target, scratch_)) return;
@@ -780,8 +783,7 @@ template <typename F>
 void MapState<K, V>::ForEach(F&& visit) const {
   const uint64_t count = Count();
   for (uint64_t i = 0; i < count; ++i) {
-    const std::span<const std::byte> user_key =
-        FindEntry(SlotNamespace(static_cast<uint32_t>(i)));
+    const std::span<const std::byte> user_key = FindEntry(SlotNamespace(static_cast<uint32_t>(i)));
     WEIR_DCHECK(user_key.data() != nullptr);
     const std::span<const std::byte> entry = FindEntry(EntryNamespace(user_key));
     WEIR_DCHECK(entry.data() != nullptr);
@@ -896,8 +898,7 @@ void ReducingState<T, Reduce>::MergeNamespaces(std::string_view target,
 
 template <typename In, typename Acc, typename Out, typename Aggregate>
 AggregatingState<In, Acc, Out, Aggregate>::AggregatingState(KeyedStateBackend* backend,
-                                                            std::string name,
-                                                            Aggregate aggregate)
+                                                            std::string name, Aggregate aggregate)
     : StateBase(backend, std::move(name)), aggregate_(std::move(aggregate)) {
   if constexpr (internal::FixedSize<Acc>()) {
     accumulator_size_ = serde::Codec<Acc>::Size(aggregate_.CreateAccumulator());
@@ -909,15 +910,14 @@ void AggregatingState<In, Acc, Out, Aggregate>::Add(const In& value) {
   if constexpr (internal::FixedSize<Acc>()) {
     const CurrentKey& current = key();
     bool inserted;
-    Result<std::span<std::byte>> stored =
-        table_->FindOrInsert(current.hash, current.key_group, current.bytes, namespace_,
-                             accumulator_size_, &inserted);
+    Result<std::span<std::byte>> stored = table_->FindOrInsert(
+        current.hash, current.key_group, current.bytes, namespace_, accumulator_size_, &inserted);
     if (!stored.ok()) {
       Fail(stored.status());
       return;
     }
-    Acc accumulator = inserted ? aggregate_.CreateAccumulator()
-                               : Acc(serde::Codec<Acc>::Read(stored->data()));
+    Acc accumulator =
+        inserted ? aggregate_.CreateAccumulator() : Acc(serde::Codec<Acc>::Read(stored->data()));
     AddTo(value, accumulator);
     WEIR_DCHECK(serde::Codec<Acc>::Size(accumulator) == stored->size());
     serde::Codec<Acc>::Write(accumulator, stored->data());

@@ -59,8 +59,8 @@ class KeyedStateTestBase : public ::testing::Test {
     pool_ = MakePool(2048);
     for (int i = 0; i < 400; ++i) keys_.push_back("key-" + std::to_string(i));
     // Namespaces that are prefixes of each other and contain the bytes of a length.
-    namespaces_ = {"", "a", "ab", "window-17", std::string("\x01\x00\x00\x00", 4),
-                   std::string("a\x00", 2)};
+    namespaces_ = {
+        "", "a", "ab", "window-17", std::string("\x01\x00\x00\x00", 4), std::string("a\x00", 2)};
     UseBudget(int64_t{1} << 30);
   }
 
@@ -68,8 +68,8 @@ class KeyedStateTestBase : public ::testing::Test {
   void UseBudget(int64_t bytes) {
     backend_.reset();
     budget_ = std::make_unique<memory::MemoryBudget>(bytes);
-    backend_ = std::make_unique<KeyedStateBackend>(pool_.get(), budget_.get(), kOwner,
-                                                   kMaxParallelism);
+    backend_ =
+        std::make_unique<KeyedStateBackend>(pool_.get(), budget_.get(), kOwner, kMaxParallelism);
   }
 
   void SetKey(int index) {
@@ -152,12 +152,16 @@ TEST_F(KeyedStateBackendTest, SameNameWithAnotherKindOrTypeIsAProgrammingError) 
 }
 
 TEST_F(KeyedStateBackendTest, CurrentKeyCarriesTheKeyGroupOfItsHash) {
-  for (int i = 0; i < 50; ++i) {
-    SetKey(i);
-    const uint64_t hash = Hash64(keys_[i]);
-    EXPECT_EQ(backend_->current_key().bytes, keys_[i]);
-    EXPECT_EQ(backend_->current_key().hash, hash);
-    EXPECT_EQ(backend_->current_key().key_group, KeyGroupForHash(hash, kMaxParallelism));
+  for (int max_parallelism : {1, 2, 100, 128, 4096, kMaxParallelismUpperBound}) {
+    KeyedStateBackend backend(pool_.get(), budget_.get(), kOwner, max_parallelism);
+    for (int i = 0; i < 200; ++i) {
+      const uint64_t hash = Hash64(keys_[i]);
+      backend.SetCurrentKey(keys_[i], hash);
+      EXPECT_EQ(backend.current_key().bytes, keys_[i]);
+      EXPECT_EQ(backend.current_key().hash, hash);
+      EXPECT_EQ(backend.current_key().key_group, KeyGroupForHash(hash, max_parallelism))
+          << max_parallelism;
+    }
   }
 }
 
@@ -561,8 +565,8 @@ class MapStateTest : public KeyedStateTestBase {
   // Every cell's map as ForEach, Size, Get and Contains see it equals the model, and the table
   // holds exactly one entry and one directory slot per user key plus one count per map.
   template <typename K, typename V, typename KeyToModel, typename ValueToModel>
-  void ExpectMatches(MapState<K, V>* state, const Model& model, int keys,
-                     KeyToModel key_to_model, ValueToModel value_to_model) {
+  void ExpectMatches(MapState<K, V>* state, const Model& model, int keys, KeyToModel key_to_model,
+                     ValueToModel value_to_model) {
     size_t entries = 0;
     for (int key = 0; key < keys; ++key) {
       for (int ns = 0; ns < static_cast<int>(namespaces_.size()); ++ns) {
@@ -787,9 +791,8 @@ TEST_F(ReducingStateTest, RandomSumsAndMergesMatchAMap) {
 }
 
 TEST_F(ReducingStateTest, FixedSizeValuesAreReducedInPlace) {
-  auto* state = backend_->GetReducingState<Tick>("max", [](const Tick& a, const Tick& b) {
-    return a.price >= b.price ? a : b;
-  });
+  auto* state = backend_->GetReducingState<Tick>(
+      "max", [](const Tick& a, const Tick& b) { return a.price >= b.price ? a : b; });
   SetKey(1);
   state->Add({1, 1.0, 1});
   const int64_t live = state->table().live_bytes();
