@@ -8,14 +8,17 @@ constexpr size_t kReadBufferBytes = 4 << 20;
 constexpr int64_t kMinSplitBytes = 1 << 20;
 }  // namespace
 
-Status FileLines::Open(const std::vector<std::string>& paths, int subtask, int parallelism) {
+Status FileLines::Open(const std::vector<std::string>& paths, int subtask, int parallelism,
+                       operators::SourceSplitListener* listener) {
+  listener_ = listener;
   size_t global_split = 0;
   for (size_t f = 0; f < paths.size(); ++f) {
     ASSIGN_OR_RETURN(std::unique_ptr<io::ReadableFile> file, io::ReadableFile::Open(paths[f]));
     for (const io::FileSplit& split : io::SplitFile(file->size(), parallelism, kMinSplitBytes)) {
-      if (static_cast<int>(global_split++ % static_cast<size_t>(parallelism)) == subtask) {
-        assignments_.push_back({f, split});
+      if (static_cast<int>(global_split % static_cast<size_t>(parallelism)) == subtask) {
+        assignments_.push_back({f, split, static_cast<int64_t>(global_split)});
       }
+      ++global_split;
     }
     files_.push_back(std::move(file));
   }
@@ -24,10 +27,14 @@ Status FileLines::Open(const std::vector<std::string>& paths, int subtask, int p
 }
 
 void FileLines::OpenNextSplit() {
+  if (reader_ != nullptr && listener_ != nullptr) {
+    listener_->SplitFinished(assignments_[next_assignment_ - 1].id);
+  }
   reader_.reset();
   if (next_assignment_ == assignments_.size()) return;
   const Assignment& assignment = assignments_[next_assignment_++];
   current_file_ = assignment.file;
+  if (listener_ != nullptr) listener_->SplitStarted(assignment.id);
   reader_ = std::make_unique<io::LineReader>(files_[assignment.file].get(), assignment.split,
                                              kReadBufferBytes);
 }

@@ -12,13 +12,17 @@
 
 #include "io/file.h"
 #include "io/line_reader.h"
+#include "operators/source_operator.h"
 
 namespace weir::connectors {
 
 class FileLines {
  public:
-  // Opens the files and picks this subtask's splits.
-  Status Open(const std::vector<std::string>& paths, int subtask, int parallelism);
+  // Opens the files and picks this subtask's splits. `listener` (optional, not owned) hears of
+  // each split as reading starts and ends it; a split's id is its position in the concatenated
+  // split list of all files.
+  Status Open(const std::vector<std::string>& paths, int subtask, int parallelism,
+              operators::SourceSplitListener* listener = nullptr);
   // The next line (valid until the next call): true; false when this reader's splits are done.
   Result<bool> Next(std::string_view* line);
   void Close();
@@ -39,6 +43,7 @@ class FileLines {
   struct Assignment {
     size_t file;
     io::FileSplit split;
+    int64_t id;
   };
   void OpenNextSplit();
 
@@ -46,6 +51,7 @@ class FileLines {
   std::vector<Assignment> assignments_;
   size_t next_assignment_ = 0;
   size_t current_file_ = 0;
+  operators::SourceSplitListener* listener_ = nullptr;
   std::unique_ptr<io::LineReader> reader_;
   int64_t bytes_read_ = 0;
 };

@@ -31,7 +31,7 @@ class RowFileSource final : public operators::SourceOperator<serde::RowView> {
     decoder_ = std::make_unique<Decoder>(schema_);
     writer_ = std::make_unique<serde::RowWriter>(schema_);
     buffer_.resize(std::max<size_t>(256, writer_->fixed_size() * 2));
-    return lines_.Open(paths_, context->subtask_index, context->parallelism);
+    return lines_.Open(paths_, context->subtask_index, context->parallelism, split_listener());
   }
 
   Result<operators::SourceStatus> Poll(int max_records) override {

@@ -4,7 +4,7 @@ namespace weir::connectors {
 
 Status TextFileSource::Open(operators::OperatorContext* context) {
   RETURN_IF_ERROR(SourceOperator::Open(context));
-  return lines_.Open(paths_, context->subtask_index, context->parallelism);
+  return lines_.Open(paths_, context->subtask_index, context->parallelism, split_listener());
 }
 
 Result<operators::SourceStatus> TextFileSource::Poll(int max_records) {

@@ -16,6 +16,19 @@ enum class SourceStatus {
   kEndOfInput,     // the bounded input is exhausted
 };
 
+// Told where a source's splits begin and end, for per-split watermark generation (Flink's
+// SourceOutput createOutputForSplit / releaseOutputForSplit; see SourceWithWatermarks). A source
+// that reads splits calls SplitStarted(id) before the first record of a split and whenever it
+// switches back to one (the records that follow belong to it), and SplitFinished(id) after its
+// last record. Ids are unique within one source instance. A source that never calls it is read
+// as one split.
+class SourceSplitListener {
+ public:
+  virtual ~SourceSplitListener() = default;
+  virtual void SplitStarted(int64_t split) = 0;
+  virtual void SplitFinished(int64_t split) = 0;
+};
+
 class SourceOperatorBase : public StreamOperator {
  public:
   OutputBase* input() override { return nullptr; }
@@ -33,11 +46,16 @@ class SourceOperatorBase : public StreamOperator {
   // Malformed records skipped because an ignore-parse-errors option allowed it.
   int64_t records_skipped() const { return records_skipped_; }
 
+  // Who hears of split boundaries (nullptr: nobody). Set before Open; not owned.
+  void set_split_listener(SourceSplitListener* listener) { split_listener_ = listener; }
+  SourceSplitListener* split_listener() const { return split_listener_; }
+
  protected:
   int64_t records_emitted_ = 0;
   int64_t records_skipped_ = 0;
   int64_t bytes_read_ = 0;
   OutputBase* downstream_ = nullptr;
+  SourceSplitListener* split_listener_ = nullptr;
 };
 
 template <typename T>
