@@ -1,0 +1,520 @@
+#include "operators/window/window_operator.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace weir::operators::window {
+namespace {
+
+using std::chrono::milliseconds;
+
+// (key, id): ids are unique, so a window's contents are identified by its ids.
+using Event = std::pair<int64_t, int64_t>;
+struct KeyOf {
+  int64_t operator()(const Event& event) const { return event.first; }
+};
+// (key, window start, window end, ids in the order the function saw them).
+using Result = std::tuple<int64_t, Timestamp, Timestamp, std::string>;
+// A result with its record timestamp and how many watermarks had passed when it was emitted.
+using Emitted = std::tuple<Result, Timestamp, size_t>;
+
+std::string Join(const std::vector<int64_t>& ids) {
+  std::string out;
+  for (int64_t id : ids) out += std::to_string(id) + ",";
+  return out;
+}
+
+template <typename W>
+std::pair<Timestamp, Timestamp> Bounds(const W& window) {
+  if constexpr (std::is_same_v<W, TimeWindow>) {
+    return {window.start, window.end};
+  } else {
+    return {0, 0};
+  }
+}
+
+// Emits the window's ids, in order or sorted.
+template <typename W>
+class ListIds final : public ProcessWindowFunction<Event, Result, int64_t, W> {
+ public:
+  explicit ListIds(bool sorted = false) : sorted_(sorted) {}
+  void Process(const int64_t& key, WindowContext<W>& context, std::span<const Event> elements,
+               Collector<Result>& out) override {
+    std::vector<int64_t> ids;
+    for (const Event& event : elements) ids.push_back(event.second);
+    if (sorted_) std::sort(ids.begin(), ids.end());
+    const auto [start, end] = Bounds(context.window());
+    out.Collect(Result{key, start, end, Join(ids)});
+  }
+
+ private:
+  bool sorted_;
+};
+
+class Sink final : public Output<Result> {
+ public:
+  void Collect(const Result& value, Timestamp timestamp) override {
+    emitted.emplace_back(value, timestamp, watermarks);
+  }
+  void EmitWatermark(Timestamp) override { ++watermarks; }
+  void EndInput() override {}
+  std::vector<Emitted> emitted;
+  size_t watermarks = 0;
+};
+
+class LateSink final : public Output<Event> {
+ public:
+  void Collect(const Event& value, Timestamp) override { ids.push_back(value.second); }
+  void EmitWatermark(Timestamp) override {}
+  void EndInput() override {}
+  std::vector<int64_t> ids;
+};
+
+// One step of an input: an element or a watermark.
+struct Step {
+  bool is_watermark = false;
+  Event event;
+  Timestamp timestamp = 0;
+};
+
+// A seeded out-of-order stream: timestamps advance with jitter; a bounded-out-of-orderness
+// watermark after every few elements; one element in ten is a straggler far behind it; the maximum
+// watermark last.
+std::vector<Step> RandomSteps(uint64_t seed, int count, int keys, Timestamp max_delay,
+                              Timestamp min_timestamp = 0) {
+  std::mt19937_64 random(seed);
+  std::vector<Step> steps;
+  Timestamp clock = min_timestamp;
+  Timestamp watermark = kMinTimestamp;
+  for (int i = 0; i < count; ++i) {
+    clock += static_cast<Timestamp>(random() % 4);
+    Timestamp delay = static_cast<Timestamp>(random() % (max_delay + 1));
+    if (random() % 10 == 0) delay += 2 * max_delay;  // a straggler, often late
+    const Timestamp timestamp = clock - delay;
+    steps.push_back({false, Event{static_cast<int64_t>(random() % keys), i}, timestamp});
+    if (random() % 5 == 0) {
+      const Timestamp next = clock - max_delay / 2;
+      if (next > watermark) {
+        watermark = next;
+        steps.push_back({true, {}, watermark});
+      }
+    }
+  }
+  steps.push_back({true, {}, kMaxTimestamp});
+  return steps;
+}
+
+class WindowOperatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    memory::SegmentPool::Options options;
+    options.segment_size = 32 * 1024;
+    options.segment_count = 1024;
+    options.prefault = false;
+    pool_ = std::move(*memory::SegmentPool::Create(options));
+    context_.task_name = "Window (1/1)";
+    context_.state_pool = pool_.get();
+    context_.managed_memory = &budget_;
+  }
+
+  // Runs `steps` through a new operator; returns what it emitted.
+  template <typename Assigner, typename TriggerT, typename Contents, typename EvictorT = NoEvictor>
+  void Run(const std::vector<Step>& steps, Assigner assigner, TriggerT trigger, Contents contents,
+           EvictorT evictor = {}, Timestamp lateness = 0, bool late_output = true) {
+    WindowOptions<Event> options;
+    options.allowed_lateness = lateness;
+    if (late_output) options.late_data_tag.emplace("late");
+    using Operator = WindowOperator<Event, KeyOf, Assigner, TriggerT, Contents, EvictorT>;
+    auto op = std::make_unique<Operator>(KeyOf(), assigner, trigger, contents, evictor, options);
+    op->SetOutput(&sink_);
+    if (late_output) op->SetSideOutput("late", &late_);
+    ASSERT_TRUE(op->Open(&context_).ok());
+    for (const Step& step : steps) {
+      if (step.is_watermark) {
+        op->EmitWatermark(step.timestamp);
+      } else {
+        op->Collect(step.event, step.timestamp);
+      }
+      ASSERT_FALSE(context_.failed()) << context_.status().ToString();
+    }
+    dropped_ = op->num_late_records_dropped();
+    op->Close();
+  }
+
+  std::multiset<Emitted> AllEmitted() const { return {sink_.emitted.begin(), sink_.emitted.end()}; }
+
+  std::unique_ptr<memory::SegmentPool> pool_;
+  memory::MemoryBudget budget_{256 << 20};
+  OperatorContext context_;
+  Sink sink_;
+  LateSink late_;
+  int64_t dropped_ = 0;
+};
+
+
+// ---------------------------------------------------------------------------------------------
+// Reference for non-merging time windows: a plain simulation from the definitions (a window
+// [s, s + size) for every s = offset (mod slide) with s <= ts < s + size; a window takes elements
+// until the watermark reaches its end - 1 + lateness; it fires as its trigger says).
+
+enum class TriggerKind { kEventTime, kCount, kPurgingCount, kContinuous };
+enum class EvictorKind { kNone, kCount, kTime, kDelta };
+enum class Format { kIds, kSum };
+
+struct Reference {
+  Timestamp size = 10, slide = 10, offset = 0, lateness = 0;
+  TriggerKind trigger = TriggerKind::kEventTime;
+  int64_t count = 0;
+  Timestamp interval = 0;
+  EvictorKind evictor = EvictorKind::kNone;
+  bool evict_after = false;
+  int64_t max_count = 0;
+  Timestamp evict_size = 0;
+  int64_t delta_threshold = 0;
+  Format format = Format::kIds;
+
+  struct WindowState {
+    std::vector<std::pair<Timestamp, int64_t>> elements;  // (timestamp, id) in arrival order
+    int64_t count = 0;
+    std::optional<Timestamp> next_fire;  // continuous trigger
+  };
+
+  std::multiset<Emitted> emitted;
+  std::vector<int64_t> late;
+
+  static Timestamp FloorMod(Timestamp a, Timestamp b) { return ((a % b) + b) % b; }
+
+  std::vector<std::pair<Timestamp, Timestamp>> WindowsOf(Timestamp ts) const {
+    std::vector<std::pair<Timestamp, Timestamp>> windows;
+    for (Timestamp start = ts - FloorMod(ts - offset, slide); start + size > ts; start -= slide) {
+      windows.emplace_back(start, start + size);
+    }
+    return windows;
+  }
+
+  void Evict(std::vector<std::pair<Timestamp, int64_t>>& elements) const {
+    switch (evictor) {
+      case EvictorKind::kNone:
+        return;
+      case EvictorKind::kCount:
+        if (static_cast<int64_t>(elements.size()) > max_count) {
+          elements.erase(elements.begin(), elements.end() - max_count);
+        }
+        return;
+      case EvictorKind::kTime: {
+        Timestamp newest = kMinTimestamp;
+        for (auto [ts, id] : elements) newest = std::max(newest, ts);
+        std::vector<std::pair<Timestamp, int64_t>> kept;
+        for (auto element : elements) {
+          if (element.first > newest - evict_size) kept.push_back(element);
+        }
+        elements = kept;
+        return;
+      }
+      case EvictorKind::kDelta: {
+        const int64_t last = elements.back().second;
+        std::vector<std::pair<Timestamp, int64_t>> kept;
+        for (auto element : elements) {
+          if (std::abs(element.second - last) < delta_threshold) kept.push_back(element);
+        }
+        elements = kept;
+        return;
+      }
+    }
+  }
+
+  void Fire(int64_t key, std::pair<Timestamp, Timestamp> window, WindowState& state, size_t epoch) {
+    auto elements = state.elements;
+    if (elements.empty()) return;
+    if (!evict_after) Evict(elements);
+    std::vector<int64_t> ids;
+    for (auto [ts, id] : elements) ids.push_back(id);
+    if (format == Format::kSum) {
+      int64_t sum = 0;
+      for (int64_t id : ids) sum += id;
+      ids = {sum};
+    }
+    emitted.insert(Emitted{Result{key, window.first, window.second, Join(ids)}, window.second - 1, epoch});
+    if (evict_after) Evict(elements);
+    if (evictor != EvictorKind::kNone) state.elements = elements;
+  }
+
+  void Run(const std::vector<Step>& steps) {
+    std::map<std::pair<int64_t, std::pair<Timestamp, Timestamp>>, WindowState> windows;
+    Timestamp watermark = kMinTimestamp;
+    size_t epoch = 0;
+    for (const Step& step : steps) {
+      if (step.is_watermark) {
+        for (auto it = windows.begin(); it != windows.end();) {
+          const auto& [key, window] = it->first;
+          WindowState& state = it->second;
+          const Timestamp max = window.second - 1;
+          if (trigger == TriggerKind::kEventTime && max > watermark && max <= step.timestamp) {
+            Fire(key, window, state, epoch);
+          }
+          if (trigger == TriggerKind::kContinuous) {
+            while (state.next_fire.has_value() && *state.next_fire <= step.timestamp) {
+              Fire(key, window, state, epoch);
+              if (*state.next_fire == max) {
+                state.next_fire.reset();
+              } else {
+                state.next_fire = std::min(*state.next_fire + interval, max);
+              }
+            }
+          }
+          if (max + lateness <= step.timestamp) {
+            it = windows.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        watermark = step.timestamp;
+        ++epoch;
+        continue;
+      }
+      const int64_t key = step.event.first;
+      const Timestamp ts = step.timestamp;
+      bool taken = false;
+      for (auto window : WindowsOf(ts)) {
+        const Timestamp max = window.second - 1;
+        if (max + lateness <= watermark) continue;
+        taken = true;
+        WindowState& state = windows[{key, window}];
+        state.elements.emplace_back(ts, step.event.second);
+        switch (trigger) {
+          case TriggerKind::kEventTime:
+            if (max <= watermark) Fire(key, window, state, epoch);
+            break;
+          case TriggerKind::kCount:
+          case TriggerKind::kPurgingCount:
+            if (++state.count >= count) {
+              state.count = 0;
+              Fire(key, window, state, epoch);
+              if (trigger == TriggerKind::kPurgingCount) state.elements.clear();
+            }
+            break;
+          case TriggerKind::kContinuous:
+            if (max <= watermark) {
+              Fire(key, window, state, epoch);
+            } else if (state.elements.size() == 1) {
+              state.next_fire = std::min(ts - ts % interval + interval, max);
+            }
+            break;
+        }
+      }
+      if (!taken && ts + lateness <= watermark) late.push_back(step.event.second);
+    }
+  }
+};
+
+struct SumIds {
+  Event operator()(const Event& a, const Event& b) const { return Event{a.first, a.second + b.second}; }
+};
+// Emits the single pre-aggregated value (a sum of ids) of a window.
+template <typename In, typename W>
+class EmitSum final : public ProcessWindowFunction<In, Result, int64_t, W> {
+ public:
+  void Process(const int64_t& key, WindowContext<W>& context, std::span<const In> elements,
+               Collector<Result>& out) override {
+    EXPECT_EQ(elements.size(), 1u);
+    int64_t sum;
+    if constexpr (std::is_same_v<In, Event>) {
+      sum = elements[0].second;
+    } else {
+      sum = elements[0];
+    }
+    const auto [start, end] = Bounds(context.window());
+    out.Collect(Result{key, start, end, Join({sum})});
+  }
+};
+struct SumAggregate {
+  int64_t CreateAccumulator() const { return 0; }
+  int64_t Add(const Event& event, const int64_t& sum) const { return sum + event.second; }
+  int64_t GetResult(const int64_t& sum) const { return sum; }
+  int64_t Merge(const int64_t& a, const int64_t& b) const { return a + b; }
+};
+struct IdDelta {
+  double operator()(const Event& a, const Event& b) const { return static_cast<double>(std::abs(a.second - b.second)); }
+};
+
+using ProcessIds = internal::ProcessContents<Event, int64_t, TimeWindow, ListIds<TimeWindow>>;
+
+// Every input id is in some output, in the late output or counted as dropped.
+void ExpectNoLoss(const std::vector<Step>& steps, const std::vector<Emitted>& emitted,
+                  const std::vector<int64_t>& late, int64_t dropped) {
+  std::set<int64_t> seen(late.begin(), late.end());
+  for (const auto& [result, ts, epoch] : emitted) {
+    const std::string& ids = std::get<3>(result);
+    for (size_t start = 0; start < ids.size();) {
+      const size_t comma = ids.find(',', start);
+      seen.insert(std::stoll(ids.substr(start, comma - start)));
+      start = comma + 1;
+    }
+  }
+  size_t inputs = 0;
+  for (const Step& step : steps) {
+    if (step.is_watermark) continue;
+    ++inputs;
+  }
+  EXPECT_EQ(seen.size() + static_cast<size_t>(dropped), inputs);
+}
+
+TEST_F(WindowOperatorTest, TumblingEventTimeMatchesReference) {
+  for (Timestamp lateness : {Timestamp{0}, Timestamp{15}}) {
+    for (uint64_t seed = 1; seed <= 3; ++seed) {
+      SCOPED_TRACE(testing::Message() << "lateness " << lateness << " seed " << seed);
+      const auto steps = RandomSteps(seed, 3000, 7, 30, /*min_timestamp=*/-500);
+      Reference reference;
+      reference.size = reference.slide = 20;
+      reference.offset = 3;
+      reference.lateness = lateness;
+      reference.Run(steps);
+      sink_ = Sink();
+      late_ = LateSink();
+      Run(steps, TumblingEventTimeWindows::Of(milliseconds(20), milliseconds(3)), EventTimeTrigger(),
+          ProcessIds(ListIds<TimeWindow>()), NoEvictor(), lateness);
+      EXPECT_EQ(AllEmitted(), reference.emitted);
+      EXPECT_EQ(late_.ids, reference.late);
+      EXPECT_FALSE(reference.late.empty());
+      ExpectNoLoss(steps, sink_.emitted, late_.ids, dropped_);
+    }
+  }
+}
+
+TEST_F(WindowOperatorTest, SlidingEventTimeWithLatenessMatchesReferenceAndCountsDroppedRecords) {
+  const auto steps = RandomSteps(5, 3000, 5, 40);
+  Reference reference;
+  reference.size = 30;
+  reference.slide = 10;
+  reference.offset = -4;
+  reference.lateness = 10;
+  reference.Run(steps);
+  Run(steps, SlidingEventTimeWindows::Of(milliseconds(30), milliseconds(10), milliseconds(-4)),
+      EventTimeTrigger(), ProcessIds(ListIds<TimeWindow>()), NoEvictor(), 10, /*late_output=*/false);
+  EXPECT_EQ(AllEmitted(), reference.emitted);
+  EXPECT_EQ(dropped_, static_cast<int64_t>(reference.late.size()));
+  EXPECT_GT(dropped_, 0);
+  ExpectNoLoss(steps, sink_.emitted, {}, dropped_);
+}
+
+TEST_F(WindowOperatorTest, IncrementalReduceAndAggregateMatchReference) {
+  const auto steps = RandomSteps(8, 3000, 6, 30);
+  Reference reference;
+  reference.size = 30;
+  reference.slide = 15;
+  reference.lateness = 20;
+  reference.format = Format::kSum;
+  reference.Run(steps);
+  const auto assigner = SlidingEventTimeWindows::Of(milliseconds(30), milliseconds(15));
+  Run(steps, assigner, EventTimeTrigger(),
+      internal::ReduceContents<Event, int64_t, TimeWindow, SumIds, EmitSum<Event, TimeWindow>>(
+          SumIds(), EmitSum<Event, TimeWindow>()),
+      NoEvictor(), 20);
+  EXPECT_EQ(AllEmitted(), reference.emitted);
+  sink_ = Sink();
+  Run(steps, assigner, EventTimeTrigger(),
+      internal::AggregateContents<Event, int64_t, TimeWindow, SumAggregate, EmitSum<int64_t, TimeWindow>>(
+          SumAggregate(), EmitSum<int64_t, TimeWindow>()),
+      NoEvictor(), 20);
+  EXPECT_EQ(AllEmitted(), reference.emitted);
+}
+
+TEST_F(WindowOperatorTest, CountAndPurgingCountTriggersMatchReference) {
+  const auto steps = RandomSteps(13, 3000, 4, 30);
+  for (bool purging : {false, true}) {
+    SCOPED_TRACE(purging ? "purging" : "count");
+    Reference reference;
+    reference.size = reference.slide = 25;
+    reference.lateness = 5;
+    reference.trigger = purging ? TriggerKind::kPurgingCount : TriggerKind::kCount;
+    reference.count = 3;
+    reference.Run(steps);
+    sink_ = Sink();
+    late_ = LateSink();
+    const auto assigner = TumblingEventTimeWindows::Of(milliseconds(25));
+    if (purging) {
+      Run(steps, assigner, PurgingTrigger<CountTrigger>::Of(CountTrigger::Of(3)),
+          ProcessIds(ListIds<TimeWindow>()), NoEvictor(), 5);
+    } else {
+      Run(steps, assigner, CountTrigger::Of(3), ProcessIds(ListIds<TimeWindow>()), NoEvictor(), 5);
+    }
+    EXPECT_EQ(AllEmitted(), reference.emitted);
+    EXPECT_EQ(late_.ids, reference.late);
+  }
+}
+
+TEST_F(WindowOperatorTest, ContinuousEventTimeTriggerMatchesReference) {
+  const auto steps = RandomSteps(21, 3000, 5, 20);
+  Reference reference;
+  reference.size = reference.slide = 30;
+  reference.trigger = TriggerKind::kContinuous;
+  reference.interval = 7;
+  reference.Run(steps);
+  Run(steps, TumblingEventTimeWindows::Of(milliseconds(30)),
+      ContinuousEventTimeTrigger::Of(milliseconds(7)), ProcessIds(ListIds<TimeWindow>()));
+  EXPECT_EQ(AllEmitted(), reference.emitted);
+  EXPECT_EQ(late_.ids, reference.late);
+}
+
+TEST_F(WindowOperatorTest, EvictorsBeforeAndAfterMatchReference) {
+  const auto steps = RandomSteps(34, 2000, 4, 40);
+  for (EvictorKind kind : {EvictorKind::kCount, EvictorKind::kTime, EvictorKind::kDelta}) {
+    for (bool after : {false, true}) {
+      SCOPED_TRACE(testing::Message() << "evictor " << static_cast<int>(kind) << " after " << after);
+      Reference reference;
+      reference.size = reference.slide = 40;
+      reference.lateness = 20;
+      reference.evictor = kind;
+      reference.evict_after = after;
+      reference.max_count = 3;
+      reference.evict_size = 10;
+      reference.delta_threshold = 30;
+      reference.Run(steps);
+      sink_ = Sink();
+      late_ = LateSink();
+      const auto assigner = TumblingEventTimeWindows::Of(milliseconds(40));
+      const ProcessIds contents{ListIds<TimeWindow>()};
+      switch (kind) {
+        case EvictorKind::kCount:
+          Run(steps, assigner, EventTimeTrigger(), contents, CountEvictor::Of(3, after), 20);
+          break;
+        case EvictorKind::kTime:
+          Run(steps, assigner, EventTimeTrigger(), contents, TimeEvictor::Of(milliseconds(10), after), 20);
+          break;
+        default:
+          Run(steps, assigner, EventTimeTrigger(), contents, DeltaEvictor<IdDelta>::Of(30, IdDelta(), after), 20);
+          break;
+      }
+      EXPECT_EQ(AllEmitted(), reference.emitted);
+      EXPECT_EQ(late_.ids, reference.late);
+    }
+  }
+}
+
+TEST_F(WindowOperatorTest, EvictingReduceSumsTheRemainingElements) {
+  const auto steps = RandomSteps(55, 2000, 4, 40);
+  Reference reference;
+  reference.size = reference.slide = 40;
+  reference.lateness = 20;
+  reference.evictor = EvictorKind::kCount;
+  reference.max_count = 2;
+  reference.format = Format::kSum;
+  reference.Run(steps);
+  Run(steps, TumblingEventTimeWindows::Of(milliseconds(40)), EventTimeTrigger(),
+      internal::ReduceContents<Event, int64_t, TimeWindow, SumIds, EmitSum<Event, TimeWindow>>(
+          SumIds(), EmitSum<Event, TimeWindow>()),
+      CountEvictor::Of(2), 20);
+  EXPECT_EQ(AllEmitted(), reference.emitted);
+}
+
+}  // namespace
+}  // namespace weir::operators::window
