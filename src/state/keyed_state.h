@@ -349,12 +349,16 @@ class AggregatingState final : public StateBase {
   void MergeNamespaces(std::string_view target, std::span<const std::string_view> sources);
 
  private:
+  // Either form of Add; a returning Add whose result would be dropped does not compile.
   void AddTo(const In& value, Acc& accumulator) {
-    if constexpr (requires(const Aggregate& function, const In& in, const Acc& acc) {
+    if constexpr (requires(Aggregate & function, const In& in, const Acc& acc) {
                     { function.Add(in, acc) } -> std::convertible_to<Acc>;
                   }) {
       accumulator = aggregate_.Add(value, std::as_const(accumulator));
     } else {
+      static_assert(std::is_void_v<decltype(aggregate_.Add(value, accumulator))>,
+                    "Aggregate::Add must be Acc Add(const In&, const Acc&) or "
+                    "void Add(const In&, Acc&)");
       aggregate_.Add(value, accumulator);
     }
   }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -910,7 +912,45 @@ struct Collect {
   std::string Merge(const std::string& a, const std::string& b) const { return a + b; }
 };
 
+// A returning Add that is not const (counts its calls), over a tuple accumulator.
+struct CountingMax {
+  std::tuple<int64_t, int64_t> CreateAccumulator() const { return {INT64_MIN, 0}; }
+  std::tuple<int64_t, int64_t> Add(const int64_t& value,
+                                   const std::tuple<int64_t, int64_t>& accumulator) {
+    ++calls;
+    return {std::max(std::get<0>(accumulator), value), std::get<1>(accumulator) + 1};
+  }
+  int64_t GetResult(const std::tuple<int64_t, int64_t>& accumulator) const {
+    return std::get<0>(accumulator);
+  }
+  std::tuple<int64_t, int64_t> Merge(const std::tuple<int64_t, int64_t>& a,
+                                     const std::tuple<int64_t, int64_t>& b) const {
+    return {std::max(std::get<0>(a), std::get<0>(b)), std::get<1>(a) + std::get<1>(b)};
+  }
+  int64_t calls = 0;
+};
+
 class AggregatingStateTest : public KeyedStateTestBase {};
+
+TEST_F(AggregatingStateTest, ReturningAddWithoutConstAndTupleAccumulator) {
+  auto* state = backend_->GetAggregatingState<int64_t, std::tuple<int64_t, int64_t>, int64_t>(
+      "max", CountingMax{});
+  std::map<int, std::pair<int64_t, int64_t>> model;
+  std::mt19937_64 random(54);
+  for (int op = 0; op < 5000; ++op) {
+    const int key = static_cast<int>(random() % 100);
+    SetKey(key);
+    const auto value = static_cast<int64_t>(random() % 100000) - 50000;
+    state->Add(value);
+    auto [it, inserted] = model.emplace(key, std::make_pair(value, 1));
+    if (!inserted) it->second = {std::max(it->second.first, value), it->second.second + 1};
+  }
+  for (const auto& [key, expected] : model) {
+    SetKey(key);
+    ASSERT_EQ(state->Get(), expected.first);
+    ASSERT_EQ(state->GetAccumulator(), std::make_tuple(expected.first, expected.second));
+  }
+}
 
 TEST_F(AggregatingStateTest, RandomAveragesAndMergesMatchAMap) {
   auto* state =
