@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -514,6 +515,229 @@ TEST_F(WindowOperatorTest, EvictingReduceSumsTheRemainingElements) {
           SumIds(), EmitSum<Event, TimeWindow>()),
       CountEvictor::Of(2), 20);
   EXPECT_EQ(AllEmitted(), reference.emitted);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions: a reference that keeps each key's sessions as intervals with their ids and merges an
+// element's [ts, ts + gap) with every session it overlaps or touches (transitively).
+
+struct SessionReference {
+  Timestamp lateness = 0;
+  std::function<Timestamp(int64_t id)> gap;
+
+  struct Session {
+    Timestamp start, end;
+    std::vector<int64_t> ids;
+  };
+  std::multiset<Emitted> emitted;
+  std::vector<int64_t> late;
+
+  void Fire(int64_t key, const Session& session, size_t epoch) {
+    std::vector<int64_t> ids = session.ids;
+    std::sort(ids.begin(), ids.end());
+    emitted.insert(Emitted{Result{key, session.start, session.end, Join(ids)}, session.end - 1, epoch});
+  }
+
+  void Run(const std::vector<Step>& steps) {
+    std::map<int64_t, std::vector<Session>> sessions;
+    Timestamp watermark = kMinTimestamp;
+    size_t epoch = 0;
+    for (const Step& step : steps) {
+      if (step.is_watermark) {
+        for (auto& [key, list] : sessions) {
+          for (auto it = list.begin(); it != list.end();) {
+            const Timestamp max = it->end - 1;
+            if (max > watermark && max <= step.timestamp) Fire(key, *it, epoch);
+            if (max + lateness <= step.timestamp) {
+              it = list.erase(it);
+            } else {
+              ++it;
+            }
+          }
+        }
+        watermark = step.timestamp;
+        ++epoch;
+        continue;
+      }
+      const int64_t key = step.event.first;
+      const int64_t id = step.event.second;
+      Session merged{step.timestamp, step.timestamp + gap(id), {id}};
+      std::vector<Session>& list = sessions[key];
+      bool absorbed_any = false;
+      for (bool absorbed = true; absorbed;) {
+        absorbed = false;
+        for (auto it = list.begin(); it != list.end(); ++it) {
+          if (it->start <= merged.end && it->end >= merged.start) {
+            merged.start = std::min(merged.start, it->start);
+            merged.end = std::max(merged.end, it->end);
+            merged.ids.insert(merged.ids.end(), it->ids.begin(), it->ids.end());
+            list.erase(it);
+            absorbed = absorbed_any = true;
+            break;
+          }
+        }
+      }
+      if (!absorbed_any && merged.end - 1 + lateness <= watermark) {
+        if (step.timestamp + lateness <= watermark) late.push_back(id);
+        continue;
+      }
+      list.push_back(merged);
+      if (merged.end - 1 <= watermark) Fire(key, merged, epoch);
+    }
+  }
+};
+
+struct IdGap {
+  int64_t operator()(const Event& event) const { return 1 + event.second % 17; }
+};
+
+TEST_F(WindowOperatorTest, EventTimeSessionsWithStaticAndDynamicGapMatchReference) {
+  using Contents = internal::ProcessContents<Event, int64_t, TimeWindow, ListIds<TimeWindow>>;
+  for (Timestamp lateness : {Timestamp{0}, Timestamp{25}}) {
+    for (bool dynamic : {false, true}) {
+      SCOPED_TRACE(testing::Message() << "lateness " << lateness << " dynamic " << dynamic);
+      const auto steps = RandomSteps(dynamic ? 77 : 78, 3000, 9, 30);
+      SessionReference reference;
+      reference.lateness = lateness;
+      if (dynamic) {
+        reference.gap = [](int64_t id) { return IdGap()(Event{0, id}); };
+      } else {
+        reference.gap = [](int64_t) { return Timestamp{10}; };
+      }
+      reference.Run(steps);
+      sink_ = Sink();
+      late_ = LateSink();
+      if (dynamic) {
+        Run(steps, EventTimeSessionWindows::WithDynamicGap(IdGap()), EventTimeTrigger(),
+            Contents(ListIds<TimeWindow>(/*sorted=*/true)), NoEvictor(), lateness);
+      } else {
+        Run(steps, EventTimeSessionWindows::WithGap(milliseconds(10)), EventTimeTrigger(),
+            Contents(ListIds<TimeWindow>(/*sorted=*/true)), NoEvictor(), lateness);
+      }
+      EXPECT_EQ(AllEmitted(), reference.emitted);
+      EXPECT_EQ(late_.ids, reference.late);
+      ExpectNoLoss(steps, sink_.emitted, late_.ids, dropped_);
+    }
+  }
+}
+
+TEST_F(WindowOperatorTest, SessionsMergeIncrementalReduceState) {
+  // Sums of ids per session: the reduce state of merged sessions is merged.
+  const auto steps = RandomSteps(91, 3000, 9, 30);
+  SessionReference reference;
+  reference.lateness = 15;
+  reference.gap = [](int64_t) { return Timestamp{10}; };
+  reference.Run(steps);
+  std::multiset<Emitted> sums;
+  for (const auto& [result, ts, epoch] : reference.emitted) {
+    int64_t sum = 0;
+    const std::string& ids = std::get<3>(result);
+    for (size_t start = 0; start < ids.size();) {
+      const size_t comma = ids.find(',', start);
+      sum += std::stoll(ids.substr(start, comma - start));
+      start = comma + 1;
+    }
+    sums.insert(Emitted{Result{std::get<0>(result), std::get<1>(result), std::get<2>(result), Join({sum})}, ts, epoch});
+  }
+  Run(steps, EventTimeSessionWindows::WithGap(milliseconds(10)), EventTimeTrigger(),
+      internal::ReduceContents<Event, int64_t, TimeWindow, SumIds, EmitSum<Event, TimeWindow>>(
+          SumIds(), EmitSum<Event, TimeWindow>()),
+      NoEvictor(), 15);
+  EXPECT_EQ(AllEmitted(), sums);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Global windows: a per-key arrival-order reference.
+
+using GlobalIds = internal::ProcessContents<Event, int64_t, GlobalWindow, ListIds<GlobalWindow>>;
+
+struct GlobalReference {
+  // decide(key's ids so far, out fired ids) -> whether the window fires; it may trim the ids
+  // (eviction, purging).
+  std::multiset<Emitted> emitted;
+  template <typename Decide>
+  void Run(const std::vector<Step>& steps, Decide decide) {
+    std::map<int64_t, std::vector<int64_t>> elements;
+    size_t epoch = 0;
+    for (const Step& step : steps) {
+      if (step.is_watermark) {
+        ++epoch;
+        continue;
+      }
+      std::vector<int64_t>& ids = elements[step.event.first];
+      ids.push_back(step.event.second);
+      std::vector<int64_t> fired;
+      if (decide(ids, fired)) {
+        emitted.insert(Emitted{Result{step.event.first, 0, 0, Join(fired)}, kMaxTimestamp, epoch});
+      }
+    }
+  }
+};
+
+TEST_F(WindowOperatorTest, GlobalWindowsWithCountTriggersAndEvictorsMatchReference) {
+  const auto steps = RandomSteps(3, 3000, 6, 10);
+  {
+    SCOPED_TRACE("tumbling count window: purging count trigger of 4");
+    GlobalReference reference;
+    reference.Run(steps, [](std::vector<int64_t>& ids, std::vector<int64_t>& fired) {
+      if (ids.size() < 4) return false;
+      fired = ids;
+      ids.clear();
+      return true;
+    });
+    sink_ = Sink();
+    Run(steps, GlobalWindows::Create(), PurgingTrigger<CountTrigger>::Of(CountTrigger::Of(4)),
+        GlobalIds(ListIds<GlobalWindow>()));
+    EXPECT_EQ(AllEmitted(), reference.emitted);
+  }
+  {
+    SCOPED_TRACE("sliding count window: count evictor of 5, count trigger of 2");
+    GlobalReference reference;
+    size_t count = 0;
+    std::map<const std::vector<int64_t>*, size_t> since_firing;  // per key's element list
+    reference.Run(steps, [&](std::vector<int64_t>& ids, std::vector<int64_t>& fired) {
+      if (++since_firing[&ids] < 2) return false;
+      since_firing[&ids] = 0;
+      if (ids.size() > 5) ids.erase(ids.begin(), ids.end() - 5);
+      fired = ids;
+      ++count;
+      return true;
+    });
+    sink_ = Sink();
+    Run(steps, GlobalWindows::Create(), CountTrigger::Of(2), GlobalIds(ListIds<GlobalWindow>()),
+        CountEvictor::Of(5));
+    EXPECT_EQ(AllEmitted(), reference.emitted);
+    EXPECT_GT(count, 100u);
+  }
+}
+
+TEST_F(WindowOperatorTest, GlobalWindowsNeverFireWithTheDefaultTrigger) {
+  const auto steps = RandomSteps(4, 500, 3, 10);
+  Run(steps, GlobalWindows::Create(), NeverTrigger(), GlobalIds(ListIds<GlobalWindow>()));
+  EXPECT_TRUE(sink_.emitted.empty());
+}
+
+TEST_F(WindowOperatorTest, DeltaTriggerFiresWhenTheDeltaToTheLastFiringExceedsTheThreshold) {
+  const auto steps = RandomSteps(6, 3000, 5, 10);
+  GlobalReference reference;
+  int64_t fired_count = 0;
+  // Per key's element list: the id of the last firing (at first: the first) element.
+  std::map<const std::vector<int64_t>*, int64_t> last_of;
+  reference.Run(steps, [&](std::vector<int64_t>& ids, std::vector<int64_t>& fired) {
+    int64_t& previous = last_of.try_emplace(&ids, ids.front()).first->second;
+    if (ids.size() == 1) return false;
+    if (std::abs(ids.back() - previous) <= 20) return false;
+    previous = ids.back();
+    // The evictor keeps the newest 6 (before the function) and the list is written back.
+    if (ids.size() > 6) ids.erase(ids.begin(), ids.end() - 6);
+    fired = ids;
+    ++fired_count;
+    return true;
+  });
+  Run(steps, GlobalWindows::Create(), DeltaTrigger<IdDelta>::Of(20, IdDelta()),
+      GlobalIds(ListIds<GlobalWindow>()), CountEvictor::Of(6));
+  EXPECT_EQ(AllEmitted(), reference.emitted);
+  EXPECT_GT(fired_count, 50);
 }
 
 }  // namespace
