@@ -1,0 +1,457 @@
+// SlicingWindowOperator: the fast path of tumbling and sliding time windows with an incremental
+// aggregate (Flink's window(Tumbling/SlidingEvent/ProcessingTimeWindows).aggregate(f) and
+// .reduce(f) with the default trigger and no evictor), computed with slices as Flink SQL's
+// SliceAssigner / SlicingWindowOperator and LightSaber compute them.
+//
+// Why slices
+// ----------
+// A sliding window of size 60 s and slide 1 s puts every element into 60 windows; Flink's generic
+// WindowOperator adds it to 60 accumulators. Here time is cut into slices of g = gcd(size, slide)
+// milliseconds, [k*g + offset, (k+1)*g + offset); an element is added once, to the accumulator of
+// its (key, slice), and a window [start, end) is the Merge of its size/g slice accumulators when
+// it fires. The cost per record is one hash probe whatever size/slide is; the cost per window is
+// size/g probes and merges.
+//
+// State: one StateTable of the operator (managed memory) holds the slice accumulators, key = the
+// record's key bytes, namespace = the slice's end (8 bytes, native int64), value = the
+// accumulator's bytes, updated in place. Timers live in the base's TimerService, namespace empty:
+// a timer at t means "window ending t + 1 fires" and, with allowed lateness L, "window ending
+// t + 1 - L is cleaned up". One timer is registered per (key, slice), when FindOrInsert reports the
+// slice as new: at the end - 1 of the first window containing the slice. When a window with
+// elements fires and one of its slices also belongs to the next window, the next window's timer is
+// registered (a chain), so every window holding elements of a key fires in order of end with at
+// most one timer per (key, window) pending.
+//
+// Semantics (Flink's WindowOperator with EventTimeTrigger / ProcessingTimeTrigger, per window):
+// * Windows: start = Flink's TimeWindow.getWindowStartWithOffset (floor, also for negative
+//   times), [start, start + size), starts every `slide` ms; tumbling = slide equal to size. A slide
+//   larger than the size leaves gaps that belong to no window (Flink allows it): an element in a
+//   gap is dropped, or sent to the late output when it is late.
+// * Event time: a window fires when the watermark reaches end - 1, emitting one record per (key,
+//   window) holding the aggregate of its elements, with timestamp end - 1. A window with no
+//   elements emits nothing. For one key, windows are emitted in order of end.
+// * Allowed lateness L: a window is cleaned up (its state freed) when the watermark reaches
+//   end - 1 + L. An element is added to every window containing it that is not yet cleaned up;
+//   each such window whose end - 1 <= watermark fires again at once with its whole content (a late
+//   firing; windows of one element in Flink's order, latest start first). An element no window
+//   takes and whose timestamp + L <= watermark is late: it goes to the late-data side output when
+//   one is set and consumed, else it is counted in late_dropped().
+// * Processing time: windows are assigned by the processing time at arrival (the options' clock,
+//   the wall clock by default, which the runtime's OnProcessingTime uses too) and fire when
+//   OnProcessingTime(now) reaches end - 1; nothing is late and allowed lateness is ignored (Flink's
+//   cleanup time of a processing-time window is its end - 1). One difference, at a millisecond tie
+//   only: an element whose clock reads exactly the end - 1 of a sliding window that has already
+//   fired goes into the later windows only, where Flink would fire the ended window again with it
+//   alone (tumbling windows behave as Flink's).
+// * End of input: the task sends the maximum watermark first, which fires every event-time window
+//   (the base does this); pending processing-time windows do not fire, as in Flink.
+// * An event-time element without a timestamp (kMinTimestamp) fails the task, as Flink throws.
+//
+// The AggregateFunction (held by value; its calls inline):
+//   Acc CreateAccumulator() const;
+//   void Add(const In& value, Acc& accumulator)   or   Acc Add(const In& value, Acc accumulator);
+//   Acc Merge(const Acc& a, const Acc& b)          or   void Merge(const Acc& from, Acc& into);
+//   Result GetResult(const Acc& accumulator);
+// REQUIRES: Acc is trivially copyable with alignment <= 8 (it is stored as its bytes). Because a
+// window of several slices merges per-slice accumulators, the result must not depend on the
+// order of elements across slices (Merge associative, and Add/Merge agreeing with adding the
+// elements in any order) -- what Flink asks of AggregateFunction.merge. Sum, count, min, max and
+// average qualify; a reduce that keeps "the last element" does so only for tumbling windows (one
+// slice per window, elements added in arrival order). ReduceAggregate adapts a ReduceFunction.
+//
+// The WindowFunction (optional, Flink's aggregate(f, windowFunction)) sees each result with its key
+// and window: void(const Key& key, const TimeWindow& window, const Result& result,
+// Collector<Out>& out). The default, EmitWindowResult, emits the result itself (Out = Result).
+//
+// Failures: an accumulator or timer the memory budget cannot hold fails the task with the state
+// table's ResourceExhausted (naming the operator subtask and taskmanager.memory.managed.size); the
+// record is not added. Bad options fail Open with InvalidArgument.
+//
+// Threads: one instance belongs to one task thread, like every operator.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <numeric>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "operators/keyed_operator.h"
+#include "operators/output.h"
+#include "operators/window/time_window.h"
+#include "state/state_table.h"
+
+namespace weir::operators::window {
+
+enum class WindowTimeDomain { kEventTime, kProcessingTime };
+
+struct SlicingWindowOptions {
+  int64_t size_ms = 0;
+  int64_t slide_ms = 0;  // equal to size_ms for tumbling windows
+  // Shifts window starts (Flink's offset: e.g. -8 h for days in UTC+8). REQUIRES |offset| < slide.
+  int64_t offset_ms = 0;
+  WindowTimeDomain time_domain = WindowTimeDomain::kEventTime;
+  int64_t allowed_lateness_ms = 0;  // event time only
+  // Id of the OutputTag<In> receiving late elements (Flink's sideOutputLateData); none = count.
+  std::optional<std::string> late_data_tag;
+  // The processing-time clock read per record in processing time (ms since the epoch).
+  Timestamp (*processing_clock)() = &WallMillis;
+
+  static SlicingWindowOptions Tumbling(int64_t size_ms, int64_t offset_ms = 0,
+                                       WindowTimeDomain domain = WindowTimeDomain::kEventTime) {
+    return Sliding(size_ms, size_ms, offset_ms, domain);
+  }
+  static SlicingWindowOptions Sliding(int64_t size_ms, int64_t slide_ms, int64_t offset_ms = 0,
+                                      WindowTimeDomain domain = WindowTimeDomain::kEventTime) {
+    SlicingWindowOptions options;
+    options.size_ms = size_ms;
+    options.slide_ms = slide_ms;
+    options.offset_ms = offset_ms;
+    options.time_domain = domain;
+    return options;
+  }
+  // Flink's checks: size > 0, slide > 0, |offset| < slide, lateness >= 0.
+  [[nodiscard]] Status Validate() const {
+    if (size_ms <= 0 || slide_ms <= 0) {
+      return InvalidArgument("window size ({} ms) and slide ({} ms) must be positive", size_ms,
+                             slide_ms);
+    }
+    if (offset_ms <= -slide_ms || offset_ms >= slide_ms) {
+      return InvalidArgument("window offset ({} ms) must be smaller than the slide ({} ms)",
+                             offset_ms, slide_ms);
+    }
+    if (allowed_lateness_ms < 0) {
+      return InvalidArgument("allowed lateness ({} ms) must not be negative", allowed_lateness_ms);
+    }
+    return Status::Ok();
+  }
+};
+
+// The default WindowFunction: emits the aggregate's result as it is.
+struct EmitWindowResult {
+  template <typename Key, typename Result, typename Out>
+  void operator()(const Key&, const TimeWindow&, const Result& result,
+                  Collector<Out>& out) const {
+    out.Collect(result);
+  }
+};
+
+// Flink's ReduceFunction as an AggregateFunction: T reduce(const T&, const T&). The accumulator
+// is the reduced value and whether there is one. REQUIRES: T trivially copyable.
+template <typename T, typename Reduce>
+class ReduceAggregate {
+ public:
+  struct Accumulator {
+    T value;
+    bool present;
+  };
+  explicit ReduceAggregate(Reduce reduce) : reduce_(std::move(reduce)) {}
+
+  Accumulator CreateAccumulator() const { return {T{}, false}; }
+  void Add(const T& value, Accumulator& accumulator) const {
+    accumulator.value = accumulator.present ? reduce_(accumulator.value, value) : value;
+    accumulator.present = true;
+  }
+  Accumulator Merge(const Accumulator& a, const Accumulator& b) const {
+    if (!a.present) return b;
+    if (!b.present) return a;
+    return {reduce_(a.value, b.value), true};
+  }
+  T GetResult(const Accumulator& accumulator) const { return accumulator.value; }
+
+ private:
+  Reduce reduce_;
+};
+
+template <typename In, typename Out, typename KeySelector, typename Aggregate,
+          typename WindowFunction = EmitWindowResult>
+class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySelector> {
+  using Base = KeyedOneInputOperator<In, Out, KeySelector>;
+
+ public:
+  using Key = typename Base::Key;
+  using Acc = std::decay_t<decltype(std::declval<const Aggregate&>().CreateAccumulator())>;
+  using Result = std::decay_t<decltype(std::declval<Aggregate&>().GetResult(std::declval<const Acc&>()))>;
+  static_assert(std::is_trivially_copyable_v<Acc> && alignof(Acc) <= 8,
+                "the slicing window operator stores accumulators as their bytes");
+
+  SlicingWindowOperator(KeySelector key_selector, Aggregate aggregate, SlicingWindowOptions options,
+                        WindowFunction window_function = WindowFunction())
+      : Base(std::move(key_selector)),
+        aggregate_(std::move(aggregate)),
+        window_function_(std::move(window_function)),
+        options_(std::move(options)) {}
+
+  Status Open(OperatorContext* context) override {
+    RETURN_IF_ERROR(options_.Validate().WithContext(context->task_name));
+    RETURN_IF_ERROR(Base::Open(context));
+    size_ = options_.size_ms;
+    slide_ = options_.slide_ms;
+    offset_ = options_.offset_ms;
+    slice_ = std::gcd(size_, slide_);
+    event_time_ = options_.time_domain == WindowTimeDomain::kEventTime;
+    lateness_ = event_time_ ? options_.allowed_lateness_ms : 0;
+    slices_ = std::make_unique<state::StateTable>(context->state_pool, context->managed_memory,
+                                                  context->task_name);
+    if (options_.late_data_tag) {
+      late_output_ = this->side_outputs().Find(OutputTag<In>(*options_.late_data_tag));
+    }
+    return Status::Ok();
+  }
+  void Close() override {
+    slices_.reset();
+    Base::Close();
+  }
+  void SetOutput(OutputBase* output) override {
+    Base::SetOutput(output);
+    collector_ = Collector<Out>(this->output());
+  }
+
+  void Collect(const In& value, Timestamp timestamp) override {
+    Timestamp time = timestamp;
+    if (!event_time_) {
+      time = options_.processing_clock();
+    } else if (timestamp == kMinTimestamp) [[unlikely]] {
+      this->context()->Fail(InvalidArgument(
+          "an event-time window needs record timestamps; assign them with "
+          "AssignTimestampsAndWatermarks or a source watermark strategy (or use processing-time "
+          "windows)"));
+      return;
+    }
+    if (time < current_.start || time >= current_.end) [[unlikely]] current_ = SliceOf(time);
+    const state::CurrentKey& key = this->SetCurrentKeyOf(value);
+    const Timestamp watermark = event_time_ ? this->timers().current_watermark() : kMinTimestamp;
+    if (current_.first_fire <= watermark) [[unlikely]] {
+      AddBehindWatermark(value, time, key, watermark);
+      return;
+    }
+    // The common case: no window of this slice has fired; one probe, the update in place.
+    bool inserted = false;
+    Acc* accumulator = FindOrInsertSlice(key, current_.end, &inserted);
+    if (accumulator == nullptr) [[unlikely]] return;
+    AddTo(value, *accumulator);
+    if (inserted) {
+      RegisterTimer(key, current_.first_fire);
+      this->CheckState();
+    }
+  }
+
+  // Elements dropped as late because no late-data output takes them (Flink's
+  // numLateRecordsDropped).
+  int64_t late_dropped() const { return late_dropped_; }
+  // Live (key, slice) accumulators.
+  size_t slice_count() const { return slices_ ? slices_->size() : 0; }
+  // Managed memory held by the slices and the timers.
+  int64_t memory_bytes() {
+    return slices_ ? slices_->memory_bytes() + this->timers().memory_bytes() : 0;
+  }
+
+ protected:
+  void OnEventTime(const state::FiredTimer& timer) override { OnTimer(timer); }
+  void OnProcessingTimer(const state::FiredTimer& timer) override { OnTimer(timer); }
+
+ private:
+  // The slice holding the time of the last record, with what its windows need: it is the same
+  // slice for most records of an in-order stream, so the divisions are done once per slice.
+  struct SliceInfo {
+    Timestamp start = kMaxTimestamp;  // [start, end): empty until the first record
+    Timestamp end = kMinTimestamp;
+    Timestamp first_window_end = 0;  // end of the first window containing the slice
+    Timestamp last_window_end = 0;   // end of the last one
+    // first_window_end - 1: the slice needs the slow path once the watermark reaches it;
+    // kMinTimestamp when no window contains the slice (a gap of slide > size).
+    Timestamp first_fire = kMinTimestamp;
+    // last_window_end - 1 + lateness: from here the slice is freed and its elements are late.
+    Timestamp last_cleanup = kMinTimestamp;
+  };
+
+  static int64_t FloorMod(int64_t value, int64_t divisor) {
+    const int64_t remainder = value % divisor;
+    return remainder < 0 ? remainder + divisor : remainder;
+  }
+  static Timestamp SaturatingAdd(Timestamp time, int64_t delta) {
+    Timestamp sum;
+    if (__builtin_add_overflow(time, delta, &sum)) return delta > 0 ? kMaxTimestamp : kMinTimestamp;
+    return sum;
+  }
+  static std::string_view Namespace(const Timestamp& slice_end) {
+    return {reinterpret_cast<const char*>(&slice_end), sizeof(slice_end)};
+  }
+  static Acc& AccOf(std::span<std::byte> bytes) {
+    return *std::launder(reinterpret_cast<Acc*>(bytes.data()));
+  }
+
+  SliceInfo SliceOf(Timestamp time) const {
+    SliceInfo info;
+    info.start = time - FloorMod(time - offset_, slice_);
+    info.end = info.start + slice_;
+    // Windows start at offset + k * slide; one contains the slice iff it starts in
+    // [slice end - size, slice start].
+    const Timestamp last_start = info.start - FloorMod(info.start - offset_, slide_);
+    const Timestamp lowest = info.end - size_;
+    const Timestamp first_start = lowest + FloorMod(offset_ - lowest, slide_);
+    info.first_window_end = first_start + size_;
+    info.last_window_end = last_start + size_;
+    if (first_start <= last_start) {
+      info.first_fire = info.first_window_end - 1;
+      info.last_cleanup = SaturatingAdd(info.last_window_end - 1, lateness_);
+    }
+    return info;
+  }
+  bool IsWindowEnd(Timestamp end) const { return FloorMod(end - size_ - offset_, slide_) == 0; }
+
+  // The accumulator of (current key, slice), created with CreateAccumulator() when new
+  // (*inserted); nullptr after failing the task when the budget cannot hold it.
+  Acc* FindOrInsertSlice(const state::CurrentKey& key, Timestamp slice_end, bool* inserted) {
+    auto stored = slices_->FindOrInsert(key.hash, key.key_group, key.bytes, Namespace(slice_end),
+                                        sizeof(Acc), inserted);
+    if (!stored.ok()) [[unlikely]] {
+      this->context()->Fail(stored.status());
+      return nullptr;
+    }
+    if (*inserted) return new (stored->data()) Acc(aggregate_.CreateAccumulator());
+    return &AccOf(*stored);
+  }
+
+  void AddTo(const In& value, Acc& accumulator) {
+    if constexpr (requires { aggregate_.Add(value, accumulator); } &&
+                  std::is_void_v<decltype(aggregate_.Add(value, accumulator))>) {
+      aggregate_.Add(value, accumulator);
+    } else {
+      accumulator = aggregate_.Add(value, accumulator);
+    }
+  }
+  void MergeInto(const Acc& from, Acc& into) {
+    if constexpr (requires { aggregate_.Merge(from, into); } &&
+                  std::is_void_v<decltype(aggregate_.Merge(from, into))>) {
+      aggregate_.Merge(from, into);
+    } else {
+      into = aggregate_.Merge(into, from);
+    }
+  }
+
+  void RegisterTimer(const state::CurrentKey& key, Timestamp time) {
+    if (event_time_) {
+      this->timers().RegisterEventTimeTimer(key, {}, time);
+    } else {
+      this->timers().RegisterProcessingTimeTimer(key, {}, time);
+    }
+  }
+
+  // A record whose slice belongs to a window that fired already (or to none): Flink's per-window
+  // treatment of late elements, for each window containing the slice.
+  void AddBehindWatermark(const In& value, Timestamp time, const state::CurrentKey& key,
+                          Timestamp watermark) {
+    if (current_.first_fire == kMinTimestamp || current_.last_cleanup <= watermark) {
+      // No window takes it. Late when timestamp + lateness <= watermark (always so when a window
+      // contains it, since every such window ends after it); otherwise it fell into a gap.
+      if (event_time_ && SaturatingAdd(time, lateness_) <= watermark) EmitLate(value, time);
+      return;
+    }
+    bool inserted = false;
+    Acc* accumulator = FindOrInsertSlice(key, current_.end, &inserted);
+    if (accumulator == nullptr) [[unlikely]] return;
+    AddTo(value, *accumulator);
+    // Windows from the latest start down, as Flink assigns them: the ones still ahead of the
+    // watermark need their timer (the first of them; the chain reaches the rest), the ones
+    // behind it and not cleaned up fire again now.
+    Timestamp first_pending_end = kMinTimestamp;
+    for (Timestamp end = current_.last_window_end; end >= current_.first_window_end; end -= slide_) {
+      const Timestamp max_timestamp = end - 1;
+      if (SaturatingAdd(max_timestamp, lateness_) <= watermark) break;  // cleaned up, as all earlier
+      if (max_timestamp > watermark) {
+        first_pending_end = end;
+        continue;
+      }
+      FireWindow(key, end, /*late=*/true);
+    }
+    if (first_pending_end != kMinTimestamp) RegisterTimer(key, first_pending_end - 1);
+    this->CheckState();
+  }
+
+  void EmitLate(const In& value, Timestamp time) {
+    if (late_output_ != nullptr) {
+      late_output_->Collect(value, time);
+    } else {
+      ++late_dropped_;
+    }
+  }
+
+  // A timer at t fires the window ending t + 1 and cleans up the one ending t + 1 - lateness.
+  void OnTimer(const state::FiredTimer& timer) {
+    if (timer.timestamp == kMaxTimestamp) return;
+    const Timestamp end = timer.timestamp + 1;
+    if (IsWindowEnd(end)) FireWindow(timer.key, end, /*late=*/false);
+    const Timestamp cleanup_end = end - lateness_;
+    if (IsWindowEnd(cleanup_end)) FreeWindow(timer.key, cleanup_end);
+    this->CheckState();
+  }
+
+  // Emits the aggregate of the current key's slices in [end - size, end), if it has any, and
+  // registers the window's cleanup timer. A regular firing (from its timer) also registers the next
+  // window's timer when one of the slices belongs to it too; a late firing does not: the windows
+  // after it have fired already or their timer is registered by AddBehindWatermark.
+  void FireWindow(const state::CurrentKey& key, Timestamp end, bool late) {
+    const Timestamp start = end - size_;
+    const Timestamp next_start = start + slide_;
+    Acc merged = aggregate_.CreateAccumulator();
+    bool any = false;
+    bool reaches_next = false;
+    for (Timestamp slice_end = start + slice_; slice_end <= end; slice_end += slice_) {
+      const std::span<std::byte> stored =
+          slices_->Find(key.hash, key.key_group, key.bytes, Namespace(slice_end));
+      if (stored.empty()) continue;
+      if (any) {
+        MergeInto(AccOf(stored), merged);
+      } else {
+        merged = AccOf(stored);
+        any = true;
+      }
+      reaches_next |= slice_end - slice_ >= next_start;
+    }
+    if (!any) return;
+    const Result result = aggregate_.GetResult(merged);
+    collector_.set_timestamp(end - 1);
+    if constexpr (std::is_same_v<WindowFunction, EmitWindowResult>) {
+      collector_.Collect(result);
+    } else {
+      window_function_(DecodeKey<Key>(key.bytes), TimeWindow{start, end}, result, collector_);
+    }
+    if (reaches_next && !late) RegisterTimer(key, end + slide_ - 1);
+    if (lateness_ > 0) RegisterTimer(key, SaturatingAdd(end - 1, lateness_));
+  }
+
+  // Frees the current key's slices that no window after the one ending `end` contains.
+  void FreeWindow(const state::CurrentKey& key, Timestamp end) {
+    const Timestamp start = end - size_;
+    const Timestamp limit = std::min(start + slide_, end);
+    for (Timestamp slice_start = start; slice_start < limit; slice_start += slice_) {
+      slices_->Remove(key.hash, key.key_group, key.bytes, Namespace(slice_start + slice_));
+    }
+  }
+
+  Aggregate aggregate_;
+  WindowFunction window_function_;
+  const SlicingWindowOptions options_;
+  int64_t size_ = 0;
+  int64_t slide_ = 0;
+  int64_t offset_ = 0;
+  int64_t slice_ = 0;  // gcd(size, slide)
+  int64_t lateness_ = 0;
+  bool event_time_ = true;
+  SliceInfo current_;
+  std::unique_ptr<state::StateTable> slices_;
+  Collector<Out> collector_{nullptr};
+  Output<In>* late_output_ = nullptr;
+  int64_t late_dropped_ = 0;
+};
+
+}  // namespace weir::operators::window
