@@ -13,6 +13,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "api/data_stream.h"
@@ -21,6 +22,7 @@
 #include "connectors/row_file_source.h"
 #include "connectors/socket_text_source.h"
 #include "connectors/text_file_source.h"
+#include "operators/timestamps_and_watermarks.h"
 #include "runtime/job_runner.h"
 
 namespace weir::api {
@@ -81,6 +83,65 @@ class StreamExecutionEnvironment {
       return std::make_unique<connectors::GeneratorSource<T, Generator>>(generator, count,
                                                                           records_per_second);
     });
+  }
+
+  // --- Sources with event time (Flink's env.fromSource(source, watermarkStrategy, name)).
+  // The source's records get timestamps from `strategy`'s assigner and its watermarks come from
+  // one generator per source split (file splits; other sources are one split per subtask), the
+  // minimum over the splits being read; see operators/timestamps_and_watermarks.h.
+  template <typename T, typename Make, operators::WatermarkStrategyFor<T> Strategy>
+  DataStream<T> FromSource(std::string name, Make make, Strategy strategy, int parallelism = 0) {
+    return AddSource<T>(std::move(name), [make, strategy](int subtask) {
+      return std::make_unique<operators::SourceWithWatermarks<T, Strategy>>(make(subtask), strategy);
+    }, parallelism);
+  }
+  template <operators::WatermarkStrategyFor<std::string_view> Strategy>
+  DataStream<std::string_view> ReadTextFile(std::string path, Strategy strategy) {
+    return ReadTextFiles({std::move(path)}, std::move(strategy));
+  }
+  template <operators::WatermarkStrategyFor<std::string_view> Strategy>
+  DataStream<std::string_view> ReadTextFiles(std::vector<std::string> paths, Strategy strategy) {
+    return FromSource<std::string_view>("Source: Text File", [paths](int) {
+      return std::make_unique<connectors::TextFileSource>(paths);
+    }, std::move(strategy));
+  }
+  template <operators::WatermarkStrategyFor<serde::RowView> Strategy>
+  DataStream<serde::RowView> ReadCsvFile(std::vector<std::string> paths, serde::Schema schema,
+                                         Strategy strategy) {
+    const bool ignore = config_.GetBool(options::kCsvIgnoreParseErrors);
+    return FromSource<serde::RowView>("Source: CSV File", [paths, schema, ignore](int) {
+      return std::make_unique<connectors::RowFileSource<serde::CsvRowDecoder>>(paths, schema, ignore);
+    }, std::move(strategy));
+  }
+  template <operators::WatermarkStrategyFor<serde::RowView> Strategy>
+  DataStream<serde::RowView> ReadJsonLines(std::vector<std::string> paths, serde::Schema schema,
+                                           Strategy strategy) {
+    const bool ignore = config_.GetBool(options::kJsonIgnoreParseErrors);
+    return FromSource<serde::RowView>("Source: JSON File", [paths, schema, ignore](int) {
+      return std::make_unique<connectors::RowFileSource<serde::JsonRowDecoder>>(paths, schema, ignore);
+    }, std::move(strategy));
+  }
+  template <operators::WatermarkStrategyFor<int64_t> Strategy>
+  DataStream<int64_t> FromSequence(int64_t from, int64_t to, Strategy strategy) {
+    return FromGenerator(to >= from ? to - from + 1 : 0, [from](int64_t index) { return from + index; },
+                         std::move(strategy), 0, "Source: Sequence");
+  }
+  template <typename T, operators::WatermarkStrategyFor<T> Strategy>
+  DataStream<T> FromCollection(std::vector<T> elements, Strategy strategy) {
+    auto shared = std::make_shared<const std::vector<T>>(std::move(elements));
+    return FromSource<T>("Collection Source", [shared](int) {
+      return std::make_unique<connectors::CollectionSource<T>>(shared);
+    }, std::move(strategy), 1);
+  }
+  template <typename Generator,
+            operators::WatermarkStrategyFor<std::decay_t<std::invoke_result_t<Generator&, int64_t>>> Strategy>
+  auto FromGenerator(int64_t count, Generator generator, Strategy strategy, double records_per_second = 0,
+                     std::string name = "Generator Source") {
+    using T = std::decay_t<std::invoke_result_t<Generator&, int64_t>>;
+    return FromSource<T>(std::move(name), [generator, count, records_per_second](int) {
+      return std::make_unique<connectors::GeneratorSource<T, Generator>>(generator, count,
+                                                                          records_per_second);
+    }, std::move(strategy));
   }
 
   // A custom source: `make(subtask) -> std::unique_ptr<operators::SourceOperator<T>>`;
