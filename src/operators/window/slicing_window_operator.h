@@ -84,9 +84,11 @@
 
 #include "base/clock.h"
 #include "base/status.h"
+#include "operators/key_encoder.h"
 #include "operators/keyed_operator.h"
 #include "operators/output.h"
 #include "operators/window/time_window.h"
+#include "state/key_groups.h"
 #include "state/state_table.h"
 
 namespace weir::operators::window {
@@ -199,6 +201,10 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
     slice_ = std::gcd(size_, slide_);
     event_time_ = options_.time_domain == WindowTimeDomain::kEventTime;
     lateness_ = event_time_ ? options_.allowed_lateness_ms : 0;
+    max_parallelism_ = context->max_parallelism;
+    key_group_mask_ = (max_parallelism_ & (max_parallelism_ - 1)) == 0
+                          ? static_cast<uint64_t>(max_parallelism_ - 1)
+                          : 0;
     slices_ = std::make_unique<state::StateTable>(context->state_pool, context->managed_memory,
                                                   context->task_name);
     if (options_.late_data_tag) {
@@ -227,19 +233,24 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
       return;
     }
     if (time < current_.start || time >= current_.end) [[unlikely]] current_ = SliceOf(time);
-    const state::CurrentKey& key = this->SetCurrentKeyOf(value);
+    // The key is kept in registers rather than set in the state backend, which the record path
+    // does not use (slices are in the operator's own table, timers take the key explicitly).
+    const EncodedKey encoded = key_encoder_.Encode(this->key_selector()(value));
+    const int key_group = KeyGroupOf(encoded.hash);
     const Timestamp watermark = event_time_ ? this->timers().current_watermark() : kMinTimestamp;
     if (current_.first_fire <= watermark) [[unlikely]] {
-      AddBehindWatermark(value, time, key, watermark);
+      AddBehindWatermark(value, time, {encoded.bytes, encoded.hash, key_group}, watermark);
       return;
     }
-    // The common case: no window of this slice has fired; one probe, the update in place.
+    // The common case: no window of this slice has fired; one probe, the update in place. (The
+    // key's parts are passed separately: a CurrentKey built here is copied through the stack.)
     bool inserted = false;
-    Acc* accumulator = FindOrInsertSlice(key, current_.end, &inserted);
+    Acc* accumulator =
+        FindOrInsertSlice(encoded.hash, key_group, encoded.bytes, current_.end, &inserted);
     if (accumulator == nullptr) [[unlikely]] return;
     AddTo(value, *accumulator);
     if (inserted) {
-      RegisterTimer(key, current_.first_fire);
+      RegisterTimer({encoded.bytes, encoded.hash, key_group}, current_.first_fire);
       this->CheckState();
     }
   }
@@ -306,12 +317,20 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
     }
     return info;
   }
+  // The key group of a key hash (KeyGroupForHash, without a division for the usual power-of-two
+  // max parallelism).
+  int KeyGroupOf(uint64_t hash) const {
+    return key_group_mask_ != 0 || max_parallelism_ == 1
+               ? static_cast<int>(hash & key_group_mask_)
+               : state::KeyGroupForHash(hash, max_parallelism_);
+  }
   bool IsWindowEnd(Timestamp end) const { return FloorMod(end - size_ - offset_, slide_) == 0; }
 
   // The accumulator of (current key, slice), created with CreateAccumulator() when new
   // (*inserted); nullptr after failing the task when the budget cannot hold it.
-  Acc* FindOrInsertSlice(const state::CurrentKey& key, Timestamp slice_end, bool* inserted) {
-    auto stored = slices_->FindOrInsert(key.hash, key.key_group, key.bytes, Namespace(slice_end),
+  Acc* FindOrInsertSlice(uint64_t key_hash, int key_group, std::string_view key_bytes,
+                         const Timestamp& slice_end, bool* inserted) {
+    auto stored = slices_->FindOrInsert(key_hash, key_group, key_bytes, Namespace(slice_end),
                                         sizeof(Acc), inserted);
     if (!stored.ok()) [[unlikely]] {
       this->context()->Fail(stored.status());
@@ -348,7 +367,7 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
 
   // A record whose slice belongs to a window that fired already (or to none): Flink's per-window
   // treatment of late elements, for each window containing the slice.
-  void AddBehindWatermark(const In& value, Timestamp time, const state::CurrentKey& key,
+  void AddBehindWatermark(const In& value, Timestamp time, const state::CurrentKey key,
                           Timestamp watermark) {
     if (current_.first_fire == kMinTimestamp || current_.last_cleanup <= watermark) {
       // No window takes it. Late when timestamp + lateness <= watermark (always so when a window
@@ -357,7 +376,8 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
       return;
     }
     bool inserted = false;
-    Acc* accumulator = FindOrInsertSlice(key, current_.end, &inserted);
+    Acc* accumulator =
+        FindOrInsertSlice(key.hash, key.key_group, key.bytes, current_.end, &inserted);
     if (accumulator == nullptr) [[unlikely]] return;
     AddTo(value, *accumulator);
     // Windows from the latest start down, as Flink assigns them: the ones still ahead of the
@@ -447,6 +467,9 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
   int64_t slice_ = 0;  // gcd(size, slide)
   int64_t lateness_ = 0;
   bool event_time_ = true;
+  int max_parallelism_ = 1;
+  uint64_t key_group_mask_ = 0;  // max_parallelism - 1 when it is a power of two
+  KeyEncoder key_encoder_;
   SliceInfo current_;
   std::unique_ptr<state::StateTable> slices_;
   Collector<Out> collector_{nullptr};
