@@ -52,7 +52,9 @@ KeyedStateBackend::KeyedStateBackend(memory::SegmentPool* pool, memory::MemoryBu
 
 int64_t KeyedStateBackend::memory_bytes() const {
   int64_t bytes = 0;
-  for (const auto& [name, state] : states_) bytes += state->table().memory_bytes();
+  for (const auto& [name, state] : states_) {
+    for (const StateTable* table : state->tables()) bytes += table->memory_bytes();
+  }
   return bytes;
 }
 

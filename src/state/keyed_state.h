@@ -23,7 +23,8 @@
 //   valid until the next mutation of the same state object: copy what must outlive it.
 // * ListState keeps one entry per (key, namespace): a small header then the elements, each padded
 //   to 8 bytes so plain structs are read in place, with spare capacity that doubles when full,
-//   so Add is amortized O(1) and Get is one probe plus a sequential scan.
+//   so Add is amortized O(1) and Get is one probe plus a sequential scan. A list longer than a
+//   segment continues in segment-sized chunks (one more probe per chunk).
 // * MapState keeps one entry per user key (namespace extended with the user key's bytes) for O(1)
 //   Get/Put/Contains/Remove, plus one directory entry per (key, namespace) listing the user keys
 //   for iteration; Remove swaps the last directory slot into the removed one (each map entry
@@ -33,9 +34,9 @@
 // * A state's namespace and user keys are encoded so that no two (namespace, user key) pairs, and
 //   no internal entry, share bytes: MapState prefixes them with a tag byte and the namespace's
 //   length (layouts below, at the classes).
-// * Every value of one entry must fit in one segment of the pool (StateTable::MaxEntrySize(): a
-//   32 KiB segment holds a list of up to ~4 000 int64 per key and window). A larger value fails
-//   like a budget failure, with InvalidArgument naming the sizes.
+// * A value (a ValueState value, a map value, an accumulator, one list element) must fit in one
+//   segment of the pool with its key and namespace (StateTable::MaxEntrySize()); a larger one
+//   fails like a budget failure, with InvalidArgument naming the sizes. Lists have no such bound.
 // * Merging (session windows): List, Reducing and Aggregating state can merge the values of
 //   several namespaces into a target namespace (Flink's InternalMergingState.mergeNamespaces).
 //
@@ -102,6 +103,9 @@ class StateBase {
   // The entries of this state for every key and namespace (read by snapshots, tests, debugging).
   // MapState's entries include its directory (see MapState for the layout).
   const StateTable& table() const { return *table_; }
+  // Every table of this state: table() and, for ListState, the chunks of long lists (what a
+  // snapshot writes and memory_bytes() counts).
+  virtual std::vector<const StateTable*> tables() const { return {table_.get()}; }
 
  protected:
   const CurrentKey& key() const;
@@ -176,21 +180,32 @@ std::span<const std::byte> Encode(const T& value, std::vector<std::byte>& buffer
 bool IsRepeatedSource(std::span<const std::string_view> sources, size_t index,
                       std::string_view target);
 
-// The head of a ListState value: element count, then the bytes the elements use; the capacity is
-// the value's size minus this header.
+// The head of a ListState value (see ListState); the capacity is the value's size minus this.
 struct ListHeader {
-  uint32_t count;
-  uint32_t used;
+  uint32_t count;        // elements of the whole list
+  uint32_t used;         // bytes of the head's elements
+  uint32_t first_chunk;  // index of the first chunk
+  uint32_t chunk_count;
 };
 inline constexpr size_t kListHeaderSize = sizeof(ListHeader);
-static_assert(kListHeaderSize == 8);
+static_assert(kListHeaderSize == 16);
 
-inline ListHeader LoadListHeader(const std::byte* in) {
-  ListHeader header;
+// The head of a ListState chunk.
+struct ChunkHeader {
+  uint32_t used;  // bytes of the chunk's elements
+  uint32_t zero;
+};
+inline constexpr size_t kChunkHeaderSize = sizeof(ChunkHeader);
+static_assert(kChunkHeaderSize == 8);
+
+template <typename Header>
+Header LoadHeader(const std::byte* in) {
+  Header header;
   std::memcpy(&header, in, sizeof(header));
   return header;
 }
-inline void StoreListHeader(std::byte* out, ListHeader header) {
+template <typename Header>
+void StoreHeader(std::byte* out, const Header& header) {
   std::memcpy(out, &header, sizeof(header));
 }
 
@@ -213,14 +228,21 @@ class ValueState final : public StateBase {
 
 // Flink's ListState<T> (also the element buffer of windows with evictors or process functions).
 //
-// Layout: one value per (key, namespace): ListHeader {count, used bytes}, then the elements, each
-// starting at a multiple of 8: a plain struct as its bytes, any other type as a u32 encoded size
-// then the encoding; then zeroed spare capacity. A full list grows to twice its capacity (capped
-// at what one segment holds), so Add is amortized O(1). An empty list is never stored.
+// Layout. Elements are encoded back to back, each starting at a multiple of 8: a plain struct as
+// its bytes, any other type as a u32 encoded size then the encoding (so a block is walked without
+// decoding). The head, in table(), is one value per (key, namespace): ListHeader {total count,
+// bytes used in the head, first chunk index, chunk count}, the first elements, then zeroed spare
+// capacity. A full head grows to twice its capacity, so Add is amortized O(1). A list that
+// outgrows what one segment holds continues in chunks, in a second table, under (key, namespace
+// + u32 chunk index): ChunkHeader {bytes used}, elements, spare capacity, growing the same way;
+// Add appends to the last chunk. Chunk indexes run from `first` upwards: Update and
+// MergeNamespaces write new chunks at indexes after the live ones and switch the head to them
+// last, so a budget failure part-way removes what they wrote and leaves the list unchanged. An
+// empty list is never stored.
 template <typename T>
 class ListState final : public StateBase {
  public:
-  using StateBase::StateBase;
+  ListState(KeyedStateBackend* backend, std::string name);
   void Add(const T& value);
   // Replaces the list (Flink's update(List)); an empty span clears it.
   void Update(std::span<const T> values);
@@ -237,6 +259,9 @@ class ListState final : public StateBase {
   // theirs; all for the current key. Namespaces may repeat or include the target (ignored).
   void MergeNamespaces(std::string_view target, std::span<const std::string_view> sources);
 
+  // The heads (table()) and the chunks of lists longer than a segment.
+  std::vector<const StateTable*> tables() const override { return {table_.get(), chunks_.get()}; }
+
  private:
   // Bytes of the element encoding of `value`, before padding.
   static size_t ElementSize(const T& value) {
@@ -248,8 +273,43 @@ class ListState final : public StateBase {
   }
   // Writes the element (`size` = ElementSize(value)) and zeroes its padding.
   static void WriteElement(const T& value, size_t size, std::byte* out);
-  // The largest capacity a list of the current key under `ns` may have (one segment's entry).
-  size_t MaxCapacity(std::string_view ns) const;
+  // The padded size of the encoded element at `element`.
+  static size_t EncodedStride(const std::byte* element) {
+    if constexpr (internal::kPlainBytes<T>) {
+      return internal::Align8(sizeof(T));
+    } else {
+      return internal::Align8(sizeof(uint32_t) + internal::LoadU32(element));
+    }
+  }
+  // Calls visit(const T&) for the elements in `used` bytes from `begin`.
+  template <typename F>
+  static void VisitBlock(const std::byte* begin, size_t used, F& visit);
+  // The largest element capacity of a head / a chunk of the current key under `ns`.
+  size_t MaxHeadCapacity(std::string_view ns) const;
+  size_t MaxChunkCapacity(std::string_view ns) const;
+
+  std::string_view ChunkNamespace(std::string_view ns, uint32_t index) const;
+  std::span<std::byte> FindChunk(std::string_view ns, uint32_t index) const {
+    const CurrentKey& current = key();
+    return chunks_->Find(current.hash, current.key_group, current.bytes, ChunkNamespace(ns, index));
+  }
+  // As PutEntry, in the chunk table.
+  bool PutChunk(std::string_view ns, uint32_t index, std::span<const std::byte> value);
+  void RemoveChunks(std::string_view ns, uint32_t first, uint32_t count);
+  // Writes `blocks` (element bytes, each fitting a chunk) as chunks first, first + 1, ...; on a
+  // failure removes those written and returns false.
+  bool PutChunks(std::string_view ns, uint32_t first,
+                 std::span<const std::span<const std::byte>> blocks);
+  // Removes the head and chunks of the list under `ns`.
+  void RemoveList(std::string_view ns);
+  // Cuts encoded elements into blocks_ of at most `max_block` bytes (an element larger than that
+  // is a block of its own, which its Put then rejects).
+  void SplitIntoBlocks(std::span<const std::byte> elements, size_t max_block);
+
+  std::unique_ptr<StateTable> chunks_;
+  mutable std::string chunk_ns_;
+  std::vector<std::byte> block_;
+  std::vector<std::span<const std::byte>> blocks_;
 };
 
 // Flink's MapState<K, V>.
@@ -498,6 +558,11 @@ void ValueState<T>::Clear() {
 // ListState ----------------------------------------------------------------------------------
 
 template <typename T>
+ListState<T>::ListState(KeyedStateBackend* backend, std::string name)
+    : StateBase(backend, std::move(name)),
+      chunks_(std::make_unique<StateTable>(backend->pool(), backend->budget(), backend->owner())) {}
+
+template <typename T>
 void ListState<T>::WriteElement(const T& value, size_t size, std::byte* out) {
   if constexpr (internal::kPlainBytes<T>) {
     serde::Codec<T>::Write(value, out);
@@ -510,7 +575,20 @@ void ListState<T>::WriteElement(const T& value, size_t size, std::byte* out) {
 }
 
 template <typename T>
-size_t ListState<T>::MaxCapacity(std::string_view ns) const {
+template <typename F>
+void ListState<T>::VisitBlock(const std::byte* begin, size_t used, F& visit) {
+  const std::byte* const end = begin + used;
+  for (const std::byte* element = begin; element < end; element += EncodedStride(element)) {
+    if constexpr (internal::kPlainBytes<T>) {
+      visit(serde::Codec<T>::Read(element));
+    } else {
+      visit(serde::Codec<T>::Read(element + sizeof(uint32_t)));
+    }
+  }
+}
+
+template <typename T>
+size_t ListState<T>::MaxHeadCapacity(std::string_view ns) const {
   const size_t overhead = StateTable::kEntryHeaderSize +
                           internal::Align8(key().bytes.size() + ns.size()) +
                           internal::kListHeaderSize;
@@ -519,36 +597,167 @@ size_t ListState<T>::MaxCapacity(std::string_view ns) const {
 }
 
 template <typename T>
+size_t ListState<T>::MaxChunkCapacity(std::string_view ns) const {
+  const size_t overhead = StateTable::kEntryHeaderSize +
+                          internal::Align8(key().bytes.size() + ns.size() + sizeof(uint32_t)) +
+                          internal::kChunkHeaderSize;
+  const size_t max = chunks_->MaxEntrySize();
+  return max > overhead ? (max - overhead) & ~size_t{7} : 0;
+}
+
+template <typename T>
+std::string_view ListState<T>::ChunkNamespace(std::string_view ns, uint32_t index) const {
+  chunk_ns_.resize(ns.size() + sizeof(index));
+  if (!ns.empty()) std::memcpy(chunk_ns_.data(), ns.data(), ns.size());
+  std::memcpy(chunk_ns_.data() + ns.size(), &index, sizeof(index));
+  return chunk_ns_;
+}
+
+template <typename T>
+bool ListState<T>::PutChunk(std::string_view ns, uint32_t index, std::span<const std::byte> value) {
+  const CurrentKey& current = key();
+  Result<std::span<std::byte>> stored = chunks_->Put(current.hash, current.key_group, current.bytes,
+                                                     ChunkNamespace(ns, index), value);
+  if (stored.ok()) return true;
+  Fail(stored.status());
+  return false;
+}
+
+template <typename T>
+void ListState<T>::RemoveChunks(std::string_view ns, uint32_t first, uint32_t count) {
+  const CurrentKey& current = key();
+  for (uint32_t i = 0; i < count; ++i) {
+    chunks_->Remove(current.hash, current.key_group, current.bytes, ChunkNamespace(ns, first + i));
+  }
+}
+
+template <typename T>
+bool ListState<T>::PutChunks(std::string_view ns, uint32_t first,
+                             std::span<const std::span<const std::byte>> blocks) {
+  WEIR_CHECK(blocks.size() <= UINT32_MAX - first);
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    block_.resize(internal::kChunkHeaderSize + blocks[i].size());
+    internal::StoreHeader(block_.data(),
+                          internal::ChunkHeader{static_cast<uint32_t>(blocks[i].size()), 0});
+    std::memcpy(block_.data() + internal::kChunkHeaderSize, blocks[i].data(), blocks[i].size());
+    if (!PutChunk(ns, first + static_cast<uint32_t>(i), block_)) {
+      RemoveChunks(ns, first, static_cast<uint32_t>(i));
+      return false;
+    }
+  }
+  return true;
+}
+
+template <typename T>
+void ListState<T>::RemoveList(std::string_view ns) {
+  const std::span<const std::byte> head = FindEntry(ns);
+  if (head.data() == nullptr) return;
+  const auto header = internal::LoadHeader<internal::ListHeader>(head.data());
+  RemoveChunks(ns, header.first_chunk, header.chunk_count);
+  RemoveEntry(ns);
+}
+
+template <typename T>
+void ListState<T>::SplitIntoBlocks(std::span<const std::byte> elements, size_t max_block) {
+  blocks_.clear();
+  size_t begin = 0;
+  size_t offset = 0;
+  while (offset < elements.size()) {
+    const size_t stride = EncodedStride(elements.data() + offset);
+    if (offset > begin && offset + stride - begin > max_block) {
+      blocks_.push_back(elements.subspan(begin, offset - begin));
+      begin = offset;
+    }
+    offset += stride;
+  }
+  if (offset > begin) blocks_.push_back(elements.subspan(begin, offset - begin));
+}
+
+template <typename T>
 void ListState<T>::Add(const T& value) {
   const size_t size = ElementSize(value);
   const size_t stride = internal::Align8(size);
-  const std::span<std::byte> list = FindEntry(namespace_);
-  if (list.data() == nullptr) {
+  const std::span<std::byte> head = FindEntry(namespace_);
+  if (head.data() == nullptr) {
     scratch_.resize(internal::kListHeaderSize + stride);
-    internal::StoreListHeader(scratch_.data(), {1, static_cast<uint32_t>(stride)});
+    internal::StoreHeader(scratch_.data(),
+                          internal::ListHeader{1, static_cast<uint32_t>(stride), 0, 0});
     WriteElement(value, size, scratch_.data() + internal::kListHeaderSize);
     PutEntry(namespace_, scratch_);
     return;
   }
-  internal::ListHeader header = internal::LoadListHeader(list.data());
-  const size_t capacity = list.size() - internal::kListHeaderSize;
-  const size_t needed = header.used + stride;
-  if (needed <= capacity) {
-    WriteElement(value, size, list.data() + internal::kListHeaderSize + header.used);
-    internal::StoreListHeader(list.data(), {header.count + 1, static_cast<uint32_t>(needed)});
-    return;
+  auto header = internal::LoadHeader<internal::ListHeader>(head.data());
+  if (header.chunk_count == 0) {
+    const size_t capacity = head.size() - internal::kListHeaderSize;
+    const size_t needed = header.used + stride;
+    if (needed <= capacity) {
+      WriteElement(value, size, head.data() + internal::kListHeaderSize + header.used);
+      ++header.count;
+      header.used = static_cast<uint32_t>(needed);
+      internal::StoreHeader(head.data(), header);
+      return;
+    }
+    const size_t max = MaxHeadCapacity(namespace_);
+    if (needed <= max) {
+      // Copy into twice the capacity (at most what one segment holds).
+      const size_t grown = std::min(std::max(capacity * 2, needed), max);
+      scratch_.resize(internal::kListHeaderSize + grown);
+      std::byte* out = scratch_.data();
+      std::memcpy(out, head.data(), internal::kListHeaderSize + header.used);
+      WriteElement(value, size, out + internal::kListHeaderSize + header.used);
+      std::memset(out + internal::kListHeaderSize + needed, 0, grown - needed);
+      ++header.count;
+      header.used = static_cast<uint32_t>(needed);
+      internal::StoreHeader(out, header);
+      PutEntry(namespace_, scratch_);
+      return;
+    }
+  } else {
+    const uint32_t last = header.first_chunk + header.chunk_count - 1;
+    const std::span<std::byte> chunk = FindChunk(namespace_, last);
+    WEIR_CHECK(chunk.data() != nullptr);
+    auto chunk_header = internal::LoadHeader<internal::ChunkHeader>(chunk.data());
+    const size_t capacity = chunk.size() - internal::kChunkHeaderSize;
+    const size_t needed = chunk_header.used + stride;
+    // The head is in the other table: writing chunks leaves its span valid.
+    if (needed <= capacity) {
+      WriteElement(value, size, chunk.data() + internal::kChunkHeaderSize + chunk_header.used);
+      chunk_header.used = static_cast<uint32_t>(needed);
+      internal::StoreHeader(chunk.data(), chunk_header);
+      ++header.count;
+      internal::StoreHeader(head.data(), header);
+      return;
+    }
+    const size_t max = MaxChunkCapacity(namespace_);
+    if (needed <= max) {
+      const size_t grown = std::min(std::max(capacity * 2, needed), max);
+      scratch_.resize(internal::kChunkHeaderSize + grown);
+      std::byte* out = scratch_.data();
+      std::memcpy(out, chunk.data(), internal::kChunkHeaderSize + chunk_header.used);
+      WriteElement(value, size, out + internal::kChunkHeaderSize + chunk_header.used);
+      std::memset(out + internal::kChunkHeaderSize + needed, 0, grown - needed);
+      chunk_header.used = static_cast<uint32_t>(needed);
+      internal::StoreHeader(out, chunk_header);
+      if (!PutChunk(namespace_, last, scratch_)) return;
+      ++header.count;
+      internal::StoreHeader(head.data(), header);
+      return;
+    }
   }
-  // Full: copy into twice the capacity (at most what one entry can hold; when even that is too
-  // small the Put fails with the sizes).
-  size_t grown = std::max(capacity * 2, needed);
-  if (grown > MaxCapacity(namespace_)) grown = std::max(MaxCapacity(namespace_), needed);
-  scratch_.resize(internal::kListHeaderSize + grown);
+  // The last block is full at its maximum: a new chunk, at full capacity at once (the list is
+  // already longer than a segment).
+  const uint32_t index = header.first_chunk + header.chunk_count;
+  WEIR_CHECK(index != UINT32_MAX);
+  const size_t capacity = std::max(MaxChunkCapacity(namespace_), stride);
+  scratch_.resize(internal::kChunkHeaderSize + capacity);
   std::byte* out = scratch_.data();
-  std::memcpy(out, list.data(), internal::kListHeaderSize + header.used);
-  WriteElement(value, size, out + internal::kListHeaderSize + header.used);
-  std::memset(out + internal::kListHeaderSize + needed, 0, grown - needed);
-  internal::StoreListHeader(out, {header.count + 1, static_cast<uint32_t>(needed)});
-  PutEntry(namespace_, scratch_);
+  internal::StoreHeader(out, internal::ChunkHeader{static_cast<uint32_t>(stride), 0});
+  WriteElement(value, size, out + internal::kChunkHeaderSize);
+  std::memset(out + internal::kChunkHeaderSize + stride, 0, capacity - stride);
+  if (!PutChunk(namespace_, index, scratch_)) return;
+  ++header.count;
+  ++header.chunk_count;
+  internal::StoreHeader(head.data(), header);
 }
 
 template <typename T>
@@ -557,37 +766,57 @@ void ListState<T>::Update(std::span<const T> values) {
     Clear();
     return;
   }
+  // Encode everything first: `values` may point into this state, which the writes relocate.
   size_t used = 0;
   for (const T& value : values) used += internal::Align8(ElementSize(value));
-  scratch_.resize(internal::kListHeaderSize + used);
+  scratch_.resize(used);
   std::byte* out = scratch_.data();
-  internal::StoreListHeader(out,
-                            {static_cast<uint32_t>(values.size()), static_cast<uint32_t>(used)});
-  out += internal::kListHeaderSize;
   for (const T& value : values) {
     const size_t size = ElementSize(value);
     WriteElement(value, size, out);
     out += internal::Align8(size);
   }
-  PutEntry(namespace_, scratch_);
+  const std::span<const std::byte> elements(scratch_.data(), used);
+  const size_t head_max = MaxHeadCapacity(namespace_);
+  size_t head_used = 0;
+  while (head_used < used && head_used + EncodedStride(elements.data() + head_used) <= head_max) {
+    head_used += EncodedStride(elements.data() + head_used);
+  }
+  const std::span<const std::byte> old_head = FindEntry(namespace_);
+  const internal::ListHeader old =
+      old_head.data() == nullptr ? internal::ListHeader{0, 0, 0, 0}
+                                 : internal::LoadHeader<internal::ListHeader>(old_head.data());
+  // New chunks go after the old ones, which stay valid until the new head is in place.
+  const uint32_t first = old.first_chunk + old.chunk_count;
+  blocks_.clear();
+  if (head_used < used) SplitIntoBlocks(elements.subspan(head_used), MaxChunkCapacity(namespace_));
+  if (!PutChunks(namespace_, first, blocks_)) return;
+  const auto chunk_count = static_cast<uint32_t>(blocks_.size());
+  block_.resize(internal::kListHeaderSize + head_used);
+  internal::StoreHeader(
+      block_.data(),
+      internal::ListHeader{static_cast<uint32_t>(values.size()), static_cast<uint32_t>(head_used),
+                           chunk_count == 0 ? 0 : first, chunk_count});
+  std::memcpy(block_.data() + internal::kListHeaderSize, elements.data(), head_used);
+  if (!PutEntry(namespace_, block_)) {
+    RemoveChunks(namespace_, first, chunk_count);
+    return;
+  }
+  RemoveChunks(namespace_, old.first_chunk, old.chunk_count);
 }
 
 template <typename T>
 template <typename F>
 size_t ListState<T>::ForEach(F&& visit) const {
-  const std::span<const std::byte> list = FindEntry(namespace_);
-  if (list.data() == nullptr) return 0;
-  const internal::ListHeader header = internal::LoadListHeader(list.data());
-  const std::byte* element = list.data() + internal::kListHeaderSize;
-  for (uint32_t i = 0; i < header.count; ++i) {
-    if constexpr (internal::kPlainBytes<T>) {
-      visit(serde::Codec<T>::Read(element));
-      element += internal::Align8(sizeof(T));
-    } else {
-      const uint32_t size = internal::LoadU32(element);
-      visit(serde::Codec<T>::Read(element + sizeof(uint32_t)));
-      element += internal::Align8(sizeof(uint32_t) + size);
-    }
+  const std::span<const std::byte> head = FindEntry(namespace_);
+  if (head.data() == nullptr) return 0;
+  const auto header = internal::LoadHeader<internal::ListHeader>(head.data());
+  VisitBlock(head.data() + internal::kListHeaderSize, header.used, visit);
+  for (uint32_t i = 0; i < header.chunk_count; ++i) {
+    const std::span<const std::byte> chunk = FindChunk(namespace_, header.first_chunk + i);
+    WEIR_DCHECK(chunk.data() != nullptr);
+    VisitBlock(chunk.data() + internal::kChunkHeaderSize,
+               internal::LoadHeader<internal::ChunkHeader>(chunk.data()).used, visit);
   }
   return header.count;
 }
@@ -607,64 +836,103 @@ bool ListState<T>::IsEmpty() const {
 
 template <typename T>
 size_t ListState<T>::Size() const {
-  const std::span<const std::byte> list = FindEntry(namespace_);
-  return list.data() == nullptr ? 0 : internal::LoadListHeader(list.data()).count;
+  const std::span<const std::byte> head = FindEntry(namespace_);
+  return head.data() == nullptr ? 0 : internal::LoadHeader<internal::ListHeader>(head.data()).count;
 }
 
 template <typename T>
 void ListState<T>::Clear() {
-  RemoveEntry(namespace_);
+  RemoveList(namespace_);
 }
 
 template <typename T>
 void ListState<T>::MergeNamespaces(std::string_view target,
                                    std::span<const std::string_view> sources) {
-  const std::span<std::byte> target_list = FindEntry(target);
-  internal::ListHeader merged{0, 0};
+  const std::span<std::byte> target_head = FindEntry(target);
+  internal::ListHeader merged{0, 0, 0, 0};
   size_t capacity = 0;
-  if (target_list.data() != nullptr) {
-    merged = internal::LoadListHeader(target_list.data());
-    capacity = target_list.size() - internal::kListHeaderSize;
+  if (target_head.data() != nullptr) {
+    merged = internal::LoadHeader<internal::ListHeader>(target_head.data());
+    capacity = target_head.size() - internal::kListHeaderSize;
   }
   const uint32_t target_used = merged.used;
   bool any_source = false;
+  bool chunked = merged.chunk_count != 0;
+  size_t source_bytes = 0;
+  uint32_t source_count = 0;
   for (size_t i = 0; i < sources.size(); ++i) {
     if (internal::IsRepeatedSource(sources, i, target)) continue;
-    const std::span<const std::byte> list = FindEntry(sources[i]);
-    if (list.data() == nullptr) continue;
-    const internal::ListHeader header = internal::LoadListHeader(list.data());
-    merged.count += header.count;
-    merged.used += header.used;
+    const std::span<const std::byte> head = FindEntry(sources[i]);
+    if (head.data() == nullptr) continue;
+    const auto header = internal::LoadHeader<internal::ListHeader>(head.data());
     any_source = true;
+    source_count += header.count;
+    source_bytes += header.used;
+    for (uint32_t c = 0; c < header.chunk_count; ++c) {
+      chunked = true;
+      source_bytes += internal::LoadHeader<internal::ChunkHeader>(
+                          FindChunk(sources[i], header.first_chunk + c).data())
+                          .used;
+    }
   }
   if (!any_source) return;
-  // Reads of the sources below need no re-probe: nothing is written before the last of them.
-  const auto append_sources = [&](std::byte* out) {
+  // The sources' elements in order, into `out` (nothing is written before the last read).
+  const auto copy_sources = [&](std::byte* out) {
     for (size_t i = 0; i < sources.size(); ++i) {
       if (internal::IsRepeatedSource(sources, i, target)) continue;
-      const std::span<const std::byte> list = FindEntry(sources[i]);
-      if (list.data() == nullptr) continue;
-      const uint32_t used = internal::LoadListHeader(list.data()).used;
-      std::memcpy(out, list.data() + internal::kListHeaderSize, used);
-      out += used;
+      const std::span<const std::byte> head = FindEntry(sources[i]);
+      if (head.data() == nullptr) continue;
+      const auto header = internal::LoadHeader<internal::ListHeader>(head.data());
+      std::memcpy(out, head.data() + internal::kListHeaderSize, header.used);
+      out += header.used;
+      for (uint32_t c = 0; c < header.chunk_count; ++c) {
+        const std::span<const std::byte> chunk = FindChunk(sources[i], header.first_chunk + c);
+        const uint32_t used = internal::LoadHeader<internal::ChunkHeader>(chunk.data()).used;
+        std::memcpy(out, chunk.data() + internal::kChunkHeaderSize, used);
+        out += used;
+      }
     }
   };
-  if (merged.used <= capacity) {
-    append_sources(target_list.data() + internal::kListHeaderSize + target_used);
-    internal::StoreListHeader(target_list.data(), merged);
-  } else {
-    scratch_.resize(internal::kListHeaderSize + merged.used);
-    std::byte* out = scratch_.data();
-    internal::StoreListHeader(out, merged);
-    if (target_used != 0) {
-      std::memcpy(out + internal::kListHeaderSize, target_list.data() + internal::kListHeaderSize,
-                  target_used);
+  merged.count += source_count;
+  if (!chunked && target_used + source_bytes <= MaxHeadCapacity(target)) {
+    // Everything fits one head: append in place, or write a head of the merged size.
+    merged.used = static_cast<uint32_t>(target_used + source_bytes);
+    if (merged.used <= capacity) {
+      copy_sources(target_head.data() + internal::kListHeaderSize + target_used);
+      internal::StoreHeader(target_head.data(), merged);
+    } else {
+      scratch_.resize(internal::kListHeaderSize + merged.used);
+      std::byte* out = scratch_.data();
+      internal::StoreHeader(out, merged);
+      if (target_used != 0) {
+        std::memcpy(out + internal::kListHeaderSize, target_head.data() + internal::kListHeaderSize,
+                    target_used);
+      }
+      copy_sources(out + internal::kListHeaderSize + target_used);
+      if (!PutEntry(target, scratch_)) return;
     }
-    append_sources(out + internal::kListHeaderSize + target_used);
-    if (!PutEntry(target, scratch_)) return;
+  } else {
+    // The sources' elements become chunks after the target's; the head is switched last.
+    scratch_.resize(source_bytes);
+    copy_sources(scratch_.data());
+    SplitIntoBlocks(std::span<const std::byte>(scratch_.data(), source_bytes),
+                    MaxChunkCapacity(target));
+    const uint32_t first = merged.first_chunk + merged.chunk_count;
+    if (!PutChunks(target, first, blocks_)) return;
+    merged.chunk_count += static_cast<uint32_t>(blocks_.size());
+    if (target_head.data() != nullptr) {
+      internal::StoreHeader(target_head.data(), merged);
+    } else {
+      std::byte bytes[internal::kListHeaderSize];
+      internal::StoreHeader(bytes, merged);
+      if (!PutEntry(target, bytes)) {
+        RemoveChunks(target, first, static_cast<uint32_t>(blocks_.size()));
+        return;
+      }
+    }
   }
   for (size_t i = 0; i < sources.size(); ++i) {
-    if (!internal::IsRepeatedSource(sources, i, target)) RemoveEntry(sources[i]);
+    if (!internal::IsRepeatedSource(sources, i, target)) RemoveList(sources[i]);
   }
 }
 

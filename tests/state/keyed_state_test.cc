@@ -30,9 +30,10 @@ constexpr char kOwner[] = "Window (2/4)";
 // (key index, namespace index): the coordinates of one value in the reference models.
 using Cell = std::pair<int, int>;
 
-std::unique_ptr<memory::SegmentPool> MakePool(size_t segment_count) {
+std::unique_ptr<memory::SegmentPool> MakePool(size_t segment_count,
+                                              uint32_t segment_size = kSegmentSize) {
   memory::SegmentPool::Options options;
-  options.segment_size = kSegmentSize;
+  options.segment_size = segment_size;
   options.segment_count = segment_count;
   options.prefault = false;
   options.config_key = "taskmanager.memory.managed.size";
@@ -72,6 +73,13 @@ class KeyedStateTestBase : public ::testing::Test {
     budget_ = std::make_unique<memory::MemoryBudget>(bytes);
     backend_ =
         std::make_unique<KeyedStateBackend>(pool_.get(), budget_.get(), kOwner, kMaxParallelism);
+  }
+
+  // Replaces the pool (and the backend) with one of `segment_size` segments.
+  void UsePool(uint32_t segment_size, int64_t budget_bytes = int64_t{1} << 30) {
+    backend_.reset();
+    pool_ = MakePool(size_t{64} * 1024 * 1024 / segment_size, segment_size);
+    UseBudget(budget_bytes);
   }
 
   void SetKey(int index) {
@@ -368,7 +376,7 @@ class ListStateTest : public KeyedStateTestBase {
   // the model's representation, `make` draws an element) through random operations.
   template <typename T, typename Make, typename ToModel>
   void RunRandomOperations(ListState<T>* state, uint64_t seed, int keys, int ops, Make make,
-                           ToModel to_model) {
+                           ToModel to_model, size_t max_update = 4) {
     std::map<Cell, std::vector<std::string>> model;
     std::mt19937_64 random(seed);
     const auto check = [&](Cell cell) {
@@ -397,7 +405,7 @@ class ListStateTest : public KeyedStateTestBase {
         model[cell].push_back(to_model(element));
       } else if (choice == 10) {
         std::vector<T> elements;
-        const size_t count = random() % 5;
+        const size_t count = random() % (max_update + 1);
         for (size_t i = 0; i < count; ++i) elements.push_back(make(random));
         state->Update(elements);
         std::vector<std::string> expected;
@@ -426,11 +434,20 @@ class ListStateTest : public KeyedStateTestBase {
     }
     ASSERT_TRUE(backend_->ok()) << backend_->status().ToString();
     EXPECT_EQ(state->table().size(), model.size());
+    EXPECT_EQ(backend_->memory_bytes(), budget_->used());
     for (int key = 0; key < keys; ++key) {
       for (int ns = 0; ns < static_cast<int>(namespaces_.size()); ++ns) {
         ASSERT_NO_FATAL_FAILURE(check({key, ns}));
       }
     }
+    // Clearing every list leaves no head and no chunk behind.
+    for (int key = 0; key < keys; ++key) {
+      for (int ns = 0; ns < static_cast<int>(namespaces_.size()); ++ns) {
+        Select(state, {key, ns});
+        state->Clear();
+      }
+    }
+    for (const StateTable* table : state->tables()) EXPECT_EQ(table->size(), 0u);
   }
 };
 
@@ -472,24 +489,126 @@ TEST_F(ListStateTest, RandomOperationsOnStructsAndTuplesMatchVectors) {
       });
 }
 
-TEST_F(ListStateTest, GrowsToWhatOneSegmentHoldsThenFailsWithoutChange) {
+TEST_F(ListStateTest, GrowsPastOneSegmentInChunks) {
   auto* state = backend_->GetListState<int64_t>("elements");
   SetKey(0);
   state->SetCurrentNamespace("w");
-  // One entry: header, key and namespace padded to 8, the list header, then 8-byte elements.
-  const size_t key_and_ns = (keys_[0].size() + 1 + 7) / 8 * 8;
-  const size_t max_elements =
-      (kSegmentSize - StateTable::kEntryHeaderSize - key_and_ns - 8) / sizeof(int64_t);
-  for (size_t i = 0; i < max_elements; ++i) state->Add(static_cast<int64_t>(i * 3));
+  constexpr int64_t kCount = 30000;  // 240 KB of elements: several 32 KiB segments
+  for (int64_t i = 0; i < kCount; ++i) state->Add(i * 3);
   ASSERT_TRUE(backend_->ok()) << backend_->status().ToString();
-  ASSERT_EQ(state->Size(), max_elements);
-  state->Add(-1);
+  ASSERT_EQ(state->Size(), static_cast<size_t>(kCount));
+  EXPECT_EQ(state->table().size(), 1u);
+  ASSERT_EQ(state->tables().size(), 2u);
+  EXPECT_GT(state->tables()[1]->size(), 5u);
+  int64_t next = 0;
+  EXPECT_EQ(state->ForEach([&next](int64_t element) { ASSERT_EQ(element, next++ * 3); }),
+            static_cast<size_t>(kCount));
+  EXPECT_EQ(next, kCount);
+  // Replaced by a long list, then by a short one: the old chunks go away.
+  std::vector<int64_t> reversed(kCount + 1000);
+  for (size_t i = 0; i < reversed.size(); ++i) reversed[i] = -static_cast<int64_t>(i);
+  state->Update(reversed);
+  EXPECT_EQ(state->Get(), reversed);
+  const std::vector<int64_t> short_list = {7, 8};
+  state->Update(short_list);
+  EXPECT_EQ(state->Get(), short_list);
+  EXPECT_EQ(state->tables()[1]->size(), 0u);
+  state->Update(reversed);
+  state->Clear();
+  EXPECT_TRUE(state->IsEmpty());
+  EXPECT_EQ(state->tables()[0]->size() + state->tables()[1]->size(), 0u);
+  EXPECT_EQ(backend_->memory_bytes(), budget_->used());
+}
+
+TEST_F(ListStateTest, AnElementLargerThanASegmentFailsWithoutChange) {
+  auto* state = backend_->GetListState<std::string_view>("elements");
+  SetKey(1);
+  for (int i = 0; i < 5000; ++i) state->Add(keys_[i % keys_.size()]);
+  ASSERT_TRUE(backend_->ok());
+  const std::string huge(kSegmentSize, 'x');
+  state->Add(huge);
   ASSERT_FALSE(backend_->ok());
   EXPECT_EQ(backend_->status().code(), StatusCode::kInvalidArgument);
-  ASSERT_EQ(state->Size(), max_elements);
+  ASSERT_EQ(state->Size(), 5000u);
   size_t i = 0;
-  state->ForEach([&i](int64_t element) { EXPECT_EQ(element, static_cast<int64_t>(i++ * 3)); });
-  EXPECT_EQ(i, max_elements);
+  state->ForEach([&](std::string_view element) { ASSERT_EQ(element, keys_[i++ % keys_.size()]); });
+  EXPECT_EQ(i, 5000u);
+}
+
+TEST_F(ListStateTest, RandomOperationsOnListsLongerThanASegmentMatchVectors) {
+  UsePool(4096);
+  RunRandomOperations(
+      backend_->GetListState<std::string_view>("long"), 26, 4, 20000,
+      [this](std::mt19937_64& random) {
+        return std::string_view(keys_[random() % keys_.size()]).substr(0, random() % 8);
+      },
+      [](std::string_view element) { return std::string(element); }, 600);
+  RunRandomOperations(
+      backend_->GetListState<int64_t>("long-ints"), 27, 4, 20000,
+      [](std::mt19937_64& random) { return static_cast<int64_t>(random() % 1000000); },
+      [](int64_t element) { return std::to_string(element); }, 1500);
+}
+
+TEST_F(ListStateTest, BudgetExhaustionOnChunkedListsLeavesThemUnchanged) {
+  // Across seeds the failing write is an Add, a chunk or the head of an Update, or a chunk or
+  // the head of a merge.
+  for (uint64_t seed = 0; seed < 24; ++seed) {
+    UsePool(4096, 4096 * static_cast<int64_t>(10 + seed));
+    auto* state = backend_->GetListState<int64_t>("long");
+    std::map<Cell, std::vector<int64_t>> model;
+    std::mt19937_64 random(seed);
+    while (backend_->ok()) {
+      const Cell cell = RandomCell(random, 2);
+      Select(state, cell);
+      const uint64_t choice = random() % 10;
+      if (choice < 6) {
+        const auto value = static_cast<int64_t>(random());
+        state->Add(value);
+        if (backend_->ok()) model[cell].push_back(value);
+      } else if (choice < 8) {
+        std::vector<int64_t> values(random() % 1500);
+        for (int64_t& value : values) value = static_cast<int64_t>(random());
+        state->Update(values);
+        if (backend_->ok()) {
+          if (values.empty()) {
+            model.erase(cell);
+          } else {
+            model[cell] = values;
+          }
+        }
+      } else {
+        const std::vector<std::string_view> sources = RandomSources(random);
+        state->MergeNamespaces(namespaces_[cell.second], sources);
+        if (backend_->ok()) {
+          for (int source : EffectiveSources(sources, cell.second)) {
+            const auto it = model.find({cell.first, source});
+            if (it == model.end()) continue;
+            std::vector<int64_t>& target = model[cell];
+            target.insert(target.end(), it->second.begin(), it->second.end());
+            model.erase({cell.first, source});
+          }
+        }
+      }
+    }
+    ASSERT_NO_FATAL_FAILURE(ExpectResourceExhausted());
+    for (int key = 0; key < 2; ++key) {
+      for (int ns = 0; ns < static_cast<int>(namespaces_.size()); ++ns) {
+        Select(state, {key, ns});
+        const auto it = model.find({key, ns});
+        ASSERT_EQ(state->Get(), it == model.end() ? std::vector<int64_t>{} : it->second)
+            << "seed " << seed << " cell " << key << "/" << ns;
+      }
+    }
+    EXPECT_EQ(state->table().size(), model.size());
+    // No chunk was left behind by a rolled-back write: clearing every list empties both tables.
+    for (int key = 0; key < 2; ++key) {
+      for (int ns = 0; ns < static_cast<int>(namespaces_.size()); ++ns) {
+        Select(state, {key, ns});
+        state->Clear();
+      }
+    }
+    EXPECT_EQ(state->tables()[0]->size() + state->tables()[1]->size(), 0u) << "seed " << seed;
+  }
 }
 
 TEST_F(ListStateTest, AddIsAmortizedByDoublingCapacity) {
