@@ -740,5 +740,145 @@ TEST_F(WindowOperatorTest, DeltaTriggerFiresWhenTheDeltaToTheLastFiringExceedsTh
   EXPECT_GT(fired_count, 50);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Processing time, user triggers, per-window and per-key state.
+
+TEST_F(WindowOperatorTest, ProcessingTimeWindowsFireWhenTheClockPassesTheirEnd) {
+  using Contents = internal::ProcessContents<Event, int64_t, TimeWindow, ListIds<TimeWindow>>;
+  using Operator = WindowOperator<Event, KeyOf, TumblingProcessingTimeWindows, ProcessingTimeTrigger, Contents>;
+  Operator op(KeyOf(), TumblingProcessingTimeWindows::Of(milliseconds(10)), ProcessingTimeTrigger(),
+              Contents(ListIds<TimeWindow>()), NoEvictor(), {});
+  Timestamp now = 1000;
+  op.set_clock([&now] { return now; });
+  op.SetOutput(&sink_);
+  ASSERT_TRUE(op.Open(&context_).ok());
+  op.Collect(Event{1, 1}, kMinTimestamp);  // processing time ignores event timestamps
+  now = 1005;
+  op.Collect(Event{1, 2}, 5);
+  op.Collect(Event{2, 3}, 5);
+  EXPECT_EQ(op.NextProcessingTime(), 1009);
+  now = 1012;
+  op.Collect(Event{1, 4}, 5);
+  op.OnProcessingTime(1009);  // the task calls back once the clock reached 1009
+  EXPECT_EQ(AllEmitted(), (std::multiset<Emitted>{
+                              {Result{1, 1000, 1010, "1,2,"}, 1009, 0},
+                              {Result{2, 1000, 1010, "3,"}, 1009, 0},
+                          }));
+  EXPECT_EQ(op.NextProcessingTime(), 1019);
+  now = 1030;
+  op.OnProcessingTime(1030);
+  EXPECT_EQ(sink_.emitted.size(), 3u);
+  EXPECT_EQ(std::get<0>(sink_.emitted.back()), (Result{1, 1010, 1020, "4,"}));
+  EXPECT_EQ(op.NextProcessingTime(), kMaxTimestamp);
+  op.Close();
+}
+
+TEST_F(WindowOperatorTest, ProcessingTimeSessionsMergeAndFireOnce) {
+  using Contents = internal::ProcessContents<Event, int64_t, TimeWindow, ListIds<TimeWindow>>;
+  using Assigner = decltype(ProcessingTimeSessionWindows::WithGap(milliseconds(5)));
+  using Operator = WindowOperator<Event, KeyOf, Assigner, ProcessingTimeTrigger, Contents>;
+  Operator op(KeyOf(), ProcessingTimeSessionWindows::WithGap(milliseconds(5)), ProcessingTimeTrigger(),
+              Contents(ListIds<TimeWindow>(/*sorted=*/true)), NoEvictor(), {});
+  Timestamp now = 100;
+  op.set_clock([&now] { return now; });
+  op.SetOutput(&sink_);
+  ASSERT_TRUE(op.Open(&context_).ok());
+  op.Collect(Event{1, 1}, 0);  // [100, 105)
+  now = 103;
+  op.Collect(Event{1, 2}, 0);  // [103, 108) merges: [100, 108)
+  now = 120;
+  op.OnProcessingTime(120);    // the timer of [100, 105) was deleted by the merge
+  op.Collect(Event{1, 3}, 0);  // [120, 125)
+  now = 130;
+  op.OnProcessingTime(130);
+  EXPECT_EQ(AllEmitted(), (std::multiset<Emitted>{
+                              {Result{1, 100, 108, "1,2,"}, 107, 0},
+                              {Result{1, 120, 125, "3,"}, 124, 0},
+                          }));
+  op.Close();
+}
+
+// A user trigger in Flink's shape: fires and purges at every element whose id is a multiple of
+// `every`, counts elements in its own per-window state, fires at the window's end.
+class MarkerTrigger final : public Trigger<Event, TimeWindow> {
+ public:
+  explicit MarkerTrigger(int64_t every) : every_(every) {}
+  TriggerResult OnElement(const Event& element, Timestamp, const TimeWindow& window,
+                          TriggerContext& ctx) override {
+    state::ValueState<int64_t>* seen = ctx.GetValueState<int64_t>("seen");
+    seen->Update(seen->Value().value_or(0) + 1);
+    ctx.RegisterEventTimeTimer(window.MaxTimestamp());
+    return element.second % every_ == 0 ? TriggerResult::kFireAndPurge : TriggerResult::kContinue;
+  }
+  TriggerResult OnEventTime(Timestamp time, const TimeWindow& window, TriggerContext&) override {
+    return time == window.MaxTimestamp() ? TriggerResult::kFire : TriggerResult::kContinue;
+  }
+  TriggerResult OnProcessingTime(Timestamp, const TimeWindow&, TriggerContext&) override {
+    return TriggerResult::kContinue;
+  }
+  void Clear(const TimeWindow& window, TriggerContext& ctx) override {
+    ctx.GetValueState<int64_t>("seen")->Clear();
+    ctx.DeleteEventTimeTimer(window.MaxTimestamp());
+  }
+
+ private:
+  int64_t every_;
+};
+
+// Numbers each firing of a window (per-window state) and of a key (per-key state); emits
+// (key, window start, "firing of window,firing of key,element count,"); tags windows whose
+// first element is odd into a side output.
+class FiringCounter final : public ProcessWindowFunction<Event, Result, int64_t, TimeWindow> {
+ public:
+  void Process(const int64_t& key, Context& context, std::span<const Event> elements,
+               Collector<Result>& out) override {
+    state::ValueState<int64_t>* window_firings = context.WindowState().GetValueState<int64_t>("window-firings");
+    const int64_t window_firing = window_firings->Value().value_or(0) + 1;
+    window_firings->Update(window_firing);
+    state::ValueState<int64_t>* key_firings = context.GlobalState().GetValueState<int64_t>("key-firings");
+    const int64_t key_firing = key_firings->Value().value_or(0) + 1;
+    key_firings->Update(key_firing);
+    out.Collect(Result{key, context.window().start, context.window().end,
+                       Join({window_firing, key_firing, static_cast<int64_t>(elements.size())})});
+    if (elements[0].second % 2 == 1) context.Output(OutputTag<Event>("odd"), elements[0]);
+  }
+  void Clear(Context& context) override {
+    context.WindowState().GetValueState<int64_t>("window-firings")->Clear();
+  }
+};
+
+TEST_F(WindowOperatorTest, UserTriggerAndProcessFunctionStateFollowTheWindowLifecycle) {
+  using Contents = internal::ProcessContents<Event, int64_t, TimeWindow, FiringCounter>;
+  using Operator = WindowOperator<Event, KeyOf, TumblingEventTimeWindows, MarkerTrigger, Contents>;
+  WindowOptions<Event> options;
+  options.allowed_lateness = 10;
+  Operator op(KeyOf(), TumblingEventTimeWindows::Of(milliseconds(10)), MarkerTrigger(3),
+              Contents(FiringCounter()), NoEvictor(), options);
+  LateSink odd;
+  op.SetOutput(&sink_);
+  op.SetSideOutput("odd", &odd);
+  ASSERT_TRUE(op.Open(&context_).ok());
+  op.Collect(Event{7, 1}, 1);   // window [0, 10)
+  op.Collect(Event{7, 3}, 2);   // marker: fires {1, 3} (window firing 1, key firing 1), purges
+  op.Collect(Event{7, 5}, 4);
+  op.Collect(Event{7, 7}, 12);  // window [10, 20)
+  op.EmitWatermark(9);          // end of [0, 10): fires {5}
+  op.Collect(Event{7, 8}, 5);   // late within lateness: the trigger re-registers the past timer 9
+  op.Collect(Event{7, 9}, 6);   // marker: fires {5, 8, 9}, purges
+  op.EmitWatermark(19);         // timer 9 again: nothing left to fire; cleanup of [0, 10);
+                                // end of [10, 20): fires {7} (the key's 4th firing)
+  op.EmitWatermark(29);         // cleanup of [10, 20)
+  op.Collect(Event{7, 11}, 3);  // too late: dropped (no late output)
+  EXPECT_EQ(AllEmitted(), (std::multiset<Emitted>{
+                              {Result{7, 0, 10, "1,1,2,"}, 9, 0},
+                              {Result{7, 0, 10, "2,2,1,"}, 9, 0},
+                              {Result{7, 0, 10, "3,3,3,"}, 9, 1},
+                              {Result{7, 10, 20, "1,4,1,"}, 19, 1},
+                          }));
+  EXPECT_EQ(odd.ids, (std::vector<int64_t>{1, 5, 5, 7}));
+  EXPECT_EQ(op.num_late_records_dropped(), 1);
+  op.Close();
+}
+
 }  // namespace
 }  // namespace weir::operators::window
