@@ -359,6 +359,12 @@ class WindowOperator final
   void RegisterCleanupTimer(const W& window) {
     const Timestamp time = CleanupTime(window);
     if (time == kMaxTimestamp) return;
+    // The default triggers registered this very timer already (the window's end, which is its
+    // cleanup time without lateness): skip the duplicate's probe. An event-time window at or
+    // past the watermark cannot be here without lateness (it is late).
+    if constexpr (std::is_same_v<TriggerT, EventTimeTrigger> || std::is_same_v<TriggerT, ProcessingTimeTrigger>) {
+      if (time == window.MaxTimestamp()) return;
+    }
     const state::CurrentKey& key = this->backend().current_key();
     if constexpr (kEventTime) {
       this->timers().RegisterEventTimeTimer(key, window_bytes_.view(), time);
