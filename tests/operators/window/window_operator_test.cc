@@ -880,5 +880,29 @@ TEST_F(WindowOperatorTest, UserTriggerAndProcessFunctionStateFollowTheWindowLife
   op.Close();
 }
 
+TEST_F(WindowOperatorTest, MergingWindowsRejectTriggersThatCannotMerge) {
+  using Contents = internal::ProcessContents<Event, int64_t, TimeWindow, ListIds<TimeWindow>>;
+  using Assigner = decltype(EventTimeSessionWindows::WithGap(milliseconds(5)));
+  using Operator = WindowOperator<Event, KeyOf, Assigner, DeltaTrigger<IdDelta>, Contents>;
+  Operator op(KeyOf(), EventTimeSessionWindows::WithGap(milliseconds(5)), DeltaTrigger<IdDelta>::Of(1, IdDelta()),
+              Contents(ListIds<TimeWindow>()), NoEvictor(), {});
+  op.SetOutput(&sink_);
+  const Status status = op.Open(&context_);
+  EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition) << status.ToString();
+  op.Close();
+}
+
+TEST_F(WindowOperatorTest, RecordsWithoutTimestampFailEventTimeWindows) {
+  using Operator = WindowOperator<Event, KeyOf, TumblingEventTimeWindows, EventTimeTrigger, ProcessIds>;
+  Operator op(KeyOf(), TumblingEventTimeWindows::Of(milliseconds(5)), EventTimeTrigger(),
+              ProcessIds(ListIds<TimeWindow>()), NoEvictor(), {});
+  op.SetOutput(&sink_);
+  ASSERT_TRUE(op.Open(&context_).ok());
+  op.Collect(Event{1, 1}, kMinTimestamp);
+  EXPECT_TRUE(context_.failed());
+  EXPECT_EQ(context_.status().code(), StatusCode::kInvalidArgument);
+  op.Close();
+}
+
 }  // namespace
 }  // namespace weir::operators::window
