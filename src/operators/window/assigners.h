@@ -29,6 +29,7 @@
 #include <cstdlib>
 #include <functional>
 #include <span>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
