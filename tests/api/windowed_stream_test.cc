@@ -129,8 +129,10 @@ DataStream<Event> Source(StreamExecutionEnvironment& env, const std::vector<Step
 // element while watermark < window end - 1 + lateness; it fires when the watermark reaches its end
 // - 1 and again for every element it takes after that; an element no window takes is late.
 struct TumblingReference {
+  TumblingReference(Timestamp size, Timestamp lateness, bool all = false)
+      : size(size), lateness(lateness), all(all) {}
   Timestamp size, lateness;
-  bool all = false;  // one window for every key (WindowAll), reported under key 0
+  bool all;  // one window for every key (WindowAll), reported under key 0
   std::multiset<Timed> fired;
   std::multiset<Event> late;
 
@@ -191,7 +193,7 @@ class WindowedStreamTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(WindowedStreamTest, TumblingEventTimeWithLatenessAndLateSideOutputMatchReference) {
   const auto steps = RandomSteps(17, 20000, 13, 40);
-  TumblingReference reference{25, 30};
+  TumblingReference reference(25, 30);
   reference.Run(steps);
   ASSERT_FALSE(reference.late.empty());
 
@@ -216,7 +218,7 @@ TEST_P(WindowedStreamTest, TumblingEventTimeWithLatenessAndLateSideOutputMatchRe
 
 TEST_P(WindowedStreamTest, WindowAllRunsAtParallelismOneOverEveryKey) {
   const auto steps = RandomSteps(23, 5000, 13, 40);
-  TumblingReference reference{50, 0, /*all=*/true};
+  TumblingReference reference(50, 0, /*all=*/true);
   reference.Run(steps);
   StreamExecutionEnvironment env(TestConfig(GetParam()));
   auto windowed = Source(env, steps).WindowAll(TumblingEventTimeWindows::Of(milliseconds(50))).Process(IdsOfAllWindow());
@@ -228,7 +230,7 @@ TEST_P(WindowedStreamTest, WindowAllRunsAtParallelismOneOverEveryKey) {
 
 TEST_P(WindowedStreamTest, SumReduceAndAggregateAgreeWithTheProcessedWindows) {
   const auto steps = RandomSteps(29, 10000, 7, 40);
-  TumblingReference reference{30, 0};
+  TumblingReference reference(30, 0);
   reference.Run(steps);
   // The sum of each fired window's ids, keyed as the reference reports it.
   std::multiset<std::pair<Event, Timestamp>> sums;
