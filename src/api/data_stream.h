@@ -42,6 +42,8 @@ using operators::ProcessFunction;
 
 template <typename T, typename KeySelector>
 class KeyedStream;
+template <typename L, typename R, bool kJoin>
+class TwoInputStreams;
 
 namespace internal {
 
@@ -68,6 +70,20 @@ template <typename T, typename Make>
 std::shared_ptr<const operators::OperatorFactory> Factory(Make make) {
   return std::shared_ptr<const operators::OperatorFactory>(operators::MakeOperatorFactory(std::move(make)));
 }
+
+// A callable as a ProcessFunction<In, Out>.
+template <typename In, typename Out, typename F>
+class CallableProcessFunction final : public ProcessFunction<In, Out> {
+ public:
+  explicit CallableProcessFunction(F function) : function_(std::move(function)) {}
+  void ProcessElement(const In& value, typename ProcessFunction<In, Out>::Context& context,
+                      Collector<Out>& out) override {
+    function_(value, context, out);
+  }
+
+ private:
+  F function_;
+};
 
 struct SumOf {
   template <typename V>
@@ -107,6 +123,31 @@ struct FieldAggregator {
 
 }  // namespace internal
 
+// The sink end of a stream (Flink's DataStreamSink): its own parallelism, name and slot group.
+class DataStreamSink {
+ public:
+  DataStreamSink(std::shared_ptr<internal::JobBuilder> builder, int vertex)
+      : builder_(std::move(builder)), vertex_(vertex) {}
+  DataStreamSink& SetParallelism(int parallelism) {
+    builder_->vertex(vertex_).parallelism = parallelism;
+    builder_->set_parallelism_fixed(vertex_);
+    return *this;
+  }
+  DataStreamSink& Name(std::string name) {
+    builder_->vertex(vertex_).name = std::move(name);
+    return *this;
+  }
+  DataStreamSink& SlotSharingGroup(std::string group) {
+    builder_->vertex(vertex_).slot_sharing_group = std::move(group);
+    return *this;
+  }
+  int vertex_id() const { return vertex_; }
+
+ private:
+  std::shared_ptr<internal::JobBuilder> builder_;
+  int vertex_;
+};
+
 template <typename T>
 class DataStream {
  public:
@@ -144,13 +185,22 @@ class DataStream {
     });
   }
 
-  // A ProcessFunction<T, U> subclass, copied into each subtask.
-  template <typename Function>
+  // A ProcessFunction<T, U> subclass, copied into each subtask; or a callable
+  // `void(const T&, ProcessFunction<T, U>::Context&, Collector<U>&)` with U given explicitly
+  // (Process<U>(...)).
+  template <typename U = void, typename Function>
   auto Process(Function function, std::string name = "Process") const {
-    using U = internal::ProcessOutput<Function>;
-    return Then<U>(std::move(name), [function](int) {
-      return std::make_unique<operators::ProcessOperator<T, U, Function>>(function);
-    });
+    if constexpr (std::is_void_v<U>) {
+      using Out = internal::ProcessOutput<Function>;
+      return Then<Out>(std::move(name), [function](int) {
+        return std::make_unique<operators::ProcessOperator<T, Out, Function>>(function);
+      });
+    } else {
+      using Adapter = internal::CallableProcessFunction<T, U, Function>;
+      return Then<U>(std::move(name), [function](int) {
+        return std::make_unique<operators::ProcessOperator<T, U, Adapter>>(Adapter(function));
+      });
+    }
   }
 
   // Flink's project(fields...) on tuples: a tuple of the chosen fields, in the given order.
@@ -171,6 +221,13 @@ class DataStream {
   auto WindowAll(Assigner assigner) const;
   auto CountWindowAll(int64_t size) const;
   auto CountWindowAll(int64_t size, int64_t slide) const;
+
+  // Flink's window join and coGroup with another stream:
+  //   a.Join(b).Where(ka).EqualTo(kb).Window(assigner).Apply<Out>(f). Defined in api/join.h.
+  template <typename U>
+  TwoInputStreams<T, U, true> Join(const DataStream<U>& other) const;
+  template <typename U>
+  TwoInputStreams<T, U, false> CoGroup(const DataStream<U>& other) const;
 
   // Partitions by key: `K f(const T&)` where K has a serde::Codec.
   template <typename F>
@@ -234,23 +291,23 @@ class DataStream {
   }
   int GetParallelism() const { return builder_->vertex(vertex_).parallelism; }
 
-  // --- Sinks.
-  DataStream<T>& Print(std::string identifier = "") { return AddPrint(false, std::move(identifier)); }
-  DataStream<T>& PrintToErr(std::string identifier = "") { return AddPrint(true, std::move(identifier)); }
+  // --- Sinks. Each returns the sink (Flink's DataStreamSink) for its own settings, e.g.
+  // stream.Print().SetParallelism(1).
+  DataStreamSink Print(std::string identifier = "") { return AddPrint(false, std::move(identifier)); }
+  DataStreamSink PrintToErr(std::string identifier = "") { return AddPrint(true, std::move(identifier)); }
   // Text lines (Flink's toString of each record) into `path`; see connectors::TextFileSink.
-  DataStream<T>& WriteAsText(std::string path) {
+  DataStreamSink WriteAsText(std::string path) {
     return WriteAsText(std::move(path), connectors::ToStringFormat());
   }
   // The same with a custom line format `void(std::string& out, const T&)`.
   template <typename Format>
-  DataStream<T>& WriteAsText(std::string path, Format format) {
-    Sink("Sink: Text File", [path, format](int) {
+  DataStreamSink WriteAsText(std::string path, Format format) {
+    return Sink("Sink: Text File", [path, format](int) {
       return std::make_unique<connectors::TextFileSink<T, Format>>(path, format);
     });
-    return *this;
   }
   // Rows as CSV lines (Flink's 'csv' format) or JSON objects, one per line.
-  DataStream<T>& WriteAsCsv(std::string path, serde::Schema schema, serde::CsvOptions options = {})
+  DataStreamSink WriteAsCsv(std::string path, serde::Schema schema, serde::CsvOptions options = {})
     requires std::is_same_v<T, serde::RowView>
   {
     auto encoder = std::make_shared<const serde::CsvRowEncoder>(std::move(schema), std::move(options));
@@ -258,7 +315,7 @@ class DataStream {
       encoder->Encode(row, out);
     });
   }
-  DataStream<T>& WriteAsJson(std::string path, serde::Schema schema)
+  DataStreamSink WriteAsJson(std::string path, serde::Schema schema)
     requires std::is_same_v<T, serde::RowView>
   {
     auto encoder = std::make_shared<const serde::JsonRowEncoder>(std::move(schema));
@@ -267,15 +324,13 @@ class DataStream {
     });
   }
   // Discards every record (Flink's DiscardingSink), e.g. for benchmarks.
-  DataStream<T>& Discard() {
-    Sink("Sink: Blackhole", [](int) { return std::make_unique<connectors::BlackholeSink<T>>(); });
-    return *this;
+  DataStreamSink Discard() {
+    return Sink("Sink: Blackhole", [](int) { return std::make_unique<connectors::BlackholeSink<T>>(); });
   }
   // A custom sink: `make(subtask) -> std::unique_ptr<operators::SinkOperator<T>>`.
   template <typename Make>
-  DataStream<T>& SinkTo(std::string name, Make make) {
-    Sink(std::move(name), std::move(make));
-    return *this;
+  DataStreamSink SinkTo(std::string name, Make make) {
+    return Sink(std::move(name), std::move(make));
   }
 
   int vertex_id() const { return vertex_; }
@@ -300,18 +355,18 @@ class DataStream {
   }
 
   template <typename Make>
-  void Sink(std::string name, Make make) const {
+  DataStreamSink Sink(std::string name, Make make) const {
     const int vertex = builder_->AddVertex(std::move(name), internal::Factory<T>(std::move(make)),
                                            nullptr, false);
     builder_->AddEdge(vertex_, vertex, std::nullopt, internal::MakeExchange<T>());
+    return DataStreamSink(builder_, vertex);
   }
 
-  DataStream<T>& AddPrint(bool to_stderr, std::string identifier) {
-    Sink(to_stderr ? "Sink: Print to Std. Err" : "Sink: Print to Std. Out",
-         [to_stderr, identifier](int) {
-           return std::make_unique<connectors::PrintSink<T>>(to_stderr, identifier);
-         });
-    return *this;
+  DataStreamSink AddPrint(bool to_stderr, std::string identifier) {
+    return Sink(to_stderr ? "Sink: Print to Std. Err" : "Sink: Print to Std. Out",
+                [to_stderr, identifier](int) {
+                  return std::make_unique<connectors::PrintSink<T>>(to_stderr, identifier);
+                });
   }
 
   std::shared_ptr<internal::JobBuilder> builder_;

@@ -1,9 +1,16 @@
-// Joins of two streams: Flink's interval join (KeyedStream.intervalJoin). Both inputs are turned
-// into TaggedUnion records, unioned and keyed by their key selectors, so one keyed operator sees
-// both streams with one watermark (the minimum of both) -- see operators/tagged_union.h.
+// Joins of two streams: Flink's window join and coGroup (DataStream.join / coGroup ... where ...
+// equalTo ... window ... apply) and interval join (KeyedStream.intervalJoin). Both inputs are
+// turned into TaggedUnion records, unioned and keyed by their key selectors, so one keyed operator
+// sees both streams with one watermark (the minimum of both) -- see operators/tagged_union.h.
+// Window joins are Flink's exactly: a window over the union whose function splits the window's
+// elements by side and calls the coGroup function with both lists, or the join function for
+// every pair (for each left element in arrival order, each right element in arrival order); a
+// window with elements on one side only produces no join output.
 #pragma once
 
 #include <chrono>
+#include <span>
+#include <vector>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -158,6 +165,144 @@ class IntervalJoin {
   KeyedStream<L, LeftKeySelector> left_;
   KeyedStream<R, RightKeySelector> right_;
 };
+
+namespace internal {
+
+// The window function of a join or coGroup over a window of TaggedUnion<L, R> elements: splits
+// them by side into reused scratch lists and calls `function` (with Out, see below).
+template <typename L, typename R, typename Out, typename Function, bool kJoin>
+struct TwoInputWindowFunction {
+  Function function;
+  std::vector<L> left;
+  std::vector<R> right;
+
+  template <typename Key, typename W>
+  void operator()(const Key&, const W&, std::span<const operators::TaggedUnion<L, R>> elements,
+                  Collector<Out>& out) {
+    left.clear();
+    right.clear();
+    for (const auto& element : elements) {
+      if (element.is_left) {
+        left.push_back(element.left);
+      } else {
+        right.push_back(element.right);
+      }
+    }
+    if constexpr (kJoin) {
+      for (const L& l : left) {
+        for (const R& r : right) {
+          if constexpr (requires { function(l, r, out); }) {
+            function(l, r, out);  // Flink's FlatJoinFunction
+          } else {
+            out.Collect(function(l, r));  // Flink's JoinFunction
+          }
+        }
+      }
+    } else {
+      function(std::span<const L>(left), std::span<const R>(right), out);
+    }
+  }
+};
+
+}  // namespace internal
+
+// The windowed stage of a join or coGroup: window configuration, then Apply.
+template <typename L, typename R, typename Windowed, bool kJoin>
+class TwoInputWindowedStream {
+ public:
+  explicit TwoInputWindowedStream(Windowed windowed) : windowed_(std::move(windowed)) {}
+
+  // The trigger and evictor see TaggedUnion<L, R> elements, as Flink's see TaggedUnion<T1, T2>.
+  template <typename NewTrigger>
+  auto Trigger(NewTrigger trigger) const {
+    auto windowed = windowed_.Trigger(std::move(trigger));
+    return TwoInputWindowedStream<L, R, decltype(windowed), kJoin>(std::move(windowed));
+  }
+  template <typename NewEvictor>
+  auto Evictor(NewEvictor evictor) const {
+    auto windowed = windowed_.Evictor(std::move(evictor));
+    return TwoInputWindowedStream<L, R, decltype(windowed), kJoin>(std::move(windowed));
+  }
+  TwoInputWindowedStream AllowedLateness(std::chrono::milliseconds lateness) const {
+    return TwoInputWindowedStream(windowed_.AllowedLateness(lateness));
+  }
+
+  // Join: `Out f(const L&, const R&)` (JoinFunction) or `void f(const L&, const R&,
+  // Collector<Out>&)` (FlatJoinFunction), called for every pair of the window.
+  // CoGroup: `void f(std::span<const L>, std::span<const R>, Collector<Out>&)`, called once per
+  // window and key with both sides' elements in arrival order (one side may be empty).
+  // Results carry the window's MaxTimestamp().
+  template <typename Out, typename Function>
+  DataStream<Out> Apply(Function function, std::string name = kJoin ? "Window Join" : "Window CoGroup") const {
+    return windowed_.template Apply<Out>(
+        internal::TwoInputWindowFunction<L, R, Out, Function, kJoin>{std::move(function), {}, {}},
+        std::move(name));
+  }
+
+ private:
+  Windowed windowed_;
+};
+
+// Flink's JoinedStreams / CoGroupedStreams: Where(left key).EqualTo(right key).Window(assigner).
+template <typename L, typename R, bool kJoin>
+class TwoInputStreams {
+ public:
+  TwoInputStreams(DataStream<L> left, DataStream<R> right) : left_(std::move(left)), right_(std::move(right)) {}
+
+  template <typename LeftKeySelector>
+  auto Where(LeftKeySelector left_key) const {
+    return WhereClause<LeftKeySelector>{left_, right_, std::move(left_key)};
+  }
+
+ private:
+  template <typename LeftKeySelector>
+  struct WhereClause {
+    DataStream<L> left;
+    DataStream<R> right;
+    LeftKeySelector left_key;
+
+    template <typename RightKeySelector>
+    auto EqualTo(RightKeySelector right_key) const {
+      return EqualToClause<RightKeySelector>{left, right, left_key, std::move(right_key)};
+    }
+
+    template <typename RightKeySelector>
+    struct EqualToClause {
+      DataStream<L> left;
+      DataStream<R> right;
+      LeftKeySelector left_key;
+      RightKeySelector right_key;
+
+      template <typename Assigner>
+      auto Window(Assigner assigner) const {
+        using KeySelector = internal::UnionKeySelector<L, R, LeftKeySelector, RightKeySelector>;
+        auto windowed = internal::TagAndUnion(left, right)
+                            .KeyBy(KeySelector{left_key, right_key})
+                            .Window(std::move(assigner));
+        return TwoInputWindowedStream<L, R, decltype(windowed), kJoin>(std::move(windowed));
+      }
+    };
+  };
+
+  DataStream<L> left_;
+  DataStream<R> right_;
+};
+
+template <typename L, typename R>
+using JoinedStreams = TwoInputStreams<L, R, true>;
+template <typename L, typename R>
+using CoGroupedStreams = TwoInputStreams<L, R, false>;
+
+template <typename T>
+template <typename U>
+JoinedStreams<T, U> DataStream<T>::Join(const DataStream<U>& other) const {
+  return JoinedStreams<T, U>(*this, other);
+}
+template <typename T>
+template <typename U>
+CoGroupedStreams<T, U> DataStream<T>::CoGroup(const DataStream<U>& other) const {
+  return CoGroupedStreams<T, U>(*this, other);
+}
 
 template <typename T, typename KeySelector>
 template <typename U, typename OtherKeySelector>

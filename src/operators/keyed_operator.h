@@ -38,9 +38,9 @@ namespace weir::operators {
 // The key whose encoding is `bytes` (see KeyEncoder).
 template <typename K>
 K DecodeKey(std::string_view bytes) {
-  if constexpr (std::is_convertible_v<std::string_view, K> &&
+  if constexpr (std::is_constructible_v<K, std::string_view> &&
                 std::is_convertible_v<const K&, std::string_view>) {
-    return K(bytes);
+    return K(bytes);  // string keys are their own bytes (std::string_view, std::string)
   } else {
     return serde::Codec<K>::Read(reinterpret_cast<const std::byte*>(bytes.data()));
   }

@@ -118,5 +118,96 @@ TEST(IntervalJoinTest, JoinsEveryPairOfTheIntervalAtParallelismOneAndTwo) {
   }
 }
 
+// Window starts of the windows of `size` sliding by `slide` that contain `timestamp` (Flink's
+// TimeWindow.getWindowStartWithOffset with offset 0; negative timestamps round down).
+std::vector<Timestamp> WindowStarts(Timestamp timestamp, Timestamp size, Timestamp slide) {
+  std::vector<Timestamp> starts;
+  const Timestamp last_start = timestamp - ((timestamp % slide) + slide) % slide;
+  for (Timestamp start = last_start; start > timestamp - size; start -= slide) {
+    starts.push_back(start);
+  }
+  return starts;
+}
+
+// (window start, left id, right id)
+using WindowPair = std::tuple<Timestamp, int64_t, int64_t>;
+
+class WindowPairSink final : public operators::SinkOperator<WindowPair> {
+ public:
+  WindowPairSink(std::shared_ptr<std::mutex> mutex, std::shared_ptr<std::vector<WindowPair>> pairs)
+      : mutex_(std::move(mutex)), pairs_(std::move(pairs)) {}
+  void Collect(const WindowPair& value, Timestamp) override {
+    std::lock_guard lock(*mutex_);
+    pairs_->push_back(value);
+  }
+
+ private:
+  std::shared_ptr<std::mutex> mutex_;
+  std::shared_ptr<std::vector<WindowPair>> pairs_;
+};
+
+TEST(WindowJoinTest, JoinAndCoGroupMatchThePairsOfEachWindow) {
+  std::mt19937_64 random(8);
+  const Timestamp bound = 10;
+  const std::vector<Event> left = RandomEvents(random, 0, 3000, bound);
+  const std::vector<Event> right = RandomEvents(random, 100'000, 3000, bound);
+  for (auto [size, slide] : std::vector<std::pair<Timestamp, Timestamp>>{{20, 20}, {30, 10}}) {
+    // The definition: every pair of equal keys in every window both fall into; the result's
+    // timestamp is the window's end - 1.
+    std::vector<WindowPair> expected;
+    for (const Event& l : left) {
+      for (Timestamp start : WindowStarts(std::get<2>(l), size, slide)) {
+        for (const Event& r : right) {
+          const Timestamp t = std::get<2>(r);
+          if (std::get<0>(l) == std::get<0>(r) && t >= start && t < start + size) {
+            expected.emplace_back(start, std::get<1>(l), std::get<1>(r));
+          }
+        }
+      }
+    }
+    std::sort(expected.begin(), expected.end());
+    ASSERT_GT(expected.size(), 1000u);
+    for (bool cogroup : {false, true}) {
+      for (int parallelism : {1, 2}) {
+        Configuration config;
+        ASSERT_TRUE(config.Set("parallelism.default", std::to_string(parallelism)).ok());
+        StreamExecutionEnvironment env(config);
+        auto left_stream = env.AddSource<Event>("Left", [left, bound](int) {
+          return std::make_unique<TimedSource>(left, bound);
+        }, 1);
+        auto right_stream = env.AddSource<Event>("Right", [right, bound](int) {
+          return std::make_unique<TimedSource>(right, bound);
+        }, 1);
+        auto key = [](const Event& event) { return std::get<0>(event); };
+        auto assigner = SlidingEventTimeWindows::Of(std::chrono::milliseconds(size), std::chrono::milliseconds(slide));
+        auto mutex = std::make_shared<std::mutex>();
+        auto pairs = std::make_shared<std::vector<WindowPair>>();
+        // The window start is recovered from the result timestamp (window end - 1).
+        auto tagged = [size](const Event& l, const Event& r) { return WindowPair{-1, std::get<1>(l), std::get<1>(r)}; };
+        std::optional<DataStream<WindowPair>> joined;
+        if (cogroup) {
+          joined = left_stream.CoGroup(right_stream).Where(key).EqualTo(key).Window(assigner).Apply<WindowPair>(
+              [tagged](std::span<const Event> ls, std::span<const Event> rs, Collector<WindowPair>& out) {
+                for (const Event& l : ls) {
+                  for (const Event& r : rs) out.Collect(tagged(l, r));
+                }
+              });
+        } else {
+          joined = left_stream.Join(right_stream).Where(key).EqualTo(key).Window(assigner).Apply<WindowPair>(tagged);
+        }
+        joined->Process<WindowPair>([size](const WindowPair& pair, auto& context, Collector<WindowPair>& out) {
+              out.Collect(WindowPair{context.timestamp() + 1 - size, std::get<1>(pair), std::get<2>(pair)});
+            })
+            .SinkTo("Pairs", [mutex, pairs](int) { return std::make_unique<WindowPairSink>(mutex, pairs); });
+        auto result = env.Execute("window join");
+        ASSERT_TRUE(result.ok()) << result.status().ToString();
+        std::sort(pairs->begin(), pairs->end());
+        EXPECT_EQ(*pairs, expected) << (cogroup ? "coGroup" : "join") << " size " << size << " slide " << slide
+                                    << " parallelism " << parallelism;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace weir::api
