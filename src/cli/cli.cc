@@ -47,6 +47,15 @@ std::string ConfigHelp() {
 
 constexpr Example kExamples[] = {
     {"WordCount", "Flink's streaming WordCount: a running (word,count) per token", RunWordCount},
+    {"SocketWindowWordCount", "Flink's: words from a text socket counted in 5 s processing-time windows",
+     RunSocketWindowWordCount},
+    {"WindowWordCount", "Flink's: (word,count) over sliding count windows of each word", RunWindowWordCount},
+    {"TopSpeedWindowing", "Flink's: per car, top speed of the last 10 s every 50 m (delta trigger, time evictor)",
+     RunTopSpeedWindowing},
+    {"SessionWindowing", "Flink's: sessions with a 3 ms gap over built-in data", RunSessionWindowing},
+    {"WindowJoin", "Flink's: grades and salaries joined by name in tumbling windows", RunWindowJoin},
+    {"LateDataWindowing", "event-time windows over an out-of-order CSV, allowed lateness, late side output",
+     RunLateDataWindowing},
 };
 
 std::span<const Example> Examples() { return kExamples; }

@@ -40,5 +40,11 @@ int UsageError(std::string_view message);
 
 // Examples.
 int RunWordCount(const ExampleArgs& args);
+int RunSocketWindowWordCount(const ExampleArgs& args);
+int RunWindowWordCount(const ExampleArgs& args);
+int RunTopSpeedWindowing(const ExampleArgs& args);
+int RunSessionWindowing(const ExampleArgs& args);
+int RunWindowJoin(const ExampleArgs& args);
+int RunLateDataWindowing(const ExampleArgs& args);
 
 }  // namespace weir::cli
