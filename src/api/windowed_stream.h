@@ -30,6 +30,7 @@
 #include "api/data_stream.h"
 #include "operators/window/assigners.h"
 #include "operators/window/evictors.h"
+#include "operators/window/slicing_window_operator.h"
 #include "operators/window/time_window.h"
 #include "operators/window/triggers.h"
 #include "operators/window/window_functions.h"
@@ -73,6 +74,46 @@ struct ConstantKey {
 
 template <typename Function>
 using ProcessWindowOutput = typename Function::OutputType;
+
+// Which assigners the slicing fast path (operators/window/slicing_window_operator.h) computes.
+template <typename Assigner>
+struct SlicedAssigner {
+  static constexpr bool kTumbling = false;
+  static constexpr bool kSliding = false;
+};
+template <bool kEventTime>
+struct SlicedAssigner<operators::window::internal::TumblingWindows<kEventTime>> {
+  static constexpr bool kTumbling = true;
+  static constexpr bool kSliding = false;
+};
+template <bool kEventTime>
+struct SlicedAssigner<operators::window::internal::SlidingWindows<kEventTime>> {
+  static constexpr bool kTumbling = false;
+  static constexpr bool kSliding = kEventTime;
+};
+
+// An AggregateFunction whose result does not depend on the order of its inputs (sum, count,
+// min, max, average...) declares `static constexpr bool kOrderInsensitive = true`; sliding windows
+// then combine per-slice accumulators with Merge instead of adding each element to every window.
+template <typename Aggregate>
+constexpr bool IsOrderInsensitive() {
+  if constexpr (requires { Aggregate::kOrderInsensitive; }) {
+    return Aggregate::kOrderInsensitive;
+  } else {
+    return false;
+  }
+}
+
+// The slicing fast path applies when the window has the assigner's default trigger and no
+// evictor, and its accumulator is plain bytes: then it computes exactly what the generic
+// WindowOperator computes (a tumbling window is one slice, elements added in arrival order).
+template <typename Assigner, typename TriggerT, typename EvictorT, typename Acc>
+constexpr bool CanSlice() {
+  return (SlicedAssigner<Assigner>::kTumbling || SlicedAssigner<Assigner>::kSliding) &&
+         std::is_same_v<TriggerT, decltype(std::declval<const Assigner&>().DefaultTrigger())> &&
+         std::is_same_v<EvictorT, operators::window::NoEvictor> && std::is_trivially_copyable_v<Acc> &&
+         alignof(Acc) <= 8;
+}
 
 }  // namespace internal
 
@@ -127,8 +168,15 @@ class WindowedStream {
   // `T reduce(const T&, const T&)`, applied incrementally.
   template <typename F>
   DataStream<T> Reduce(F reducer, std::string name = "Window(Reduce)") const {
-    return Reduce(std::move(reducer), operators::window::internal::PassThroughFunction<T, Key, W>(),
-                  std::move(name));
+    using Sliced = operators::window::ReduceAggregate<T, F>;
+    if constexpr (internal::CanSlice<Assigner, TriggerT, EvictorT, typename Sliced::Accumulator>() &&
+                  internal::SlicedAssigner<Assigner>::kTumbling) {
+      // A reduce depends on arrival order: only tumbling windows (one slice each) keep it.
+      return BuildSliced<T>(Sliced(std::move(reducer)), std::move(name));
+    } else {
+      return Reduce(std::move(reducer), operators::window::internal::PassThroughFunction<T, Key, W>(),
+                    std::move(name));
+    }
   }
   // Reduce, then a ProcessWindowFunction<T, Out, Key, W> sees the single reduced value.
   template <typename F, typename ProcessF>
@@ -143,8 +191,14 @@ class WindowedStream {
   auto Aggregate(AggregateF aggregate, std::string name = "Window(Aggregate)") const {
     using Acc = std::decay_t<decltype(aggregate.CreateAccumulator())>;
     using Result = std::decay_t<decltype(aggregate.GetResult(std::declval<const Acc&>()))>;
-    return Aggregate(std::move(aggregate), operators::window::internal::PassThroughFunction<Result, Key, W>(),
-                     std::move(name));
+    if constexpr (internal::CanSlice<Assigner, TriggerT, EvictorT, Acc>() &&
+                  (internal::SlicedAssigner<Assigner>::kTumbling ||
+                   internal::IsOrderInsensitive<AggregateF>())) {
+      return BuildSliced<Result>(std::move(aggregate), std::move(name));
+    } else {
+      return Aggregate(std::move(aggregate), operators::window::internal::PassThroughFunction<Result, Key, W>(),
+                       std::move(name));
+    }
   }
   // Aggregate, then a ProcessWindowFunction<Result, Out, Key, W> sees the single result.
   template <typename AggregateF, typename ProcessF>
@@ -243,6 +297,27 @@ class WindowedStream {
         [key_selector, assigner = assigner_, trigger = trigger_, contents = std::move(contents),
          evictor = evictor_, options = options_](int) {
           return std::make_unique<Operator>(key_selector, assigner, trigger, contents, evictor, options);
+        },
+        runtime::Partitioning::kKeyGroups, internal::MakeKeyedExchange<T>(key_selector));
+    if (non_keyed_) result.SetParallelism(1);
+    return result;
+  }
+
+  // The slicing fast path for an incremental aggregate (see internal::CanSlice).
+  template <typename Out, typename AggregateF>
+  DataStream<Out> BuildSliced(AggregateF aggregate, std::string name) const {
+    using Operator = operators::window::SlicingWindowOperator<T, Out, KeySelector, AggregateF>;
+    auto options = operators::window::SlicingWindowOptions::Sliding(
+        assigner_.size(), assigner_.slide(), assigner_.offset(),
+        Assigner::kIsEventTime ? operators::window::WindowTimeDomain::kEventTime
+                               : operators::window::WindowTimeDomain::kProcessingTime);
+    options.allowed_lateness_ms = options_.allowed_lateness;
+    if (options_.late_data_tag) options.late_data_tag = options_.late_data_tag->id();
+    const KeySelector key_selector = input_.key_selector();
+    DataStream<Out> result = input_.input().template Then<Out>(
+        std::move(name),
+        [key_selector, aggregate = std::move(aggregate), options](int) {
+          return std::make_unique<Operator>(key_selector, aggregate, options);
         },
         runtime::Partitioning::kKeyGroups, internal::MakeKeyedExchange<T>(key_selector));
     if (non_keyed_) result.SetParallelism(1);
