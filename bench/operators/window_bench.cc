@@ -299,3 +299,118 @@ BENCHMARK(BM_Baseline_UnorderedMapSlidingSum)->Arg(10'000)->Arg(60'000)->MinTime
 
 }  // namespace
 }  // namespace weir::operators::window
+
+// ---------------------------------------------------------------------------------------------
+// Session windows: the fast path (operators/window/session_window_operator.h) against Flink's
+// generic WindowOperator with EventTimeSessionWindows.withGap + EventTimeTrigger + aggregate, in
+// the same binary, on the same stream.
+//
+// Workload: the 32-byte events above, 1 M events per second of event time, in order, a watermark
+// (max timestamp - 1) every 1 000 events, gap 1 s, 10 000 keys in pairs (2j, 2j + 1) that take
+// turns every 2 s (staggered over the pairs), so each key is active for 2 s (about 200 events)
+// and idle for 2 s, longer than the gap: sessions close and fire during the run (about 2 500
+// results per second of event time, spread out).
+//   BM_SessionWindow_Sum          fast path                     target >= 10 M/s
+//   BM_Baseline_GenericSessionSum generic WindowOperator         the baseline (~470 ns/event)
+#include <chrono>
+
+#include "operators/window/assigners.h"
+#include "operators/window/session_window_operator.h"
+#include "operators/window/triggers.h"
+#include "operators/window/window_functions.h"
+#include "operators/window/window_operator.h"
+
+namespace weir::operators::window {
+namespace {
+
+constexpr int64_t kSessionGap = 1'000;
+constexpr int64_t kKeyPairs = kKeys / 2;
+
+inline Event32 MakeSessionEvent(int64_t i) {
+  const uint64_t mixed = static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull;
+  const int64_t pair = static_cast<int64_t>((mixed >> 32) % kKeyPairs);
+  const int64_t ts = i / kEventsPerMilli;
+  const int64_t turn = ((ts + pair * 4'000 / kKeyPairs) / 2'000) & 1;
+  return {2 * pair + turn, ts, i & 1023, 0};
+}
+
+using SessionSumOperator = SessionWindowOperator<Event32, int64_t, KeyOf, SumAggregate>;
+using GenericSessionAssigner =
+    decltype(EventTimeSessionWindows::WithGap(std::chrono::milliseconds(kSessionGap)));
+using GenericSessionContents =
+    internal::AggregateContents<Event32, int64_t, TimeWindow, SumAggregate,
+                                internal::PassThroughFunction<int64_t, int64_t, TimeWindow>>;
+using GenericSessionOperator =
+    WindowOperator<Event32, KeyOf, GenericSessionAssigner, EventTimeTrigger, GenericSessionContents>;
+
+// One opened session operator (fast or generic) with its managed memory and sink.
+template <typename Operator>
+class SessionHarness {
+ public:
+  SessionHarness() {
+    memory::SegmentPool::Options pool_options;
+    pool_options.segment_size = 32 * 1024;
+    pool_options.segment_count = 32 * 1024;
+    pool_options.prefault = false;
+    pool_ = std::move(*memory::SegmentPool::Create(pool_options));
+    context_.task_name = "SessionWindow (1/1)";
+    context_.state_pool = pool_.get();
+    context_.managed_memory = &budget_;
+    if constexpr (std::is_same_v<Operator, SessionSumOperator>) {
+      op_ = std::make_unique<Operator>(KeyOf(), SumAggregate(),
+                                       SessionWindowOptions::WithGap(kSessionGap));
+    } else {
+      op_ = std::make_unique<Operator>(
+          KeyOf(), EventTimeSessionWindows::WithGap(std::chrono::milliseconds(kSessionGap)),
+          EventTimeTrigger(), GenericSessionContents(SumAggregate(), {}), NoEvictor(),
+          WindowOptions<Event32>());
+    }
+    op_->SetOutput(&sink_);
+    WEIR_CHECK_OK(op_->Open(&context_));
+  }
+  ~SessionHarness() { op_->Close(); }
+
+  Output<Event32>* input() { return op_.get(); }
+  CountingSink& sink() { return sink_; }
+  void CheckOk() const { WEIR_CHECK_OK(context_.status()); }
+
+ private:
+  std::unique_ptr<memory::SegmentPool> pool_;
+  memory::MemoryBudget budget_{int64_t{1} << 30};
+  OperatorContext context_;
+  std::unique_ptr<Operator> op_;
+  CountingSink sink_;
+};
+
+void FeedSessions(Output<Event32>* input, int64_t* next) {
+  const int64_t end = *next + kBatch;
+  for (int64_t i = *next; i < end; ++i) {
+    const Event32 event = MakeSessionEvent(i);
+    input->Collect(event, event.ts);
+    if ((i + 1) % kWatermarkInterval == 0) input->EmitWatermark(event.ts - 1);
+  }
+  *next = end;
+}
+
+template <typename Operator>
+void RunSessionBenchmark(benchmark::State& state) {
+  SessionHarness<Operator> harness;
+  int64_t next = 0;
+  for (auto _ : state) FeedSessions(harness.input(), &next);
+  harness.CheckOk();
+  state.SetItemsProcessed(state.iterations() * kBatch);
+  state.counters["results"] = static_cast<double>(harness.sink().results);
+  state.counters["event_seconds"] = static_cast<double>(next / kEventsPerMilli) / 1000.0;
+  benchmark::DoNotOptimize(harness.sink().checksum);
+}
+
+void BM_SessionWindow_Sum(benchmark::State& state) { RunSessionBenchmark<SessionSumOperator>(state); }
+BENCHMARK(BM_SessionWindow_Sum)->MinTime(3.0);
+
+void BM_Baseline_GenericSessionSum(benchmark::State& state) {
+  RunSessionBenchmark<GenericSessionOperator>(state);
+}
+BENCHMARK(BM_Baseline_GenericSessionSum)->MinTime(3.0);
+
+}  // namespace
+}  // namespace weir::operators::window
