@@ -438,37 +438,42 @@ class KeyedStream {
   }
 
   // The same for a member of a struct record: Sum(&Tick::volume).
-  template <typename M>
-  DataStream<T> Sum(M T::*field) const {
+  template <typename M, typename U = T>
+    requires std::is_class_v<U>
+  DataStream<T> Sum(M U::*field) const {
     return Reduce([field](const T& acc, const T& value) {
       T out = acc;
       out.*field += value.*field;
       return out;
     }, "Keyed Aggregation");
   }
-  template <typename M>
-  DataStream<T> Min(M T::*field) const {
+  template <typename M, typename U = T>
+    requires std::is_class_v<U>
+  DataStream<T> Min(M U::*field) const {
     return Reduce([field](const T& acc, const T& value) {
       T out = acc;
       if (value.*field < acc.*field) out.*field = value.*field;
       return out;
     }, "Keyed Aggregation");
   }
-  template <typename M>
-  DataStream<T> Max(M T::*field) const {
+  template <typename M, typename U = T>
+    requires std::is_class_v<U>
+  DataStream<T> Max(M U::*field) const {
     return Reduce([field](const T& acc, const T& value) {
       T out = acc;
       if (acc.*field < value.*field) out.*field = value.*field;
       return out;
     }, "Keyed Aggregation");
   }
-  template <typename M>
-  DataStream<T> MinBy(M T::*field) const {
+  template <typename M, typename U = T>
+    requires std::is_class_v<U>
+  DataStream<T> MinBy(M U::*field) const {
     return Reduce([field](const T& acc, const T& value) { return value.*field < acc.*field ? value : acc; },
                   "Keyed Aggregation");
   }
-  template <typename M>
-  DataStream<T> MaxBy(M T::*field) const {
+  template <typename M, typename U = T>
+    requires std::is_class_v<U>
+  DataStream<T> MaxBy(M U::*field) const {
     return Reduce([field](const T& acc, const T& value) { return acc.*field < value.*field ? value : acc; },
                   "Keyed Aggregation");
   }

@@ -246,37 +246,42 @@ class WindowedStream {
     return Reduce([](const T& acc, const T& value) { return std::get<Field>(acc) < std::get<Field>(value) ? value : acc; },
                   "Window(MaxBy)");
   }
-  template <typename M>
-  DataStream<T> Sum(M T::*field) const {
+  template <typename M, typename U = T>
+    requires std::is_class_v<U>
+  DataStream<T> Sum(M U::*field) const {
     return Reduce([field](const T& acc, const T& value) {
       T out = acc;
       out.*field += value.*field;
       return out;
     }, "Window(Sum)");
   }
-  template <typename M>
-  DataStream<T> Min(M T::*field) const {
+  template <typename M, typename U = T>
+    requires std::is_class_v<U>
+  DataStream<T> Min(M U::*field) const {
     return Reduce([field](const T& acc, const T& value) {
       T out = acc;
       if (value.*field < acc.*field) out.*field = value.*field;
       return out;
     }, "Window(Min)");
   }
-  template <typename M>
-  DataStream<T> Max(M T::*field) const {
+  template <typename M, typename U = T>
+    requires std::is_class_v<U>
+  DataStream<T> Max(M U::*field) const {
     return Reduce([field](const T& acc, const T& value) {
       T out = acc;
       if (acc.*field < value.*field) out.*field = value.*field;
       return out;
     }, "Window(Max)");
   }
-  template <typename M>
-  DataStream<T> MinBy(M T::*field) const {
+  template <typename M, typename U = T>
+    requires std::is_class_v<U>
+  DataStream<T> MinBy(M U::*field) const {
     return Reduce([field](const T& acc, const T& value) { return value.*field < acc.*field ? value : acc; },
                   "Window(MinBy)");
   }
-  template <typename M>
-  DataStream<T> MaxBy(M T::*field) const {
+  template <typename M, typename U = T>
+    requires std::is_class_v<U>
+  DataStream<T> MaxBy(M U::*field) const {
     return Reduce([field](const T& acc, const T& value) { return acc.*field < value.*field ? value : acc; },
                   "Window(MaxBy)");
   }
@@ -400,16 +405,21 @@ class AllWindowedStream {
   DataStream<T> MinBy() const { return windowed_.template MinBy<Field>(); }
   template <size_t Field>
   DataStream<T> MaxBy() const { return windowed_.template MaxBy<Field>(); }
-  template <typename M>
-  DataStream<T> Sum(M T::*field) const { return windowed_.Sum(field); }
-  template <typename M>
-  DataStream<T> Min(M T::*field) const { return windowed_.Min(field); }
-  template <typename M>
-  DataStream<T> Max(M T::*field) const { return windowed_.Max(field); }
-  template <typename M>
-  DataStream<T> MinBy(M T::*field) const { return windowed_.MinBy(field); }
-  template <typename M>
-  DataStream<T> MaxBy(M T::*field) const { return windowed_.MaxBy(field); }
+  template <typename M, typename U = T>
+    requires std::is_class_v<U>
+  DataStream<T> Sum(M U::*field) const { return windowed_.Sum(field); }
+  template <typename M, typename U = T>
+    requires std::is_class_v<U>
+  DataStream<T> Min(M U::*field) const { return windowed_.Min(field); }
+  template <typename M, typename U = T>
+    requires std::is_class_v<U>
+  DataStream<T> Max(M U::*field) const { return windowed_.Max(field); }
+  template <typename M, typename U = T>
+    requires std::is_class_v<U>
+  DataStream<T> MinBy(M U::*field) const { return windowed_.MinBy(field); }
+  template <typename M, typename U = T>
+    requires std::is_class_v<U>
+  DataStream<T> MaxBy(M U::*field) const { return windowed_.MaxBy(field); }
 
  private:
   template <typename ProcessF>

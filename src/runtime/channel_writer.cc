@@ -75,6 +75,19 @@ void ChannelWriter::FlushTimedOut(int64_t now_nanos) {
   }
 }
 
+void ChannelWriter::BroadcastInBand(serde::BatchEvent event, int64_t value) {
+  for (Lane& lane : lanes_) {
+    if (!lane.batch.has_memory() && !OpenBatch(lane)) return;
+    if (!lane.batch.TryAppendEvent(event, value)) {
+      Flush(lane);
+      if (!lane.batch.has_memory() && !OpenBatch(lane)) return;
+      bool appended = lane.batch.TryAppendEvent(event, value);
+      WEIR_CHECK(appended);
+    }
+    if (flush_every_record_) Flush(lane);
+  }
+}
+
 void ChannelWriter::BroadcastEvent(const StreamMessage& event) {
   for (Lane& lane : lanes_) {
     Flush(lane);

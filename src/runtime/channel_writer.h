@@ -3,6 +3,9 @@
 // full, when execution.buffer-timeout has passed since the batch was started, or at once for every
 // record when the timeout is 0 (the low-latency mode).
 //
+// Watermarks and watermark status are appended to the lanes' batches as in-band events (see
+// serde::kEventFlag), in order with the records; end of input is a message of its own.
+//
 // Backpressure: a flush into a channel with no credit (its ring is full) parks the message in the
 // lane's pending queue. The task asks has_pending() before it takes more input and stays idle until
 // DrainPending() has moved everything; so a slow consumer stops its producers, which stop their
@@ -67,8 +70,12 @@ class ChannelWriter {
     if (flush_every_record_) Flush(lane);
   }
 
-  // Flushes every lane, then sends `event` (a watermark or end-of-input) down every lane.
+  // Flushes every lane, then sends `event` (end of input) down every lane as its own message.
   void BroadcastEvent(const StreamMessage& event);
+  // Appends an in-band event (watermark, status) to every lane's open batch: it travels with the
+  // records and is flushed with them (at once when the buffer timeout is 0), so a stream with
+  // frequent watermarks does not turn each into a flush of every lane.
+  void BroadcastInBand(serde::BatchEvent event, int64_t value);
   void Flush(Lane& lane);
 
   std::vector<Lane> lanes_;
@@ -99,10 +106,10 @@ class RecordWriter final : public ChannelWriter, public operators::Output<T> {
     Append(lanes_[partitioner_(value)], value, timestamp);
   }
   void EmitWatermark(Timestamp watermark) override {
-    BroadcastEvent(StreamMessage::Watermark(watermark));
+    BroadcastInBand(serde::BatchEvent::kWatermark, watermark);
   }
   void EmitWatermarkStatus(bool idle) override {
-    BroadcastEvent(StreamMessage::WatermarkStatus(idle));
+    BroadcastInBand(idle ? serde::BatchEvent::kIdle : serde::BatchEvent::kActive, 0);
   }
   void EndInput() override { BroadcastEvent(StreamMessage::EndOfInput()); }
 
@@ -120,10 +127,10 @@ class BroadcastRecordWriter final : public ChannelWriter, public operators::Outp
     for (Lane& lane : lanes_) Append(lane, value, timestamp);
   }
   void EmitWatermark(Timestamp watermark) override {
-    BroadcastEvent(StreamMessage::Watermark(watermark));
+    BroadcastInBand(serde::BatchEvent::kWatermark, watermark);
   }
   void EmitWatermarkStatus(bool idle) override {
-    BroadcastEvent(StreamMessage::WatermarkStatus(idle));
+    BroadcastInBand(idle ? serde::BatchEvent::kIdle : serde::BatchEvent::kActive, 0);
   }
   void EndInput() override { BroadcastEvent(StreamMessage::EndOfInput()); }
 };

@@ -22,19 +22,31 @@ enum class Partitioning { kForward, kRebalance, kBroadcast, kKeyGroups, kGlobal 
 
 std::string_view PartitioningName(Partitioning partitioning);
 
+// Receives the in-band events of a batch (watermarks, watermark status) at their place among the
+// records: the task applies them to the input gate the batch came from.
+class BatchEventHandler {
+ public:
+  virtual ~BatchEventHandler() = default;
+  virtual void OnEvent(serde::BatchEvent event, int64_t value) = 0;
+};
+
 // Decodes the records of a batch and pushes them into the head of a chain.
 class BatchDecoder {
  public:
   virtual ~BatchDecoder() = default;
-  virtual void Decode(const serde::RecordBatch& batch) = 0;
+  virtual void Decode(const serde::RecordBatch& batch, BatchEventHandler& events) = 0;
 };
 
 template <typename T>
 class TypedBatchDecoder final : public BatchDecoder {
  public:
   explicit TypedBatchDecoder(operators::Output<T>* head) : head_(head) {}
-  void Decode(const serde::RecordBatch& batch) override {
-    batch.ForEach([this](const serde::RecordEnvelope& envelope, const std::byte* payload) {
+  void Decode(const serde::RecordBatch& batch, BatchEventHandler& events) override {
+    batch.ForEach([this, &events](const serde::RecordEnvelope& envelope, const std::byte* payload) {
+      if (envelope.flags & serde::kEventFlag) [[unlikely]] {
+        events.OnEvent(static_cast<serde::BatchEvent>(envelope.row_kind), envelope.timestamp);
+        return;
+      }
       head_->Collect(serde::Codec<T>::Read(payload), envelope.timestamp);
     });
   }

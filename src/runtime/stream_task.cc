@@ -150,17 +150,13 @@ bool StreamTask::ProcessInput() {
 
 void StreamTask::HandleMessage(InputGate& gate, StreamMessage& message) {
   switch (message.kind) {
-    case StreamMessage::Kind::kRecords:
-      gate.decoder->Decode(message.batch);
+    case StreamMessage::Kind::kRecords: {
+      GateEvents events(this, &gate);
+      gate.decoder->Decode(message.batch, events);
       break;
+    }
     case StreamMessage::Kind::kWatermark:
-      // An idle channel's watermarks are ignored (Flink's StatusWatermarkValve): it announced it
-      // has nothing to say, and a late-arriving watermark from it must not move time.
-      if (!gate.idle && message.value > gate.watermark) {
-        gate.watermark = message.value;
-        if (!gate.aligned && gate.watermark >= watermark_) gate.aligned = true;
-        AdvanceWatermark();
-      }
+      OnGateWatermark(gate, message.value);
       break;
     case StreamMessage::Kind::kWatermarkStatus:
       SetGateIdle(gate, message.value != 0);
@@ -176,6 +172,23 @@ void StreamTask::HandleMessage(InputGate& gate, StreamMessage& message) {
       }
       break;
   }
+}
+
+void StreamTask::GateEvents::OnEvent(serde::BatchEvent event, int64_t value) {
+  switch (event) {
+    case serde::BatchEvent::kWatermark: task_->OnGateWatermark(*gate_, value); break;
+    case serde::BatchEvent::kIdle: task_->SetGateIdle(*gate_, true); break;
+    case serde::BatchEvent::kActive: task_->SetGateIdle(*gate_, false); break;
+  }
+}
+
+void StreamTask::OnGateWatermark(InputGate& gate, Timestamp watermark) {
+  // An idle channel's watermarks are ignored (Flink's StatusWatermarkValve): it announced it has
+  // nothing to say, and a late-arriving watermark from it must not move time.
+  if (gate.idle || watermark <= gate.watermark) return;
+  gate.watermark = watermark;
+  if (!gate.aligned && gate.watermark >= watermark_) gate.aligned = true;
+  AdvanceWatermark();
 }
 
 void StreamTask::SetGateIdle(InputGate& gate, bool idle) {

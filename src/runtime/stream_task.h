@@ -74,7 +74,19 @@ class StreamTask final : public sched::Task {
   Progress Step(int64_t now_nanos);
   bool ProcessInput();
   void HandleMessage(InputGate& gate, StreamMessage& message);
+  // Applies the in-band events of a batch to the gate it came from.
+  class GateEvents final : public BatchEventHandler {
+   public:
+    GateEvents(StreamTask* task, InputGate* gate) : task_(task), gate_(gate) {}
+    void OnEvent(serde::BatchEvent event, int64_t value) override;
+
+   private:
+    StreamTask* task_;
+    InputGate* gate_;
+  };
+
   void AdvanceWatermark();
+  void OnGateWatermark(InputGate& gate, Timestamp watermark);
   void SetGateIdle(InputGate& gate, bool idle);
   // Recomputes whether every remaining input is idle, telling the chain when that changes;
   // returns whether the task is idle.

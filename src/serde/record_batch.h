@@ -37,6 +37,13 @@ struct RecordEnvelope {
 };
 static_assert(sizeof(RecordEnvelope) == 16);
 
+// RecordEnvelope::flags: the envelope is not a record but an in-band event of the stream
+// (length 0; the event in row_kind, its value in timestamp). Watermarks and watermark status
+// travel this way, inside the batch that carries the records before and after them, as Flink
+// serializes watermarks into the same buffers as records: an event costs 16 bytes, not a batch.
+inline constexpr uint8_t kEventFlag = 1;
+enum class BatchEvent : uint8_t { kWatermark = 0, kIdle = 1, kActive = 2 };
+
 inline constexpr size_t RecordFootprint(size_t payload) {
   return sizeof(RecordEnvelope) + ((payload + 7) & ~size_t{7});
 }
@@ -58,7 +65,8 @@ class RecordBatch {
   uint32_t count() const { return count_; }
   uint32_t used_bytes() const { return used_; }
   uint32_t capacity() const { return capacity_; }
-  bool empty() const { return count_ == 0; }
+  // No records and no events.
+  bool empty() const { return used_ == 0; }
   Timestamp min_timestamp() const { return min_timestamp_; }
   Timestamp max_timestamp() const { return max_timestamp_; }
 
@@ -95,7 +103,17 @@ class RecordBatch {
     return payload;
   }
 
-  // Calls visit(const RecordEnvelope&, const std::byte* payload) for each record in order.
+  // Appends an in-band event (see kEventFlag); false when it does not fit. Not counted in count().
+  bool TryAppendEvent(BatchEvent event, int64_t value) {
+    if (sizeof(RecordEnvelope) > capacity_ - used_) return false;
+    const RecordEnvelope envelope{0, static_cast<uint8_t>(event), kEventFlag, 0, value};
+    std::memcpy(data_ + used_, &envelope, sizeof(envelope));
+    used_ += sizeof(RecordEnvelope);
+    return true;
+  }
+
+  // Calls visit(const RecordEnvelope&, const std::byte* payload) for each record and event in
+  // order; events have kEventFlag set in envelope.flags.
   template <typename Visitor>
   void ForEach(Visitor&& visit) const {
     const std::byte* cursor = data_;

@@ -289,5 +289,68 @@ TEST(StreamTaskTest, ProcessingTimeCallbacksFireWhileTheTaskHasNoInput) {
   EXPECT_GE(MonotonicNanos() - start, 90'000'000);  // five ticks 20 ms apart
 }
 
+// Emits `count` records, each followed by a watermark at its value.
+class WatermarkEveryRecordSource final : public operators::SourceOperator<int64_t> {
+ public:
+  explicit WatermarkEveryRecordSource(int64_t count) : count_(count) {}
+  Result<operators::SourceStatus> Poll(int max_records) override {
+    for (int i = 0; i < max_records && next_ < count_; ++i, ++next_) {
+      output()->Collect(next_, next_);
+      output()->EmitWatermark(next_);
+    }
+    return next_ < count_ ? operators::SourceStatus::kMoreAvailable : operators::SourceStatus::kEndOfInput;
+  }
+
+ private:
+  int64_t count_;
+  int64_t next_ = 0;
+};
+
+// Records the largest watermark seen and the records, checking each record is ahead of it.
+class WatermarkOrderSink final : public operators::SinkOperator<int64_t> {
+ public:
+  WatermarkOrderSink(std::shared_ptr<std::mutex> mutex, std::shared_ptr<std::multiset<int64_t>> values)
+      : mutex_(std::move(mutex)), values_(std::move(values)) {}
+  void Collect(const int64_t& value, Timestamp timestamp) override {
+    EXPECT_GT(timestamp, watermark_) << "a record arrived behind the watermark";
+    std::lock_guard lock(*mutex_);
+    values_->insert(value);
+  }
+  void EmitWatermark(Timestamp watermark) override {
+    EXPECT_GE(watermark, watermark_);
+    watermark_ = watermark;
+  }
+
+ private:
+  std::shared_ptr<std::mutex> mutex_;
+  std::shared_ptr<std::multiset<int64_t>> values_;
+  Timestamp watermark_ = kMinTimestamp;
+};
+
+TEST(StreamTaskTest, FrequentWatermarksTravelInBandWithoutExhaustingNetworkBuffers) {
+  // A watermark after every record into three keyed exchanges: were each watermark a flush of
+  // every lane into a message of its own, one poll would need thousands of segments.
+  Configuration config;
+  ASSERT_TRUE(config.Set("parallelism.default", "2").ok());
+  ASSERT_TRUE(config.Set("taskmanager.memory.network.max", "4mb").ok());
+  api::StreamExecutionEnvironment env(config);
+  auto source = env.AddSource<int64_t>("Watermarks", [](int) {
+    return std::make_unique<WatermarkEveryRecordSource>(200'000);
+  }, 1);
+  auto mutex = std::make_shared<std::mutex>();
+  std::vector<std::shared_ptr<std::multiset<int64_t>>> outputs;
+  for (int i = 0; i < 3; ++i) {
+    outputs.push_back(std::make_shared<std::multiset<int64_t>>());
+    source.KeyBy([](const int64_t& v) { return v % 101; })
+        .Reduce([](const int64_t&, const int64_t& latest) { return latest; })
+        .SinkTo("Check", [mutex, into = outputs.back()](int) {
+          return std::make_unique<WatermarkOrderSink>(mutex, into);
+        });
+  }
+  auto result = env.Execute("in-band watermarks");
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  for (const auto& output : outputs) EXPECT_EQ(output->size(), 200'000u);
+}
+
 }  // namespace
 }  // namespace weir::runtime
