@@ -30,6 +30,7 @@
 #include "api/data_stream.h"
 #include "operators/window/assigners.h"
 #include "operators/window/evictors.h"
+#include "operators/window/session_window_operator.h"
 #include "operators/window/slicing_window_operator.h"
 #include "operators/window/time_window.h"
 #include "operators/window/triggers.h"
@@ -92,6 +93,14 @@ struct SlicedAssigner<operators::window::internal::SlidingWindows<kEventTime>> {
   static constexpr bool kSliding = kEventTime;
 };
 
+// Event-time sessions with a fixed gap: the session fast path (session_window_operator.h).
+template <typename Assigner>
+struct IsFixedGapEventTimeSessions : std::false_type {};
+template <>
+struct IsFixedGapEventTimeSessions<
+    operators::window::internal::SessionWindows<true, operators::window::internal::StaticGap>>
+    : std::true_type {};
+
 // An AggregateFunction whose result does not depend on the order of its inputs (sum, count,
 // min, max, average...) declares `static constexpr bool kOrderInsensitive = true`; sliding windows
 // then combine per-slice accumulators with Merge instead of adding each element to every window.
@@ -107,6 +116,14 @@ constexpr bool IsOrderInsensitive() {
 // The slicing fast path applies when the window has the assigner's default trigger and no
 // evictor, and its accumulator is plain bytes: then it computes exactly what the generic
 // WindowOperator computes (a tumbling window is one slice, elements added in arrival order).
+template <typename Assigner, typename TriggerT, typename EvictorT, typename Acc>
+constexpr bool CanUseSessionPath() {
+  return IsFixedGapEventTimeSessions<Assigner>::value &&
+         std::is_same_v<TriggerT, decltype(std::declval<const Assigner&>().DefaultTrigger())> &&
+         std::is_same_v<EvictorT, operators::window::NoEvictor> && std::is_trivially_copyable_v<Acc> &&
+         alignof(Acc) <= 8;
+}
+
 template <typename Assigner, typename TriggerT, typename EvictorT, typename Acc>
 constexpr bool CanSlice() {
   return (SlicedAssigner<Assigner>::kTumbling || SlicedAssigner<Assigner>::kSliding) &&
@@ -173,6 +190,9 @@ class WindowedStream {
                   internal::SlicedAssigner<Assigner>::kTumbling) {
       // A reduce depends on arrival order: only tumbling windows (one slice each) keep it.
       return BuildSliced<T>(Sliced(std::move(reducer)), std::move(name));
+    } else if constexpr (internal::CanUseSessionPath<Assigner, TriggerT, EvictorT,
+                                                     typename Sliced::Accumulator>()) {
+      return BuildSessions<T>(Sliced(std::move(reducer)), std::move(name));
     } else {
       return Reduce(std::move(reducer), operators::window::internal::PassThroughFunction<T, Key, W>(),
                     std::move(name));
@@ -195,6 +215,8 @@ class WindowedStream {
                   (internal::SlicedAssigner<Assigner>::kTumbling ||
                    internal::IsOrderInsensitive<AggregateF>())) {
       return BuildSliced<Result>(std::move(aggregate), std::move(name));
+    } else if constexpr (internal::CanUseSessionPath<Assigner, TriggerT, EvictorT, Acc>()) {
+      return BuildSessions<Result>(std::move(aggregate), std::move(name));
     } else {
       return Aggregate(std::move(aggregate), operators::window::internal::PassThroughFunction<Result, Key, W>(),
                        std::move(name));
@@ -316,6 +338,24 @@ class WindowedStream {
         assigner_.size(), assigner_.slide(), assigner_.offset(),
         Assigner::kIsEventTime ? operators::window::WindowTimeDomain::kEventTime
                                : operators::window::WindowTimeDomain::kProcessingTime);
+    options.allowed_lateness_ms = options_.allowed_lateness;
+    if (options_.late_data_tag) options.late_data_tag = options_.late_data_tag->id();
+    const KeySelector key_selector = input_.key_selector();
+    DataStream<Out> result = input_.input().template Then<Out>(
+        std::move(name),
+        [key_selector, aggregate = std::move(aggregate), options](int) {
+          return std::make_unique<Operator>(key_selector, aggregate, options);
+        },
+        runtime::Partitioning::kKeyGroups, internal::MakeKeyedExchange<T>(key_selector));
+    if (non_keyed_) result.SetParallelism(1);
+    return result;
+  }
+
+  // The session fast path for an incremental aggregate (see internal::CanUseSessionPath).
+  template <typename Out, typename AggregateF>
+  DataStream<Out> BuildSessions(AggregateF aggregate, std::string name) const {
+    using Operator = operators::window::SessionWindowOperator<T, Out, KeySelector, AggregateF>;
+    auto options = operators::window::SessionWindowOptions::WithGap(assigner_.gap());
     options.allowed_lateness_ms = options_.allowed_lateness;
     if (options_.late_data_tag) options.late_data_tag = options_.late_data_tag->id();
     const KeySelector key_selector = input_.key_selector();

@@ -160,5 +160,50 @@ TEST(SlicedWindowsTest, TumblingReduceOfStructsEqualsTheGenericOperator) {
   EXPECT_EQ(*fast_rows, *generic_rows);
 }
 
+TEST(SlicedWindowsTest, SessionFastPathEqualsTheGenericOperator) {
+  const std::vector<Event> events = RandomEvents();
+  using Sessions = decltype(EventTimeSessionWindows::WithGap(std::chrono::milliseconds(1)));
+  static_assert(internal::CanUseSessionPath<Sessions, EventTimeTrigger, NoEvictor, SumAggregate::Acc>());
+  for (int parallelism : {1, 2}) {
+    for (auto [gap, lateness] : std::vector<std::pair<int64_t, int64_t>>{{5, 0}, {3, 40}, {20, 10}}) {
+      Configuration config;
+      ASSERT_TRUE(config.Set("parallelism.default", std::to_string(parallelism)).ok());
+      StreamExecutionEnvironment env(config);
+      // Sparse keys so that sessions close: key k is active in its own periods.
+      std::vector<Event> sparse = events;
+      for (Event& event : sparse) event.key = (event.time / 37 + event.key) % 400;
+      auto keyed = Source(env, sparse).KeyBy([](const Event& event) { return event.key; });
+      const OutputTag<Event> fast_late("fast-late");
+      const OutputTag<Event> generic_late("generic-late");
+      auto mutex = std::make_shared<std::mutex>();
+      std::array<std::shared_ptr<std::multiset<Row>>, 4> rows;
+      for (auto& r : rows) r = std::make_shared<std::multiset<Row>>();
+      auto to_row = [](const SumAggregate::Acc& acc, auto& context, Collector<Row>& out) {
+        out.Collect(Row{acc.count, acc.sum, context.timestamp()});
+      };
+      auto late_row = [](const Event& event, auto&, Collector<Row>& out) {
+        out.Collect(Row{event.key, event.value, event.time});
+      };
+      auto sink = [mutex](std::shared_ptr<std::multiset<Row>> into) {
+        return [mutex, into](int) { return std::make_unique<RowSink>(mutex, into); };
+      };
+      auto windowed = keyed.Window(EventTimeSessionWindows::WithGap(std::chrono::milliseconds(gap)))
+                          .AllowedLateness(std::chrono::milliseconds(lateness));
+      auto fast = windowed.SideOutputLateData(fast_late).Aggregate(SumAggregate());
+      auto generic = windowed.SideOutputLateData(generic_late).Aggregate(SumAggregate(), PassThrough());
+      fast.Process<Row>(to_row).SinkTo("fast", sink(rows[0]));
+      generic.Process<Row>(to_row).SinkTo("generic", sink(rows[1]));
+      fast.GetSideOutput(fast_late).Process<Row>(late_row).SinkTo("fast late", sink(rows[2]));
+      generic.GetSideOutput(generic_late).Process<Row>(late_row).SinkTo("generic late", sink(rows[3]));
+      auto result = env.Execute("session windows");
+      ASSERT_TRUE(result.ok()) << result.status().ToString();
+      const std::string where = fmt::format("p={} gap={} lateness={}", parallelism, gap, lateness);
+      ASSERT_GT(rows[1]->size(), 100u) << where;
+      EXPECT_EQ(*rows[0], *rows[1]) << where;
+      EXPECT_EQ(*rows[2], *rows[3]) << where;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace weir::api
