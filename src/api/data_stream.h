@@ -121,6 +121,43 @@ struct FieldAggregator {
   }
 };
 
+// Flink's sum / min / max on a struct member: the member combined with `Combine`, the other
+// members kept from the first record.
+template <typename T, typename M, typename Combine>
+struct MemberAggregator {
+  M T::*field;
+  T operator()(const T& accumulated, const T& value) const {
+    T out = accumulated;
+    out.*field = Combine()(accumulated.*field, value.*field);
+    return out;
+  }
+};
+
+// Flink's minBy / maxBy on a struct member: the record holding the extreme, the first on ties.
+template <typename T, typename M, bool kMax>
+struct MemberSelector {
+  M T::*field;
+  T operator()(const T& accumulated, const T& value) const {
+    if constexpr (kMax) {
+      return accumulated.*field < value.*field ? value : accumulated;
+    } else {
+      return value.*field < accumulated.*field ? value : accumulated;
+    }
+  }
+};
+
+// The same on tuple field `Field`.
+template <typename T, size_t Field, bool kMax>
+struct FieldSelector {
+  T operator()(const T& accumulated, const T& value) const {
+    if constexpr (kMax) {
+      return std::get<Field>(accumulated) < std::get<Field>(value) ? value : accumulated;
+    } else {
+      return std::get<Field>(value) < std::get<Field>(accumulated) ? value : accumulated;
+    }
+  }
+};
+
 }  // namespace internal
 
 // The sink end of a stream (Flink's DataStreamSink): its own parallelism, name and slot group.
@@ -426,56 +463,38 @@ class KeyedStream {
   }
   template <size_t Field>
   DataStream<T> MinBy() const {
-    return Reduce([](const T& acc, const T& value) {
-      return std::get<Field>(value) < std::get<Field>(acc) ? value : acc;
-    }, "Keyed Aggregation");
+    return Reduce(internal::FieldSelector<T, Field, false>(), "Keyed Aggregation");
   }
   template <size_t Field>
   DataStream<T> MaxBy() const {
-    return Reduce([](const T& acc, const T& value) {
-      return std::get<Field>(acc) < std::get<Field>(value) ? value : acc;
-    }, "Keyed Aggregation");
+    return Reduce(internal::FieldSelector<T, Field, true>(), "Keyed Aggregation");
   }
 
   // The same for a member of a struct record: Sum(&Tick::volume).
   template <typename M, typename U = T>
     requires std::is_class_v<U>
   DataStream<T> Sum(M U::*field) const {
-    return Reduce([field](const T& acc, const T& value) {
-      T out = acc;
-      out.*field += value.*field;
-      return out;
-    }, "Keyed Aggregation");
+    return Reduce(internal::MemberAggregator<T, M, internal::SumOf>{field}, "Keyed Aggregation");
   }
   template <typename M, typename U = T>
     requires std::is_class_v<U>
   DataStream<T> Min(M U::*field) const {
-    return Reduce([field](const T& acc, const T& value) {
-      T out = acc;
-      if (value.*field < acc.*field) out.*field = value.*field;
-      return out;
-    }, "Keyed Aggregation");
+    return Reduce(internal::MemberAggregator<T, M, internal::MinOf>{field}, "Keyed Aggregation");
   }
   template <typename M, typename U = T>
     requires std::is_class_v<U>
   DataStream<T> Max(M U::*field) const {
-    return Reduce([field](const T& acc, const T& value) {
-      T out = acc;
-      if (acc.*field < value.*field) out.*field = value.*field;
-      return out;
-    }, "Keyed Aggregation");
+    return Reduce(internal::MemberAggregator<T, M, internal::MaxOf>{field}, "Keyed Aggregation");
   }
   template <typename M, typename U = T>
     requires std::is_class_v<U>
   DataStream<T> MinBy(M U::*field) const {
-    return Reduce([field](const T& acc, const T& value) { return value.*field < acc.*field ? value : acc; },
-                  "Keyed Aggregation");
+    return Reduce(internal::MemberSelector<T, M, false>{field}, "Keyed Aggregation");
   }
   template <typename M, typename U = T>
     requires std::is_class_v<U>
   DataStream<T> MaxBy(M U::*field) const {
-    return Reduce([field](const T& acc, const T& value) { return acc.*field < value.*field ? value : acc; },
-                  "Keyed Aggregation");
+    return Reduce(internal::MemberSelector<T, M, true>{field}, "Keyed Aggregation");
   }
 
   const KeySelector& key_selector() const { return key_selector_; }

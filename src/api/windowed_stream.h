@@ -260,52 +260,36 @@ class WindowedStream {
   }
   template <size_t Field>
   DataStream<T> MinBy() const {
-    return Reduce([](const T& acc, const T& value) { return std::get<Field>(value) < std::get<Field>(acc) ? value : acc; },
-                  "Window(MinBy)");
+    return Reduce(internal::FieldSelector<T, Field, false>(), "Window(MinBy)");
   }
   template <size_t Field>
   DataStream<T> MaxBy() const {
-    return Reduce([](const T& acc, const T& value) { return std::get<Field>(acc) < std::get<Field>(value) ? value : acc; },
-                  "Window(MaxBy)");
+    return Reduce(internal::FieldSelector<T, Field, true>(), "Window(MaxBy)");
   }
   template <typename M, typename U = T>
     requires std::is_class_v<U>
   DataStream<T> Sum(M U::*field) const {
-    return Reduce([field](const T& acc, const T& value) {
-      T out = acc;
-      out.*field += value.*field;
-      return out;
-    }, "Window(Sum)");
+    return Reduce(internal::MemberAggregator<T, M, internal::SumOf>{field}, "Window(Sum)");
   }
   template <typename M, typename U = T>
     requires std::is_class_v<U>
   DataStream<T> Min(M U::*field) const {
-    return Reduce([field](const T& acc, const T& value) {
-      T out = acc;
-      if (value.*field < acc.*field) out.*field = value.*field;
-      return out;
-    }, "Window(Min)");
+    return Reduce(internal::MemberAggregator<T, M, internal::MinOf>{field}, "Window(Min)");
   }
   template <typename M, typename U = T>
     requires std::is_class_v<U>
   DataStream<T> Max(M U::*field) const {
-    return Reduce([field](const T& acc, const T& value) {
-      T out = acc;
-      if (acc.*field < value.*field) out.*field = value.*field;
-      return out;
-    }, "Window(Max)");
+    return Reduce(internal::MemberAggregator<T, M, internal::MaxOf>{field}, "Window(Max)");
   }
   template <typename M, typename U = T>
     requires std::is_class_v<U>
   DataStream<T> MinBy(M U::*field) const {
-    return Reduce([field](const T& acc, const T& value) { return value.*field < acc.*field ? value : acc; },
-                  "Window(MinBy)");
+    return Reduce(internal::MemberSelector<T, M, false>{field}, "Window(MinBy)");
   }
   template <typename M, typename U = T>
     requires std::is_class_v<U>
   DataStream<T> MaxBy(M U::*field) const {
-    return Reduce([field](const T& acc, const T& value) { return acc.*field < value.*field ? value : acc; },
-                  "Window(MaxBy)");
+    return Reduce(internal::MemberSelector<T, M, true>{field}, "Window(MaxBy)");
   }
 
   const Assigner& assigner() const { return assigner_; }
