@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 #include <type_traits>
 #include <vector>
@@ -28,16 +29,26 @@ class KeyEncoder {
     if constexpr (std::is_convertible_v<const K&, std::string_view>) {
       const std::string_view bytes(key);
       return {bytes, Hash64(bytes)};
+    } else if constexpr ((std::is_arithmetic_v<K> || std::is_enum_v<K>) && sizeof(K) == 8) {
+      // An 8-byte number (the usual long id), encoded as its bytes: they go to a register-sized
+      // buffer, and xxh3's 4-to-8-byte path is inlined (the value of Hash64(bytes), without the
+      // length dispatch and the call).
+      serde::Codec<K>::Write(key, reinterpret_cast<std::byte*>(&fixed_));
+      const std::string_view bytes(reinterpret_cast<const char*>(&fixed_), sizeof(fixed_));
+      return {bytes,
+              XXH3_len_4to8_64b(reinterpret_cast<const xxh_u8*>(&fixed_), 8, XXH3_kSecret, 0)};
+    } else {
+      const size_t size = serde::Codec<K>::Size(key);
+      if (size > buffer_.size()) buffer_.resize(size * 2);
+      serde::Codec<K>::Write(key, buffer_.data());
+      std::string_view bytes(reinterpret_cast<const char*>(buffer_.data()), size);
+      return {bytes, Hash64(bytes)};
     }
-    const size_t size = serde::Codec<K>::Size(key);
-    if (size > buffer_.size()) buffer_.resize(size * 2);
-    serde::Codec<K>::Write(key, buffer_.data());
-    std::string_view bytes(reinterpret_cast<const char*>(buffer_.data()), size);
-    return {bytes, Hash64(bytes)};
   }
 
  private:
   std::vector<std::byte> buffer_ = std::vector<std::byte>(64);
+  uint64_t fixed_ = 0;  // the bytes of an 8-byte key
 };
 
 }  // namespace weir::operators

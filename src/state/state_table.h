@@ -123,11 +123,11 @@ class StateTable {
   // The hot path of aggregations, one probe: the stored value if present (whatever its size, and
   // *inserted = false), else a new entry of `value_size` zero bytes (*inserted = true). Fails as
   // Put does; on failure the table is unchanged and *inserted is false.
-  // Inline: the probe of an existing key is a few instructions, and keeping it in the caller's
-  // loop lets the CPU overlap the cache misses of consecutive records.
-  Result<std::span<std::byte>> FindOrInsert(uint64_t key_hash, int key_group, std::string_view key,
-                                            std::string_view ns, size_t value_size,
-                                            bool* inserted) {
+  // Always inlined: the probe of an existing key is a few instructions, and keeping it in the
+  // caller's loop lets the CPU overlap the cache misses of consecutive records.
+  [[gnu::always_inline]] Result<std::span<std::byte>> FindOrInsert(
+      uint64_t key_hash, int key_group, std::string_view key, std::string_view ns,
+      size_t value_size, bool* inserted) {
     *inserted = false;
     const uint64_t hash = SlotHash(key_hash, ns);
     size_t empty_slot = 0;
@@ -225,8 +225,14 @@ class StateTable {
     auto* bytes = reinterpret_cast<std::byte*>(const_cast<EntryHeader*>(header));
     return bytes + kEntryHeaderSize + Align8(header->key_size + header->ns_size);
   }
-  static uint64_t SlotHash(uint64_t key_hash, std::string_view ns) {
+  // Hash64(ns, seed = key_hash). An 8-byte namespace (a window's or slice's end) takes xxh3's
+  // 4-to-8-byte path directly, inlined: the same value without the length dispatch and the call.
+  [[gnu::always_inline]] static uint64_t SlotHash(uint64_t key_hash, std::string_view ns) {
     if (ns.empty()) return key_hash;
+    if (ns.size() == 8) {
+      return XXH3_len_4to8_64b(reinterpret_cast<const xxh_u8*>(ns.data()), 8, XXH3_kSecret,
+                               key_hash);
+    }
     return Hash64(ns.data(), ns.size(), key_hash);
   }
   static bool BytesEqual(const char* a, const char* b, size_t size) {
@@ -247,7 +253,8 @@ class StateTable {
   }
   size_t HomeOf(uint64_t slot) const;
   // REQUIRES: capacity_ != 0.
-  Probe Lookup(uint64_t hash, int key_group, std::string_view key, std::string_view ns) const {
+  [[gnu::always_inline]] Probe Lookup(uint64_t hash, int key_group, std::string_view key,
+                                      std::string_view ns) const {
     const uint64_t tag = hash >> kRefBits;
     size_t index = hash >> shift_;
     while (true) {

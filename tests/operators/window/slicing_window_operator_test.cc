@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <random>
@@ -300,6 +301,7 @@ class SlicingWindowOperatorTest : public ::testing::Test {
     EXPECT_GT(sink.values.size(), 0u);
     // The maximum watermark fired and cleaned up every window.
     EXPECT_EQ(op.slice_count(), 0u);
+    EXPECT_EQ(op.sliding_aggregate_count(), 0u);
     op.Close();
     return coverage;
   }
@@ -365,6 +367,32 @@ TEST_F(SlicingWindowOperatorTest, AllowedLatenessFiresLateWindowsAgainUntilClean
       EXPECT_GT(coverage.late_firings, 0u);
       if (lateness < 100) EXPECT_GT(coverage.late, 10u);
       options.late_data_tag = "late";
+      CheckAgainstReference<AverageAggregate, double>(options, steps, &ReferenceAverage);
+    }
+  }
+}
+
+TEST_F(SlicingWindowOperatorTest, LongSlidingWindowsOfKeysFallingSilentMatchReference) {
+  // 60 slices per window, keys silent for stretches longer than a window: each key's sliding
+  // aggregate is built, extended across windows that do not fire, rebuilt when its front runs
+  // out, dropped when a key's windows end and by late elements, and freed at the end.
+  uint64_t seed = 400;
+  for (const int64_t lateness : {0, 150}) {
+    for (SlicingWindowOptions options :
+         {SlicingWindowOptions::Sliding(600, 10), SlicingWindowOptions::Sliding(600, 40, 5),
+          SlicingWindowOptions::Sliding(330, 30, -7)}) {
+      options.allowed_lateness_ms = lateness;
+      std::vector<Step> steps;
+      for (const Step& step : RandomStream(seed++, 6000, 7, -2000, 30, 0.05, 1200)) {
+        if (step.is_watermark || FloorMod(step.time / 900 + step.event.key, 3) != 0) {
+          steps.push_back(step);
+        }
+      }
+      const Coverage coverage =
+          CheckAgainstReference<SumAggregate, int64_t>(options, steps, &ReferenceSum);
+      EXPECT_GT(coverage.late, 10u);
+      if (lateness > 0) EXPECT_GT(coverage.late_firings, 0u);
+      CheckAgainstReference<MinAggregate, int64_t>(options, steps, &ReferenceMin);
       CheckAgainstReference<AverageAggregate, double>(options, steps, &ReferenceAverage);
     }
   }
@@ -546,6 +574,22 @@ TEST_F(SlicingWindowOperatorTest, KeysWithinTheBudgetFitAndFire) {
   op.EmitWatermark(999);
   EXPECT_EQ(sink.values.size(), static_cast<size_t>(kKeys));
   EXPECT_EQ(op.slice_count(), 0u);
+}
+
+// The operator's key encoder hashes 8-byte keys without the generic path; the hash must stay the
+// xxh3 of the key's bytes, which the keyed exchange and the timers compute.
+TEST(KeyEncoderTest, EightByteKeysHashAsXxh3OfTheirBytes) {
+  KeyEncoder encoder;
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 1000; ++i) {
+    const int64_t key = i < 10 ? i - 5 : static_cast<int64_t>(rng());
+    const EncodedKey encoded = encoder.Encode(key);
+    ASSERT_EQ(encoded.bytes.size(), sizeof(key));
+    EXPECT_EQ(std::memcmp(encoded.bytes.data(), &key, sizeof(key)), 0);
+    EXPECT_EQ(encoded.hash, Hash64(&key, sizeof(key)));
+    const double number = static_cast<double>(key) / 3;
+    EXPECT_EQ(encoder.Encode(number).hash, Hash64(&number, sizeof(number)));
+  }
 }
 
 }  // namespace
