@@ -299,19 +299,13 @@ class WindowedStream {
  private:
   template <typename Contents>
   DataStream<typename Contents::Out> Build(Contents contents, std::string name) const {
-    using Out = typename Contents::Out;
     using Operator =
         operators::window::WindowOperator<T, KeySelector, Assigner, TriggerT, Contents, EvictorT>;
-    const KeySelector key_selector = input_.key_selector();
-    DataStream<Out> result = input_.input().template Then<Out>(
-        std::move(name),
-        [key_selector, assigner = assigner_, trigger = trigger_, contents = std::move(contents),
-         evictor = evictor_, options = options_](int) {
+    return AddKeyedOperator<typename Contents::Out>(
+        std::move(name), [assigner = assigner_, trigger = trigger_, contents = std::move(contents),
+                          evictor = evictor_, options = options_](const KeySelector& key_selector) {
           return std::make_unique<Operator>(key_selector, assigner, trigger, contents, evictor, options);
-        },
-        runtime::Partitioning::kKeyGroups, internal::MakeKeyedExchange<T>(key_selector));
-    if (non_keyed_) result.SetParallelism(1);
-    return result;
+        });
   }
 
   // The slicing fast path for an incremental aggregate (see internal::CanSlice).
@@ -324,15 +318,10 @@ class WindowedStream {
                                : operators::window::WindowTimeDomain::kProcessingTime);
     options.allowed_lateness_ms = options_.allowed_lateness;
     if (options_.late_data_tag) options.late_data_tag = options_.late_data_tag->id();
-    const KeySelector key_selector = input_.key_selector();
-    DataStream<Out> result = input_.input().template Then<Out>(
-        std::move(name),
-        [key_selector, aggregate = std::move(aggregate), options](int) {
-          return std::make_unique<Operator>(key_selector, aggregate, options);
-        },
-        runtime::Partitioning::kKeyGroups, internal::MakeKeyedExchange<T>(key_selector));
-    if (non_keyed_) result.SetParallelism(1);
-    return result;
+    return AddKeyedOperator<Out>(std::move(name),
+                                 [aggregate = std::move(aggregate), options](const KeySelector& key_selector) {
+                                   return std::make_unique<Operator>(key_selector, aggregate, options);
+                                 });
   }
 
   // The session fast path for an incremental aggregate (see internal::CanUseSessionPath).
@@ -342,12 +331,19 @@ class WindowedStream {
     auto options = operators::window::SessionWindowOptions::WithGap(assigner_.gap());
     options.allowed_lateness_ms = options_.allowed_lateness;
     if (options_.late_data_tag) options.late_data_tag = options_.late_data_tag->id();
+    return AddKeyedOperator<Out>(std::move(name),
+                                 [aggregate = std::move(aggregate), options](const KeySelector& key_selector) {
+                                   return std::make_unique<Operator>(key_selector, aggregate, options);
+                                 });
+  }
+
+  // Adds the window operator made by `make(key_selector)` behind the keyed exchange (at
+  // parallelism 1 for non-keyed windows).
+  template <typename Out, typename Make>
+  DataStream<Out> AddKeyedOperator(std::string name, Make make) const {
     const KeySelector key_selector = input_.key_selector();
     DataStream<Out> result = input_.input().template Then<Out>(
-        std::move(name),
-        [key_selector, aggregate = std::move(aggregate), options](int) {
-          return std::make_unique<Operator>(key_selector, aggregate, options);
-        },
+        std::move(name), [key_selector, make = std::move(make)](int) { return make(key_selector); },
         runtime::Partitioning::kKeyGroups, internal::MakeKeyedExchange<T>(key_selector));
     if (non_keyed_) result.SetParallelism(1);
     return result;
