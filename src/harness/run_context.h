@@ -38,6 +38,14 @@ class Pacer {
   Pacer(int64_t base_event_time, int64_t unit_nanos)
       : paced_(true), base_event_time_(base_event_time), unit_nanos_(unit_nanos) {}
 
+  // Makes the run paced (before the job starts): the workload calls this when RunContext::rate
+  // is set, with its own event-time base and unit.
+  void Pace(int64_t base_event_time, int64_t unit_nanos) {
+    paced_ = true;
+    base_event_time_ = base_event_time;
+    unit_nanos_ = unit_nanos;
+  }
+
   bool paced() const { return paced_; }
   int64_t base_event_time() const { return base_event_time_; }
   int64_t unit_nanos() const { return unit_nanos_; }
@@ -125,7 +133,8 @@ struct RunContext {
   std::shared_ptr<Pacer> pacer = std::make_shared<Pacer>();
   std::shared_ptr<ResultCollector> results = std::make_shared<ResultCollector>();
   std::shared_ptr<std::atomic<int64_t>> events_emitted = std::make_shared<std::atomic<int64_t>>(0);
-  uint64_t seed = 0;
+  double rate = 0;    // events per second of the whole run (--rate); 0 = as fast as possible
+  uint64_t seed = 0;  // --seed
 };
 
 // How a workload describes its result rows to EmitResults:
