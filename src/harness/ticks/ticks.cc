@@ -1,0 +1,479 @@
+#include "harness/ticks/ticks.h"
+
+#include <algorithm>
+#include <atomic>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "api/keyed_process.h"
+#include "api/watermarks.h"
+#include "api/windowed_stream.h"
+#include "base/check.h"
+#include "base/clock.h"
+
+namespace weir::harness::ticks {
+namespace {
+
+using itch::TickMessage;
+
+// The feed as a source: one subtask, messages in sequence. Unpaced it emits a full batch per
+// poll; paced it emits the messages whose due instant has passed (one generated message is held
+// back until it is due) and returns kNothingNow when none is, so the worker is never blocked.
+class TickSource final : public operators::SourceOperator<TickMessage> {
+ public:
+  TickSource(const TickConfig& config, const RunContext& context)
+      : config_(config),
+        seed_(context.seed),
+        rate_(context.rate),
+        pacer_(context.pacer),
+        events_emitted_(context.events_emitted) {}
+
+  Status Open(operators::OperatorContext* context) override {
+    RETURN_IF_ERROR(SourceOperator<TickMessage>::Open(context));
+    generator_ = std::make_unique<TickGenerator>(config_, seed_, rate_);
+    remaining_ = config_.messages;
+    paced_ = rate_ > 0 && pacer_->paced();
+    if (remaining_ > 0) generator_->Next(pending_);
+    return Status::Ok();
+  }
+
+  Result<operators::SourceStatus> Poll(int max_records) override {
+    if (remaining_ == 0) return operators::SourceStatus::kEndOfInput;
+    const int64_t limit = std::min<int64_t>(max_records, remaining_);
+    operators::Output<TickMessage>* out = output();
+    int64_t emitted = 0;
+    if (paced_) {
+      const int64_t now = MonotonicNanos();
+      while (emitted < limit && pacer_->DueNanos(EventTime(pending_)) <= now) {
+        out->Collect(pending_, EventTime(pending_));
+        ++emitted;
+        if (emitted < remaining_) generator_->Next(pending_);
+      }
+      if (emitted == 0) return operators::SourceStatus::kNothingNow;
+    } else {
+      for (; emitted < limit; ++emitted) {
+        out->Collect(pending_, EventTime(pending_));
+        if (emitted + 1 < remaining_) generator_->Next(pending_);
+      }
+    }
+    remaining_ -= emitted;
+    records_emitted_ += emitted;
+    bytes_read_ += emitted * static_cast<int64_t>(sizeof(TickMessage));
+    events_emitted_->fetch_add(emitted, std::memory_order_relaxed);
+    return operators::SourceStatus::kMoreAvailable;
+  }
+
+ private:
+  Timestamp EventTime(const TickMessage& message) const { return config_.trading_day_nanos + message.timestamp(); }
+
+  TickConfig config_;
+  uint64_t seed_;
+  double rate_;
+  std::shared_ptr<Pacer> pacer_;
+  std::shared_ptr<std::atomic<int64_t>> events_emitted_;
+  std::unique_ptr<TickGenerator> generator_;
+  TickMessage pending_;
+  int64_t remaining_ = 0;
+  bool paced_ = false;
+};
+
+struct LocateOfMessage {
+  int64_t operator()(const TickMessage& message) const { return message.stock_locate(); }
+};
+struct LocateOfTrade {
+  int64_t operator()(const TradeEvent& trade) const { return trade.stock_locate; }
+};
+
+// What T1 and T2 keep of a resting order: the price an 'E' executes at, and the shares left.
+struct RestingOrder {
+  int64_t price;
+  int64_t shares;
+};
+
+// 'E' -> a trade at its order's price; 'P' -> a trade. Keeps the symbol's resting orders in a
+// MapState (order reference -> price, shares): 'A' adds, 'E' and 'X' reduce, a full execution or
+// a 'D' removes. A message naming an order the state does not hold (a feed joined mid-day) is
+// skipped.
+class TradeExtractor final : public api::KeyedProcessFunction<int64_t, TickMessage, TradeEvent> {
+ public:
+  Status Open(api::RuntimeContext& context) override {
+    orders_ = context.GetMapState<uint64_t, RestingOrder>("orders");
+    return Status::Ok();
+  }
+
+  void ProcessElement(const TickMessage& message, Context& context, api::Collector<TradeEvent>& out) override {
+    switch (message.type()) {
+      case itch::kAddOrder:
+        orders_->Put(message.order_reference(), RestingOrder{message.price(), message.shares()});
+        break;
+      case itch::kOrderExecuted:
+      case itch::kOrderCancel: {
+        const uint64_t reference = message.order_reference();
+        std::optional<RestingOrder> order = orders_->Get(reference);
+        if (!order) return;
+        const int64_t shares = std::min<int64_t>(
+            message.type() == itch::kOrderExecuted ? message.executed_shares() : message.cancelled_shares(),
+            order->shares);
+        if (message.type() == itch::kOrderExecuted) {
+          out.Collect(TradeEvent{context.timestamp(), order->price, shares, message.stock_locate()});
+        }
+        order->shares -= shares;
+        if (order->shares == 0) {
+          orders_->Remove(reference);
+        } else {
+          orders_->Put(reference, *order);
+        }
+        break;
+      }
+      case itch::kOrderDelete:
+        orders_->Remove(message.order_reference());
+        break;
+      case itch::kTrade:
+        out.Collect(TradeEvent{context.timestamp(), message.price(), message.shares(), message.stock_locate()});
+        break;
+      default:
+        break;
+    }
+  }
+
+ private:
+  state::MapState<uint64_t, RestingOrder>* orders_ = nullptr;
+};
+
+// T1's bar. Trades of a key reach the window in feed order (one source, order-preserving keyed
+// exchanges), so the first added is the open and the last the close.
+struct OhlcvAggregate {
+  struct Acc {
+    int64_t stock_locate;
+    int64_t first_time;
+    int64_t last_time;
+    int64_t open;
+    int64_t high;
+    int64_t low;
+    int64_t close;
+    int64_t volume;
+    int64_t trades;
+  };
+  Acc CreateAccumulator() const {
+    return {0, 0, 0, 0, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), 0, 0, 0};
+  }
+  void Add(const TradeEvent& trade, Acc& acc) const {
+    if (acc.trades == 0) {
+      acc.stock_locate = trade.stock_locate;
+      acc.first_time = trade.time;
+      acc.open = trade.price;
+    }
+    acc.last_time = trade.time;
+    acc.close = trade.price;
+    acc.high = std::max(acc.high, trade.price);
+    acc.low = std::min(acc.low, trade.price);
+    acc.volume += trade.shares;
+    ++acc.trades;
+  }
+  OhlcvBar GetResult(const Acc& acc) const {
+    const int64_t start = acc.first_time - acc.first_time % kBarNanos;  // event times are positive
+    return {acc.stock_locate, start, acc.open, acc.high, acc.low, acc.close, acc.volume, acc.trades};
+  }
+  // `a` holds the earlier trades (merged accumulators come from consecutive parts of the stream).
+  Acc Merge(const Acc& a, const Acc& b) const {
+    if (a.trades == 0) return b;
+    if (b.trades == 0) return a;
+    Acc merged = a;
+    merged.last_time = b.last_time;
+    merged.close = b.close;
+    merged.high = std::max(a.high, b.high);
+    merged.low = std::min(a.low, b.low);
+    merged.volume += b.volume;
+    merged.trades += b.trades;
+    return merged;
+  }
+};
+
+// T2's state: the symbol's trades of the last 5 minutes as a FIFO (MapState sequence -> trade,
+// head and tail sequence numbers in a ValueState), with their running sums. Each trade is added
+// once and evicted once: O(1) amortized per trade.
+struct VwapEntry {
+  int64_t time;
+  int64_t price;
+  int64_t shares;
+};
+struct VwapWindow {
+  int64_t head = 0;  // sequence number of the oldest trade kept
+  int64_t tail = 0;  // sequence number of the next trade
+  int64_t head_time = 0;
+  int64_t shares = 0;
+  // sum(price * shares) as 128 bits in two words (a plain 8-aligned struct for the state).
+  uint64_t notional_low = 0;
+  int64_t notional_high = 0;
+
+  __int128 notional() const { return (static_cast<__int128>(notional_high) << 64) | notional_low; }
+  void set_notional(__int128 value) {
+    notional_low = static_cast<uint64_t>(value);
+    notional_high = static_cast<int64_t>(value >> 64);
+  }
+};
+
+class RollingVwapFunction final : public api::KeyedProcessFunction<int64_t, TradeEvent, VwapUpdate> {
+ public:
+  Status Open(api::RuntimeContext& context) override {
+    window_ = context.GetState<VwapWindow>("window");
+    entries_ = context.GetMapState<int64_t, VwapEntry>("trades");
+    return Status::Ok();
+  }
+
+  void ProcessElement(const TradeEvent& trade, Context& context, api::Collector<VwapUpdate>& out) override {
+    VwapWindow window = window_->Value().value_or(VwapWindow{});
+    if (window.head == window.tail) window.head_time = trade.time;
+    entries_->Put(window.tail++, VwapEntry{trade.time, trade.price, trade.shares});
+    __int128 notional = window.notional() + static_cast<__int128>(trade.price) * trade.shares;
+    window.shares += trade.shares;
+    // Evict trades at or before t - 5 min; the trade just added is never one of them.
+    const int64_t cutoff = trade.time - kVwapNanos;
+    while (window.head_time <= cutoff) {
+      const std::optional<VwapEntry> oldest = entries_->Get(window.head);
+      WEIR_DCHECK(oldest.has_value());
+      notional -= static_cast<__int128>(oldest->price) * oldest->shares;
+      window.shares -= oldest->shares;
+      entries_->Remove(window.head++);
+      window.head_time = entries_->Get(window.head)->time;
+    }
+    window.set_notional(notional);
+    window_->Update(window);
+    out.Collect(VwapUpdate{trade.stock_locate, trade.time, trade.price, trade.shares, window.shares,
+                           window.tail - window.head, VwapOf(notional, window.shares)});
+  }
+
+  static double VwapOf(__int128 notional, int64_t shares) {
+    return static_cast<double>(notional) / static_cast<double>(shares) / static_cast<double>(itch::kPriceScale);
+  }
+
+ private:
+  state::ValueState<VwapWindow>* window_ = nullptr;
+  state::MapState<int64_t, VwapEntry>* entries_ = nullptr;
+};
+
+// T3: the symbol's book. Resting orders in a MapState (reference -> side, price, shares), the
+// shares at each price level in another (side and price -> shares), and the current top in a
+// ValueState. Most messages move the top by arithmetic on it; only when the best level of a side
+// empties is that side's best found again by a pass over the levels (O(levels), a few dozen: the
+// generator rests orders within TickGenerator::kMaxLevelsAway ticks of the reference price).
+struct BookOrder {
+  int64_t price;
+  int64_t shares;
+  int64_t side;  // 'B' or 'S'
+};
+
+class TopOfBookFunction final : public api::KeyedProcessFunction<int64_t, TickMessage, TopOfBook> {
+ public:
+  Status Open(api::RuntimeContext& context) override {
+    orders_ = context.GetMapState<uint64_t, BookOrder>("orders");
+    levels_ = context.GetMapState<int64_t, int64_t>("levels");
+    top_ = context.GetState<TopOfBook>("top");
+    return Status::Ok();
+  }
+
+  void ProcessElement(const TickMessage& message, Context& context, api::Collector<TopOfBook>& out) override {
+    const char type = message.type();
+    if (type != itch::kAddOrder && type != itch::kOrderExecuted && type != itch::kOrderCancel &&
+        type != itch::kOrderDelete) {
+      return;
+    }
+    const TopOfBook before = top_->Value().value_or(TopOfBook{});
+    TopOfBook top = before;
+    const uint64_t reference = message.order_reference();
+    if (type == itch::kAddOrder) {
+      const BookOrder order{message.price(), message.shares(), message.side()};
+      orders_->Put(reference, order);
+      const int64_t level = levels_->Get(LevelKey(order)).value_or(0) + order.shares;
+      levels_->Put(LevelKey(order), level);
+      int64_t& best_price = order.side == 'B' ? top.bid_price : top.ask_price;
+      int64_t& best_size = order.side == 'B' ? top.bid_size : top.ask_size;
+      if (best_size == 0 || Better(order.side, order.price, best_price)) {
+        best_price = order.price;
+        best_size = level;
+      } else if (order.price == best_price) {
+        best_size = level;
+      }
+    } else {
+      std::optional<BookOrder> order = orders_->Get(reference);
+      if (!order) return;
+      const int64_t removed = type == itch::kOrderDelete
+                                  ? order->shares
+                                  : std::min<int64_t>(type == itch::kOrderExecuted ? message.executed_shares()
+                                                                                   : message.cancelled_shares(),
+                                                      order->shares);
+      order->shares -= removed;
+      if (order->shares == 0) {
+        orders_->Remove(reference);
+      } else {
+        orders_->Put(reference, *order);
+      }
+      const int64_t key = LevelKey(*order);
+      const int64_t level = levels_->Get(key).value_or(0) - removed;
+      if (level > 0) {
+        levels_->Put(key, level);
+      } else {
+        levels_->Remove(key);
+      }
+      int64_t& best_price = order->side == 'B' ? top.bid_price : top.ask_price;
+      int64_t& best_size = order->side == 'B' ? top.bid_size : top.ask_size;
+      if (order->price == best_price && best_size > 0) {
+        if (level > 0) {
+          best_size = level;
+        } else {
+          FindBest(order->side, best_price, best_size);
+        }
+      }
+    }
+    if (top.bid_price == before.bid_price && top.bid_size == before.bid_size &&
+        top.ask_price == before.ask_price && top.ask_size == before.ask_size) {
+      return;
+    }
+    top.stock_locate = message.stock_locate();
+    top.time = context.timestamp();
+    top_->Update(top);
+    out.Collect(top);
+  }
+
+ private:
+  static int64_t LevelKey(const BookOrder& order) {
+    return (order.side == 'B' ? 0 : int64_t{1} << 40) | order.price;
+  }
+  static bool Better(int64_t side, int64_t price, int64_t than) { return side == 'B' ? price > than : price < than; }
+
+  void FindBest(int64_t side, int64_t& best_price, int64_t& best_size) const {
+    const int64_t side_bit = side == 'B' ? 0 : int64_t{1} << 40;
+    best_price = 0;
+    best_size = 0;
+    levels_->ForEach([&](const int64_t& key, const int64_t& shares) {
+      if ((key & (int64_t{1} << 40)) != side_bit) return;
+      const int64_t price = key & ((int64_t{1} << 40) - 1);
+      if (best_size == 0 || Better(side, price, best_price)) {
+        best_price = price;
+        best_size = shares;
+      }
+    });
+  }
+
+  state::MapState<uint64_t, BookOrder>* orders_ = nullptr;
+  state::MapState<int64_t, int64_t>* levels_ = nullptr;
+  state::ValueState<TopOfBook>* top_ = nullptr;
+};
+
+void AppendSymbol(std::string& out, int64_t locate) {
+  const itch::Stock name = SymbolName(static_cast<int>(locate));
+  std::string_view view(name.data(), name.size());
+  out += view.substr(0, view.find(' '));
+}
+
+}  // namespace
+
+Result<TickQuery> ParseTickQuery(std::string_view name) {
+  if (name == "T1" || name == "t1") return TickQuery::kT1;
+  if (name == "T2" || name == "t2") return TickQuery::kT2;
+  if (name == "T3" || name == "t3") return TickQuery::kT3;
+  return InvalidArgument("unknown ticks query '{}': expected T1 (OHLCV bars), T2 (rolling VWAP) or T3 (top of book)",
+                         name);
+}
+
+std::string_view TickQueryName(TickQuery query) {
+  switch (query) {
+    case TickQuery::kT1: return "T1";
+    case TickQuery::kT2: return "T2";
+    case TickQuery::kT3: return "T3";
+  }
+  return "?";
+}
+
+void OhlcvBarTraits::Csv(std::string& out, const OhlcvBar& row) const {
+  AppendSymbol(out, row.stock_locate);
+  out += ',';
+  out += std::to_string(row.window_start);
+  for (const int64_t price : {row.open, row.high, row.low, row.close}) {
+    out += ',';
+    itch::AppendPrice(out, price);
+  }
+  out += ',';
+  out += std::to_string(row.volume);
+  out += ',';
+  out += std::to_string(row.trades);
+}
+
+void VwapUpdateTraits::Csv(std::string& out, const VwapUpdate& row) const {
+  AppendSymbol(out, row.stock_locate);
+  out += ',';
+  out += std::to_string(row.time);
+  out += ',';
+  itch::AppendPrice(out, row.price);
+  out += ',';
+  out += std::to_string(row.shares);
+  out += ',';
+  out += fmt::format("{:.6f}", row.vwap);
+  out += ',';
+  out += std::to_string(row.window_shares);
+  out += ',';
+  out += std::to_string(row.window_trades);
+}
+
+void TopOfBookTraits::Csv(std::string& out, const TopOfBook& row) const {
+  AppendSymbol(out, row.stock_locate);
+  out += ',';
+  out += std::to_string(row.time);
+  out += ',';
+  itch::AppendPrice(out, row.bid_price);
+  out += ',';
+  out += std::to_string(row.bid_size);
+  out += ',';
+  itch::AppendPrice(out, row.ask_price);
+  out += ',';
+  out += std::to_string(row.ask_size);
+}
+
+api::DataStream<TickMessage> AddTickSource(api::StreamExecutionEnvironment& env, const TickConfig& config,
+                                           const RunContext& context) {
+  return env.FromSource<TickMessage>(
+      "Source: ITCH Feed",
+      [config, context](int) { return std::make_unique<TickSource>(config, context); },
+      api::WatermarkStrategy<TickMessage>::ForMonotonousTimestamps(), 1);
+}
+
+api::DataStream<TradeEvent> Trades(api::DataStream<TickMessage> feed) {
+  return feed.KeyBy(LocateOfMessage{}).Process(TradeExtractor(), "Trades");
+}
+
+api::DataStream<OhlcvBar> OhlcvBars(api::DataStream<TradeEvent> trades) {
+  return trades.KeyBy(LocateOfTrade{})
+      .Window(api::TumblingEventTimeWindows::Of(std::chrono::milliseconds(kBarNanos)))
+      .Aggregate(OhlcvAggregate(), "T1: OHLCV 1 s");
+}
+
+api::DataStream<VwapUpdate> RollingVwap(api::DataStream<TradeEvent> trades) {
+  return trades.KeyBy(LocateOfTrade{}).Process(RollingVwapFunction(), "T2: VWAP 5 min");
+}
+
+api::DataStream<TopOfBook> TopOfBooks(api::DataStream<TickMessage> feed) {
+  return feed.KeyBy(LocateOfMessage{}).Process(TopOfBookFunction(), "T3: Top of Book");
+}
+
+void BuildTickQuery(api::StreamExecutionEnvironment& env, TickQuery query, const TickConfig& config,
+                    const RunContext& context) {
+  const Status valid = config.Validate(context.rate);
+  WEIR_CHECK_MSG(valid.ok(), "{}", valid.ToString());
+  if (context.rate > 0) context.pacer->Pace(config.trading_day_nanos + config.start_nanos, 1);
+  api::DataStream<TickMessage> feed = AddTickSource(env, config, context);
+  switch (query) {
+    case TickQuery::kT1:
+      EmitResults(OhlcvBars(Trades(feed)), OhlcvBarTraits{}, context);
+      break;
+    case TickQuery::kT2:
+      EmitResults(RollingVwap(Trades(feed)), VwapUpdateTraits{}, context);
+      break;
+    case TickQuery::kT3:
+      EmitResults(TopOfBooks(feed), TopOfBookTraits{}, context);
+      break;
+  }
+}
+
+}  // namespace weir::harness::ticks
