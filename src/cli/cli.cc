@@ -132,6 +132,10 @@ int RunCli(int argc, char** argv) {
   bool list = false;
   example->add_flag("--list", list, "List the examples");
   example->prefix_command();
+  CLI::App* bench = app.add_subcommand("bench", "Benchmark workloads: nexmark, ysb, ticks, wordcount (docs/bench.md)");
+  std::string bench_workload;
+  bench->add_option("workload", bench_workload, "nexmark, ysb, ticks or wordcount (weir bench <workload> --help)");
+  bench->prefix_command();
   try {
     std::vector<std::string> reversed(rest.rbegin(), rest.rend());
     app.parse(reversed);
@@ -163,6 +167,7 @@ int RunCli(int argc, char** argv) {
     }
     return UsageError(fmt::format("unknown example '{}' (weir example --list)", example_name));
   }
+  if (bench->parsed()) return RunBench(bench_workload, ExampleArgs{bench->remaining(), config});
   std::fputs(app.help().c_str(), stdout);
   return kExitUsage;
 }

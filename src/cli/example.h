@@ -47,4 +47,8 @@ int RunSessionWindowing(const ExampleArgs& args);
 int RunWindowJoin(const ExampleArgs& args);
 int RunLateDataWindowing(const ExampleArgs& args);
 
+// `weir bench <workload> [flags]` (bench_command.cc, docs/bench.md); `args.args` are the flags
+// after the workload's name.
+int RunBench(std::string_view workload, const ExampleArgs& args);
+
 }  // namespace weir::cli
