@@ -29,10 +29,10 @@
 // The window start is what yahoo's campaign processor writes as the window's time bucket.
 //
 // Event time and watermarks: event time in milliseconds. Each source subtask emits in event-time
-// order, so the watermark strategy is Flink's forMonotonousTimestamps (bounded out-of-orderness
-// 0: watermark = latest event time - 1, emitted every pipeline.auto-watermark-interval), which
-// is what StreamBenchmarks' Flink source does (a watermark at the current timestamp every 1000
-// events) minus the millisecond that keeps the events sharing the watermark's millisecond on
+// order, so its watermark is Flink's forMonotonousTimestamps (bounded out-of-orderness 0:
+// watermark = latest event time - 1), emitted by the source after each poll (at most 1024
+// events). That is StreamBenchmarks' Flink source (a watermark every 1000 events at the current
+// timestamp) less the millisecond that keeps the events sharing the watermark's millisecond on
 // time. Events behind the watermark would be dropped as Flink drops them (no allowed lateness,
 // no late side output); the generated stream has none.
 //
@@ -193,7 +193,8 @@ std::vector<AdEvent> GenerateAdEvents(const CampaignTable& table, int64_t count,
 // The source: replays `events` (see the file comment) until `count` events are emitted, split
 // round robin over its subtasks. With a pacer that is paced, event i is emitted no earlier than
 // pacer.Origin() + i * 1e9 / clock.events_per_second ns; a subtask that is ahead returns
-// kNothingNow. Adds the events of each poll to *emitted (relaxed).
+// kNothingNow. Adds the events of each poll to *emitted (relaxed). Records carry their event time
+// as timestamp; after each poll the source emits the watermark latest event time - 1.
 class AdEventSource final : public operators::SourceOperator<AdEvent> {
  public:
   AdEventSource(std::shared_ptr<const std::vector<AdEvent>> events, int64_t count, EventClock clock,
@@ -217,6 +218,7 @@ class AdEventSource final : public operators::SourceOperator<AdEvent> {
   int64_t time_step_ = 0;       // floor(step * 1000 / events_per_second)
   int64_t remainder_ = 0;       // (next_ * 1000) mod events_per_second
   int64_t remainder_step_ = 0;  // (step * 1000) mod events_per_second
+  Timestamp watermark_ = kMinTimestamp;  // the last watermark emitted
 };
 
 // The window's AggregateFunction: a count and the latest event time per campaign. Order
