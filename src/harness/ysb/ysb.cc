@@ -77,7 +77,9 @@ std::string_view AdTypeName(AdType type) {
 
 Status YsbConfig::Validate(double rate) const {
   if (events < 0) return InvalidArgument("ysb: events must not be negative (got {})", events);
-  if (campaigns <= 0) return InvalidArgument("ysb: campaigns must be positive (got {})", campaigns);
+  if (campaigns <= 0 || campaigns > kMaxCampaigns) {
+    return InvalidArgument("ysb: campaigns must be in [1, {}] (got {})", kMaxCampaigns, campaigns);
+  }
   if (ads_per_campaign <= 0) {
     return InvalidArgument("ysb: ads_per_campaign must be positive (got {})", ads_per_campaign);
   }
@@ -98,12 +100,14 @@ Status YsbConfig::Validate(double rate) const {
 
 CampaignTable::CampaignTable(int campaigns, int ads_per_campaign, uint64_t seed)
     : ads_per_campaign_(ads_per_campaign) {
-  WEIR_CHECK_MSG(campaigns > 0 && ads_per_campaign > 0, "a campaign table needs campaigns ({}) and ads ({})",
-                 campaigns, ads_per_campaign);
+  WEIR_CHECK_MSG(campaigns > 0 && campaigns <= kMaxCampaigns && ads_per_campaign > 0,
+                 "a campaign table needs 1 to {} campaigns ({}) and ads ({})", kMaxCampaigns, campaigns,
+                 ads_per_campaign);
   const size_t ads = static_cast<size_t>(campaigns) * static_cast<size_t>(ads_per_campaign);
   size_t capacity = 16;
-  while (capacity < 4 * ads) capacity *= 2;  // load factor <= 1/4: a probe rarely collides
-  slots_.resize(capacity);
+  while (capacity < 2 * ads) capacity *= 2;  // load factor <= 1/2
+  slot_ads_.resize(capacity);
+  slot_campaigns_.resize(capacity);
   mask_ = capacity - 1;
 
   Random random(seed ^ kTableStream);
@@ -121,8 +125,9 @@ CampaignTable::CampaignTable(int campaigns, int ads_per_campaign, uint64_t seed)
       const Uuid ad = fresh_id();
       ad_ids_.push_back(ad);
       size_t slot = static_cast<size_t>(ad.low) & mask_;
-      while (!(slots_[slot].ad == Uuid{})) slot = (slot + 1) & mask_;
-      slots_[slot] = {ad, campaign_ids_.back()};
+      while (!(slot_ads_[slot] == Uuid{})) slot = (slot + 1) & mask_;
+      slot_ads_[slot] = ad;
+      slot_campaigns_[slot] = static_cast<uint16_t>(c);
     }
   }
 }
