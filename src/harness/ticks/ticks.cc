@@ -1,6 +1,7 @@
 #include "harness/ticks/ticks.h"
 
 #include <algorithm>
+#include <cstring>
 #include <atomic>
 #include <limits>
 #include <memory>
@@ -79,6 +80,36 @@ class TickSource final : public operators::SourceOperator<TickMessage> {
   bool paced_ = false;
 };
 
+// A map from 8-byte ids (order references, sequence numbers) to values under the current key,
+// without iteration: a ValueState whose namespace is the id. Each access is one hash probe;
+// a MapState would also keep a directory of its user keys (a count and a slot per key, two or
+// three more probes per insert and remove) for iteration these maps never need.
+template <typename V>
+class IdMap {
+ public:
+  void Bind(state::ValueState<V>* state) { state_ = state; }
+  std::optional<V> Get(uint64_t id) {
+    Select(id);
+    return state_->Value();
+  }
+  void Put(uint64_t id, const V& value) {
+    Select(id);
+    state_->Update(value);
+  }
+  void Remove(uint64_t id) {
+    Select(id);
+    state_->Clear();
+  }
+
+ private:
+  void Select(uint64_t id) {
+    std::memcpy(id_, &id, sizeof(id));
+    state_->SetCurrentNamespace(std::string_view(id_, sizeof(id_)));
+  }
+  state::ValueState<V>* state_ = nullptr;
+  char id_[8] = {};  // the namespace bytes (the state keeps a view of them)
+};
+
 struct LocateOfMessage {
   int64_t operator()(const TickMessage& message) const { return message.stock_locate(); }
 };
@@ -92,26 +123,26 @@ struct RestingOrder {
   int64_t shares;
 };
 
-// 'E' -> a trade at its order's price; 'P' -> a trade. Keeps the symbol's resting orders in a
-// MapState (order reference -> price, shares): 'A' adds, 'E' and 'X' reduce, a full execution or
+// 'E' -> a trade at its order's price; 'P' -> a trade. Keeps the symbol's resting orders in an
+// IdMap (order reference -> price, shares): 'A' adds, 'E' and 'X' reduce, a full execution or
 // a 'D' removes. A message naming an order the state does not hold (a feed joined mid-day) is
 // skipped.
 class TradeExtractor final : public api::KeyedProcessFunction<int64_t, TickMessage, TradeEvent> {
  public:
   Status Open(api::RuntimeContext& context) override {
-    orders_ = context.GetMapState<uint64_t, RestingOrder>("orders");
+    orders_.Bind(context.GetState<RestingOrder>("orders"));
     return Status::Ok();
   }
 
   void ProcessElement(const TickMessage& message, Context& context, api::Collector<TradeEvent>& out) override {
     switch (message.type()) {
       case itch::kAddOrder:
-        orders_->Put(message.order_reference(), RestingOrder{message.price(), message.shares()});
+        orders_.Put(message.order_reference(), RestingOrder{message.price(), message.shares()});
         break;
       case itch::kOrderExecuted:
       case itch::kOrderCancel: {
         const uint64_t reference = message.order_reference();
-        std::optional<RestingOrder> order = orders_->Get(reference);
+        std::optional<RestingOrder> order = orders_.Get(reference);
         if (!order) return;
         const int64_t shares = std::min<int64_t>(
             message.type() == itch::kOrderExecuted ? message.executed_shares() : message.cancelled_shares(),
@@ -121,14 +152,14 @@ class TradeExtractor final : public api::KeyedProcessFunction<int64_t, TickMessa
         }
         order->shares -= shares;
         if (order->shares == 0) {
-          orders_->Remove(reference);
+          orders_.Remove(reference);
         } else {
-          orders_->Put(reference, *order);
+          orders_.Put(reference, *order);
         }
         break;
       }
       case itch::kOrderDelete:
-        orders_->Remove(message.order_reference());
+        orders_.Remove(message.order_reference());
         break;
       case itch::kTrade:
         out.Collect(TradeEvent{context.timestamp(), message.price(), message.shares(), message.stock_locate()});
@@ -139,7 +170,7 @@ class TradeExtractor final : public api::KeyedProcessFunction<int64_t, TickMessa
   }
 
  private:
-  state::MapState<uint64_t, RestingOrder>* orders_ = nullptr;
+  IdMap<RestingOrder> orders_;
 };
 
 // T1's bar. Trades of a key reach the window in feed order (one source, order-preserving keyed
@@ -191,7 +222,7 @@ struct OhlcvAggregate {
   }
 };
 
-// T2's state: the symbol's trades of the last 5 minutes as a FIFO (MapState sequence -> trade,
+// T2's state: the symbol's trades of the last 5 minutes as a FIFO (an IdMap sequence -> trade,
 // head and tail sequence numbers in a ValueState), with their running sums. Each trade is added
 // once and evicted once: O(1) amortized per trade.
 struct VwapEntry {
@@ -219,25 +250,25 @@ class RollingVwapFunction final : public api::KeyedProcessFunction<int64_t, Trad
  public:
   Status Open(api::RuntimeContext& context) override {
     window_ = context.GetState<VwapWindow>("window");
-    entries_ = context.GetMapState<int64_t, VwapEntry>("trades");
+    entries_.Bind(context.GetState<VwapEntry>("trades"));
     return Status::Ok();
   }
 
   void ProcessElement(const TradeEvent& trade, Context& context, api::Collector<VwapUpdate>& out) override {
     VwapWindow window = window_->Value().value_or(VwapWindow{});
     if (window.head == window.tail) window.head_time = trade.time;
-    entries_->Put(window.tail++, VwapEntry{trade.time, trade.price, trade.shares});
+    entries_.Put(window.tail++, VwapEntry{trade.time, trade.price, trade.shares});
     __int128 notional = window.notional() + static_cast<__int128>(trade.price) * trade.shares;
     window.shares += trade.shares;
     // Evict trades at or before t - 5 min; the trade just added is never one of them.
     const int64_t cutoff = trade.time - kVwapNanos;
     while (window.head_time <= cutoff) {
-      const std::optional<VwapEntry> oldest = entries_->Get(window.head);
+      const std::optional<VwapEntry> oldest = entries_.Get(window.head);
       WEIR_DCHECK(oldest.has_value());
       notional -= static_cast<__int128>(oldest->price) * oldest->shares;
       window.shares -= oldest->shares;
-      entries_->Remove(window.head++);
-      window.head_time = entries_->Get(window.head)->time;
+      entries_.Remove(window.head++);
+      window.head_time = entries_.Get(window.head)->time;
     }
     window.set_notional(notional);
     window_->Update(window);
@@ -251,10 +282,10 @@ class RollingVwapFunction final : public api::KeyedProcessFunction<int64_t, Trad
 
  private:
   state::ValueState<VwapWindow>* window_ = nullptr;
-  state::MapState<int64_t, VwapEntry>* entries_ = nullptr;
+  IdMap<VwapEntry> entries_;
 };
 
-// T3: the symbol's book. Resting orders in a MapState (reference -> side, price, shares), the
+// T3: the symbol's book. Resting orders in an IdMap (reference -> side, price, shares), the
 // shares at each price level in another (side and price -> shares), and the current top in a
 // ValueState. Most messages move the top by arithmetic on it; only when the best level of a side
 // empties is that side's best found again by a pass over the levels (O(levels), a few dozen: the
@@ -268,7 +299,7 @@ struct BookOrder {
 class TopOfBookFunction final : public api::KeyedProcessFunction<int64_t, TickMessage, TopOfBook> {
  public:
   Status Open(api::RuntimeContext& context) override {
-    orders_ = context.GetMapState<uint64_t, BookOrder>("orders");
+    orders_.Bind(context.GetState<BookOrder>("orders"));
     levels_ = context.GetMapState<int64_t, int64_t>("levels");
     top_ = context.GetState<TopOfBook>("top");
     return Status::Ok();
@@ -285,7 +316,7 @@ class TopOfBookFunction final : public api::KeyedProcessFunction<int64_t, TickMe
     const uint64_t reference = message.order_reference();
     if (type == itch::kAddOrder) {
       const BookOrder order{message.price(), message.shares(), message.side()};
-      orders_->Put(reference, order);
+      orders_.Put(reference, order);
       const int64_t level = levels_->Get(LevelKey(order)).value_or(0) + order.shares;
       levels_->Put(LevelKey(order), level);
       int64_t& best_price = order.side == 'B' ? top.bid_price : top.ask_price;
@@ -297,7 +328,7 @@ class TopOfBookFunction final : public api::KeyedProcessFunction<int64_t, TickMe
         best_size = level;
       }
     } else {
-      std::optional<BookOrder> order = orders_->Get(reference);
+      std::optional<BookOrder> order = orders_.Get(reference);
       if (!order) return;
       const int64_t removed = type == itch::kOrderDelete
                                   ? order->shares
@@ -306,9 +337,9 @@ class TopOfBookFunction final : public api::KeyedProcessFunction<int64_t, TickMe
                                                       order->shares);
       order->shares -= removed;
       if (order->shares == 0) {
-        orders_->Remove(reference);
+        orders_.Remove(reference);
       } else {
-        orders_->Put(reference, *order);
+        orders_.Put(reference, *order);
       }
       const int64_t key = LevelKey(*order);
       const int64_t level = levels_->Get(key).value_or(0) - removed;
@@ -357,7 +388,7 @@ class TopOfBookFunction final : public api::KeyedProcessFunction<int64_t, TickMe
     });
   }
 
-  state::MapState<uint64_t, BookOrder>* orders_ = nullptr;
+  IdMap<BookOrder> orders_;
   state::MapState<int64_t, int64_t>* levels_ = nullptr;
   state::ValueState<TopOfBook>* top_ = nullptr;
 };
