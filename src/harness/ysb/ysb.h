@@ -126,9 +126,9 @@ struct YsbConfig {
   int64_t events = 100'000'000;  // events of the run (--events)
   int campaigns = 100;
   int ads_per_campaign = 10;
-  // Events generated once and replayed (8 MB at the default: fits the last-level cache, as
-  // LightSaber's in-memory bundle does).
-  int64_t replay_events = int64_t{1} << 16;
+  // Events generated once and replayed: 512 KB, which stays in L2 beside the campaign table, as
+  // LightSaber's replayed in-memory bundle does (its default BUNDLE_SIZE is 128 KB, 1024 events).
+  int64_t replay_events = 4096;
   // Event-time density of unpaced runs: event i has time start_time_ms + i * 1000 /
   // events_per_second (1000 events per millisecond, LightSaber's idx / 1000). A paced run uses its
   // rate instead.
