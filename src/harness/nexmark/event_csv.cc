@@ -234,7 +234,7 @@ bool ParseTimestamp(std::string_view text, int64_t* millis) {
   int64_t fraction_millis = 0;
   if (text.size() > 19) {
     const size_t digits = text.size() - 20;
-    if (text[19] != '.' || digits > 9) return false;
+    if (text[19] != '.' || digits == 0 || digits > 9) return false;
     int64_t fraction = 0;
     if (!ParseDigits(text, 20, digits, &fraction)) return false;
     for (size_t i = digits; i < 3; ++i) fraction *= 10;
