@@ -99,6 +99,9 @@ struct TimerService::Queue {
   struct Bucket {
     std::vector<std::byte> bytes;
     size_t cursor = 0;  // records before it have been drained
+    // Record boundaries up to which PrefetchAhead has issued its two stages (>= cursor or stale).
+    size_t slot_ahead = 0;
+    size_t entry_ahead = 0;
   };
 
   struct IndexSlot {
@@ -303,6 +306,8 @@ void TimerService::RecycleBucket(Queue& queue, uint32_t bucket) {
   Queue::Bucket& drained = queue.buckets[bucket];
   drained.bytes.clear();
   drained.cursor = 0;
+  drained.slot_ahead = 0;
+  drained.entry_ahead = 0;
   const auto capacity = static_cast<int64_t>(drained.bytes.capacity());
   if (capacity > kSmallBucketBytes && queue.retained_bytes + capacity > kMaxRetainedBucketBytes) {
     std::vector<std::byte>().swap(drained.bytes);
@@ -322,6 +327,7 @@ bool TimerService::PopDue(Queue& queue, Timestamp limit, FiredTimer* timer) {
       PopTop(queue);
       continue;
     }
+    PrefetchAhead(queue, top.time, top.bucket);
     const Record record = ReadRecord(bucket.bytes.data() + bucket.cursor);
     bucket.cursor += record.size;
     if (!queue.table.Remove(record.hash, record.key_group, record.key,
@@ -340,6 +346,36 @@ bool TimerService::PopDue(Queue& queue, Timestamp limit, FiredTimer* timer) {
     return true;
   }
   return false;
+}
+
+void TimerService::PrefetchAhead(Queue& queue, Timestamp time, uint32_t bucket_index) {
+  Queue::Bucket& bucket = queue.buckets[bucket_index];
+  const size_t size = bucket.bytes.size();
+  const std::byte* bytes = bucket.bytes.data();
+  size_t ahead = std::max(bucket.slot_ahead, bucket.cursor);
+  const size_t slot_limit = std::min(size, bucket.cursor + kPrefetchSlotBytes);
+  while (ahead < slot_limit) {
+    const Record record = ReadRecord(bytes + ahead);
+    queue.table.PrefetchSlot(record.hash, TableNamespace(time, record.ns));
+    if (prefetch_hook_ != nullptr) {
+      prefetch_hook_(prefetch_context_, CurrentKey{record.key, record.hash, record.key_group}, record.ns,
+                     time, 1);
+    }
+    ahead += record.size;
+  }
+  bucket.slot_ahead = ahead;
+  ahead = std::max(bucket.entry_ahead, bucket.cursor);
+  const size_t entry_limit = std::min(size, bucket.cursor + kPrefetchEntryBytes);
+  while (ahead < entry_limit) {
+    const Record record = ReadRecord(bytes + ahead);
+    queue.table.PrefetchEntry(record.hash, TableNamespace(time, record.ns));
+    if (prefetch_hook_ != nullptr) {
+      prefetch_hook_(prefetch_context_, CurrentKey{record.key, record.hash, record.key_group}, record.ns,
+                     time, 2);
+    }
+    ahead += record.size;
+  }
+  bucket.entry_ahead = ahead;
 }
 
 void TimerService::FinishFiring() {
@@ -382,6 +418,8 @@ void TimerService::Rebuild(Queue& queue) {
     Queue::Bucket& bucket = queue.buckets[entry.bucket];
     bucket.bytes.clear();
     bucket.cursor = 0;
+    bucket.slot_ahead = 0;
+    bucket.entry_ahead = 0;
   }
   // Each live timer had at least one record in its bucket, so the bucket's capacity holds the
   // rebuilt records.

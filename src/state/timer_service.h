@@ -94,6 +94,20 @@ class TimerService {
   template <typename F>
   void AdvanceProcessingTime(Timestamp now, F&& on_timer);
 
+  // Firing many timers is a run of hash probes (the timer's own entry, then the operator's state
+  // for its key); the service reads its buckets ahead and calls `hook(context, key, ns, time,
+  // stage)` for timers about to fire: stage 1 about kPrefetchSlotBytes ahead (prefetch index
+  // slots), stage 2 about kPrefetchEntryBytes ahead (prefetch entries), so the misses of a dozen
+  // timers overlap. The hook must only prefetch (it must not change state).
+  using PrefetchHook = void (*)(void* context, const CurrentKey& key, std::string_view ns, Timestamp time,
+                                int stage);
+  void SetPrefetchHook(PrefetchHook hook, void* context) {
+    prefetch_hook_ = hook;
+    prefetch_context_ = context;
+  }
+  static constexpr size_t kPrefetchSlotBytes = 1024;
+  static constexpr size_t kPrefetchEntryBytes = 512;
+
   Timestamp current_watermark() const { return watermark_; }
   // The earliest pending processing-time timer (kMaxTimestamp when none): the operator asks its
   // task to call it back then.
@@ -123,6 +137,9 @@ class TimerService {
   // Takes the earliest due timer (timestamp <= limit) that is still registered out of the table
   // and returns it in *timer (views into fired_scratch_); false when none is due.
   bool PopDue(Queue& queue, Timestamp limit, FiredTimer* timer);
+  // Issues the prefetches for the records of `bucket` (of timestamp `time`) within the look-ahead
+  // distances of its cursor.
+  void PrefetchAhead(Queue& queue, Timestamp time, uint32_t bucket);
   // After firing: prunes the top buckets and compacts stale records if due (of both domains:
   // callbacks may delete timers of either).
   void FinishFiring();
@@ -161,6 +178,8 @@ class TimerService {
   std::unique_ptr<Queue> processing_queue_;
   std::string ns_scratch_;
   std::string fired_scratch_;
+  PrefetchHook prefetch_hook_ = nullptr;
+  void* prefetch_context_ = nullptr;
   bool firing_ = false;
 
   // Bytes of buckets, heaps, indexes and free lists, reserved in the budget.

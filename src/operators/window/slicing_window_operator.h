@@ -77,6 +77,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <numeric>
@@ -86,6 +87,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "base/clock.h"
 #include "base/status.h"
@@ -213,6 +215,8 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
     slices_ = std::make_unique<state::StateTable>(context->state_pool, context->managed_memory,
                                                   context->task_name);
     window_slices_ = size_ / slice_;
+    // Tumbling windows (one slice per window) keep each slice in a table of its own.
+    slice_tables_enabled_ = slide_ == size_;
     sliding_size_ = sizeof(SlidingHeader) + sizeof(Acc) * static_cast<size_t>(window_slices_ + 1);
     // Overlapping event-time windows keep a sliding aggregate per key (when it fits an entry).
     if (event_time_ && size_ > slide_ &&
@@ -223,9 +227,12 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
     if (options_.late_data_tag) {
       late_output_ = this->side_outputs().Find(OutputTag<In>(*options_.late_data_tag));
     }
+    this->timers().SetPrefetchHook(&PrefetchForTimer, this);
     return Status::Ok();
   }
   void Close() override {
+    pending_count_ = 0;
+    slice_tables_.clear();
     sliding_.reset();
     slices_.reset();
     Base::Close();
@@ -246,19 +253,37 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
           "windows)"));
       return;
     }
-    if (time < current_.start || time >= current_.end) [[unlikely]] current_ = SliceOf(time);
+    const Timestamp watermark = event_time_ ? this->timers().current_watermark() : kMinTimestamp;
+    if (time < current_.start || time >= current_.end) [[unlikely]] {
+      current_ = SliceOf(time);
+      // (A slice cleaned up already gets no table: its elements are late.)
+      if (current_.last_cleanup > watermark) current_.table = SliceTableFor(current_.end);
+    }
     // The key is kept in registers rather than set in the state backend, which the record path
     // does not use (slices are in the operator's own table, timers take the key explicitly).
     const EncodedKey encoded = key_encoder_.Encode(this->key_selector()(value));
     const int key_group = KeyGroupOf(encoded.hash);
-    const Timestamp watermark = event_time_ ? this->timers().current_watermark() : kMinTimestamp;
     if (current_.first_fire <= watermark) [[unlikely]] {
+      Drain();
       AddBehindWatermark(value, time, {encoded.bytes, encoded.hash, key_group}, watermark);
       return;
     }
     // The common case: no window of this slice has fired; one probe, the update in place. (The
     // key's parts are passed separately: a CurrentKey built here is copied through the stack.)
     bool inserted = false;
+    if (current_.table != nullptr) {
+      // A tumbling window's own table: no namespace, no timer (the table fires as a whole).
+      if constexpr (kPipelined) {
+        if (encoded.bytes.size() <= sizeof(Pending::key)) [[likely]] {
+          Enqueue(value, encoded, key_group);
+          return;
+        }
+        Drain();
+      }
+      Acc* accumulator = FindOrInsertIn(*current_.table, encoded.hash, key_group, encoded.bytes, {}, &inserted);
+      if (accumulator != nullptr) [[likely]] AddTo(value, *accumulator);
+      return;
+    }
     Acc* accumulator =
         FindOrInsertSlice(encoded.hash, key_group, encoded.bytes, current_.end, &inserted);
     if (accumulator == nullptr) [[unlikely]] return;
@@ -273,14 +298,44 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
   // numLateRecordsDropped).
   int64_t late_dropped() const { return late_dropped_; }
   // Live (key, slice) accumulators.
-  size_t slice_count() const { return slices_ ? slices_->size() : 0; }
+  size_t slice_count() const {
+    const_cast<SlicingWindowOperator*>(this)->Drain();
+    size_t count = slices_ ? slices_->size() : 0;
+    for (const SliceTable& table : slice_tables_) count += table.table->size();
+    return count;
+  }
+  // Tumbling windows' own slice tables alive (see SliceTable).
+  size_t slice_table_count() const { return slice_tables_.size(); }
   // Live per-key sliding aggregates (overlapping event-time windows only).
   size_t sliding_aggregate_count() const { return sliding_ ? sliding_->size() : 0; }
   // Managed memory held by the slices and the timers.
   int64_t memory_bytes() {
     if (!slices_) return 0;
-    return slices_->memory_bytes() + (sliding_ ? sliding_->memory_bytes() : 0) +
-           this->timers().memory_bytes();
+    Drain();
+    int64_t bytes = slices_->memory_bytes() + (sliding_ ? sliding_->memory_bytes() : 0) +
+                    this->timers().memory_bytes();
+    for (const SliceTable& table : slice_tables_) bytes += table.table->memory_bytes();
+    return bytes;
+  }
+
+  // Tumbling windows' own tables fire as a whole; the base then fires the per-key timers and
+  // forwards the watermark.
+  void EmitWatermark(Timestamp watermark) override {
+    Drain();
+    if (event_time_ && !slice_tables_.empty()) FireSliceTables(watermark);
+    Base::EmitWatermark(watermark);
+  }
+  Timestamp NextProcessingTime() const override {
+    Timestamp next = Base::NextProcessingTime();
+    if (!event_time_) {
+      for (const SliceTable& table : slice_tables_) next = std::min(next, table.end - 1);
+    }
+    return next;
+  }
+  void OnProcessingTime(Timestamp now) override {
+    Drain();
+    if (!event_time_ && !slice_tables_.empty()) FireSliceTables(now);
+    Base::OnProcessingTime(now);
   }
 
  protected:
@@ -300,7 +355,78 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
     Timestamp first_fire = kMinTimestamp;
     // last_window_end - 1 + lateness: from here the slice is freed and its elements are late.
     Timestamp last_cleanup = kMinTimestamp;
+    // The slice's own table (tumbling windows), or null: the slice is in slices_ with timers.
+    state::StateTable* table = nullptr;
   };
+
+  // Tumbling windows: the accumulators of one slice (= one window) in a table of their own, with
+  // no namespace and no timers. When the watermark (or the processing-time clock) reaches end - 1
+  // the table is walked in segment order, emitting every key's result: a sequential scan instead
+  // of a timer pop, a dedup-table removal and two probes per key, which is what bounds the latency
+  // of a firing of many keys. The table is dropped whole at end - 1 + lateness (no per-entry
+  // removal, no compaction). Late elements (allowed lateness) update it and fire their key's
+  // window at once, as below. At most kMaxSliceTables tables live; past that (windows of a few
+  // milliseconds with a long lateness or far-ahead timestamps) new slices take the general path
+  // (slices_ and per-key timers) for the rest of the run, so a slice never has entries in both.
+  struct SliceTable {
+    Timestamp end;
+    bool fired;
+    std::unique_ptr<state::StateTable> table;
+  };
+  static constexpr size_t kMaxSliceTables = 128;
+
+  // Records bound for a slice table are applied kPipeline records late: each is queued with its
+  // key's hash, and the table's index slot (at once) and entry (half-way) are prefetched, so the two
+  // dependent cache misses of a probe overlap with the work of the records in between instead of
+  // stalling each record (they were about half of a tumbling window's cost per record). Only
+  // trivially copyable records (copied into the queue) with short keys take it. The queue is
+  // drained, in order, before anything that reads the tables: a watermark, a processing-time
+  // firing, a record taking another path, the statistics (and a snapshot must drain it too).
+  static constexpr bool kPipelined = std::is_trivially_copyable_v<In> && sizeof(In) <= 128;
+  static constexpr uint32_t kPipeline = 8;
+  struct Pending {
+    alignas(In) std::byte value[sizeof(In)];  // the record's bytes (In may lack a default constructor)
+    uint64_t hash;
+    state::StateTable* table;
+    int key_group;
+    uint32_t key_size;
+    char key[16];
+  };
+
+  void Enqueue(const In& value, const EncodedKey& encoded, int key_group) {
+    Pending& slot = pending_[pending_head_ & (kPipeline - 1)];
+    if (pending_count_ == kPipeline) {
+      Apply(slot);  // the oldest
+    } else {
+      ++pending_count_;
+    }
+    std::memcpy(slot.value, static_cast<const void*>(&value), sizeof(In));
+    slot.hash = encoded.hash;
+    slot.table = current_.table;
+    slot.key_group = key_group;
+    slot.key_size = static_cast<uint32_t>(encoded.bytes.size());
+    std::memcpy(slot.key, encoded.bytes.data(), encoded.bytes.size());
+    slot.table->PrefetchSlot(slot.hash);
+    if (pending_count_ > kPipeline / 2) {
+      const Pending& middle = pending_[(pending_head_ - kPipeline / 2) & (kPipeline - 1)];
+      middle.table->PrefetchEntry(middle.hash);
+    }
+    ++pending_head_;
+  }
+  void Apply(const Pending& pending) {
+    bool inserted = false;
+    Acc* accumulator = FindOrInsertIn(*pending.table, pending.hash, pending.key_group,
+                                      std::string_view(pending.key, pending.key_size), {}, &inserted);
+    if (accumulator != nullptr) [[likely]] {
+      AddTo(*std::launder(reinterpret_cast<const In*>(pending.value)), *accumulator);
+    }
+  }
+  void Drain() {
+    if constexpr (kPipelined) {
+      for (uint32_t i = pending_count_; i > 0; --i) Apply(pending_[(pending_head_ - i) & (kPipeline - 1)]);
+      pending_count_ = 0;
+    }
+  }
 
   static int64_t FloorMod(int64_t value, int64_t divisor) {
     const int64_t remainder = value % divisor;
@@ -344,6 +470,77 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
   }
   bool IsWindowEnd(Timestamp end) const { return FloorMod(end - size_ - offset_, slide_) == 0; }
 
+  // The table of the tumbling window ending `end`: the existing one, a new one while fewer than
+  // kMaxSliceTables live and none has been refused, else null (the general path).
+  state::StateTable* SliceTableFor(Timestamp end) {
+    auto it = std::lower_bound(slice_tables_.begin(), slice_tables_.end(), end,
+                               [](const SliceTable& table, Timestamp e) { return table.end < e; });
+    if (it != slice_tables_.end() && it->end == end) return it->table.get();
+    if (!slice_tables_enabled_) return nullptr;
+    if (slice_tables_.size() >= kMaxSliceTables) {
+      slice_tables_enabled_ = false;  // from now on new slices use slices_ (see SliceTable)
+      return nullptr;
+    }
+    auto table = std::make_unique<state::StateTable>(this->context()->state_pool,
+                                                     this->context()->managed_memory,
+                                                     this->context()->task_name);
+    state::StateTable* raw = table.get();
+    // A slice behind the firing point (a late element's window that fired with no elements of
+    // this subtask) counts as fired: it is only ever fired per element.
+    const bool fired = event_time_ ? end - 1 <= this->timers().current_watermark() : false;
+    slice_tables_.insert(it, SliceTable{end, fired, std::move(table)});
+    return raw;
+  }
+
+  // Fires the tables whose window ends at or before `time` + 1 (in order of end) and drops those
+  // whose cleanup time (end - 1 + lateness) has come.
+  void FireSliceTables(Timestamp time) {
+    for (SliceTable& slice : slice_tables_) {
+      if (slice.end - 1 > time) break;
+      if (slice.fired) continue;
+      slice.fired = true;
+      // When the general path holds windows too (after kMaxSliceTables), its earlier timers fire
+      // first, so that every key's windows still fire in order of end.
+      if (event_time_ && this->timers().event_timer_count() != 0 &&
+          this->timers().next_event_time() < slice.end - 1) {
+        this->timers().AdvanceWatermark(slice.end - 2, [this](const state::FiredTimer& timer) {
+          this->backend().SetCurrentKey(timer.key);
+          OnEventTime(timer);
+        });
+      }
+      const TimeWindow window{slice.end - size_, slice.end};
+      collector_.set_timestamp(slice.end - 1);
+      slice.table->ForEach([&](int, std::string_view key, std::string_view, std::span<const std::byte> value) {
+        const Result result = aggregate_.GetResult(*std::launder(reinterpret_cast<const Acc*>(value.data())));
+        if constexpr (std::is_same_v<WindowFunction, EmitWindowResult>) {
+          collector_.Collect(result);
+        } else {
+          window_function_(DecodeKey<Key>(key), window, result, collector_);
+        }
+      });
+    }
+    const auto cleaned = std::find_if(slice_tables_.begin(), slice_tables_.end(), [&](const SliceTable& slice) {
+      return SaturatingAdd(slice.end - 1, lateness_) > time;
+    });
+    if (cleaned != slice_tables_.begin()) {
+      slice_tables_.erase(slice_tables_.begin(), cleaned);
+      current_ = SliceInfo();  // it may name a dropped table
+    }
+  }
+
+  // The accumulator of (key, ns) in `table`, created with CreateAccumulator() when new
+  // (*inserted); nullptr after failing the task when the budget cannot hold it.
+  Acc* FindOrInsertIn(state::StateTable& table, uint64_t key_hash, int key_group, std::string_view key_bytes,
+                      std::string_view ns, bool* inserted) {
+    auto stored = table.FindOrInsert(key_hash, key_group, key_bytes, ns, sizeof(Acc), inserted);
+    if (!stored.ok()) [[unlikely]] {
+      this->context()->Fail(stored.status());
+      return nullptr;
+    }
+    if (*inserted) return new (stored->data()) Acc(aggregate_.CreateAccumulator());
+    return &AccOf(*stored);
+  }
+
   // The accumulator of (current key, slice), created with CreateAccumulator() when new
   // (*inserted); nullptr after failing the task when the budget cannot hold it.
   Acc* FindOrInsertSlice(uint64_t key_hash, int key_group, std::string_view key_bytes,
@@ -386,6 +583,22 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
       return;
     }
     bool inserted = false;
+    if (current_.table != nullptr) {
+      // A tumbling window that fired and is not cleaned up (allowed lateness): it fires again at
+      // once with the key's whole content (Flink's late firing).
+      Acc* accumulator = FindOrInsertIn(*current_.table, key.hash, key.key_group, key.bytes, {}, &inserted);
+      if (accumulator == nullptr) [[unlikely]] return;
+      AddTo(value, *accumulator);
+      const Result result = aggregate_.GetResult(*accumulator);
+      collector_.set_timestamp(current_.end - 1);
+      if constexpr (std::is_same_v<WindowFunction, EmitWindowResult>) {
+        collector_.Collect(result);
+      } else {
+        window_function_(DecodeKey<Key>(key.bytes), TimeWindow{current_.end - size_, current_.end}, result,
+                         collector_);
+      }
+      return;
+    }
     Acc* accumulator =
         FindOrInsertSlice(key.hash, key.key_group, key.bytes, current_.end, &inserted);
     if (accumulator == nullptr) [[unlikely]] return;
@@ -415,6 +628,22 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
       late_output_->Collect(value, time);
     } else {
       ++late_dropped_;
+    }
+  }
+
+  // The timer service's look-ahead while firing (see TimerService::SetPrefetchHook): the state a
+  // timer at t will read, the key's sliding aggregate or its slice ending t + 1 (a tumbling
+  // window's only slice, a sliding window's last).
+  static void PrefetchForTimer(void* self, const state::CurrentKey& key, std::string_view, Timestamp time,
+                               int stage) {
+    auto* op = static_cast<SlicingWindowOperator*>(self);
+    const Timestamp end = time + 1;
+    const state::StateTable* table = op->sliding_ ? op->sliding_.get() : op->slices_.get();
+    const std::string_view ns = op->sliding_ ? std::string_view() : Namespace(end);
+    if (stage == 1) {
+      table->PrefetchSlot(key.hash, ns);
+    } else {
+      table->PrefetchEntry(key.hash, ns);
     }
   }
 
@@ -598,6 +827,15 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
   KeyEncoder key_encoder_;
   SliceInfo current_;
   std::unique_ptr<state::StateTable> slices_;
+  // Tumbling windows' own tables, in order of end (see SliceTable).
+  std::vector<SliceTable> slice_tables_;
+  bool slice_tables_enabled_ = false;
+  // The pipeline of records bound for slice tables (kPipelined): a ring, the oldest at
+  // pending_head_ - pending_count_.
+  struct Empty {};
+  std::conditional_t<kPipelined, Pending[kPipeline], Empty> pending_{};
+  uint32_t pending_head_ = 0;
+  uint32_t pending_count_ = 0;
   // Per-key sliding aggregates (MergeSliding); null for tumbling, gapped or processing-time
   // windows, and for windows of too many slices.
   std::unique_ptr<state::StateTable> sliding_;

@@ -410,6 +410,28 @@ TEST_F(SlicingWindowOperatorTest, MaximumWatermarkFiresEverythingInOrderOfEnd) {
                                                  &ReferenceCount);
 }
 
+TEST_F(SlicingWindowOperatorTest, TumblingWindowsPastTheSliceTableLimitTakeTheGeneralPathInOrder) {
+  // Tumbling windows keep a table per window, at most 128 at once; here 10 ms windows over 5 s of
+  // out-of-order time (and all of it before a single maximum watermark) need hundreds: the later
+  // windows go through the per-key timers, and every key's windows must still fire in order of
+  // end, with the lateness rules, as the reference says.
+  std::vector<Step> steps;
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 3000; ++i) {
+    steps.push_back({false, {static_cast<int64_t>(rng() % 4), 1}, static_cast<Timestamp>(rng() % 5000)});
+  }
+  steps.push_back({true, {}, kMaxTimestamp});
+  CheckAgainstReference<CountAggregate, int64_t>(SlicingWindowOptions::Tumbling(10), steps, &ReferenceCount);
+  for (const int64_t lateness : {0, 40}) {
+    SlicingWindowOptions options = SlicingWindowOptions::Tumbling(10, 3);
+    options.allowed_lateness_ms = lateness;
+    const auto ooo = RandomStream(500 + lateness, 6000, 5, 0, 1500, 0.1, 300);
+    const Coverage coverage = CheckAgainstReference<SumAggregate, int64_t>(options, ooo, &ReferenceSum);
+    EXPECT_GT(coverage.late, 10u);
+    if (lateness > 0) EXPECT_GT(coverage.late_firings, 0u);
+  }
+}
+
 TEST_F(SlicingWindowOperatorTest, ProcessingTimeWindowsFireWhenProcessingTimeReachesTheirEnd) {
   for (const SlicingWindowOptions& shape : WindowShapes()) {
     SlicingWindowOptions options = shape;
