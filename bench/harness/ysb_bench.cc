@@ -66,9 +66,19 @@ void BM_Ysb_HandWritten(benchmark::State& state) {
   int64_t windows = 0;
   for (auto _ : state) {
     int64_t window_end = ysb.start_time_ms + ysb.window_ms;
+    // Event time advanced per event as the source advances it (no division per event).
+    int64_t time = ysb.start_time_ms;
+    int64_t remainder = 0;
+    size_t slot = 0;
     for (int64_t i = 0; i < events; ++i) {
-      AdEvent event = replay[static_cast<size_t>(i) % replay.size()];
-      event.event_time = clock.TimeOf(i);
+      AdEvent event = replay[slot];
+      if (++slot == replay.size()) slot = 0;
+      event.event_time = time;
+      remainder += 1000;
+      if (remainder >= ysb.events_per_second) {
+        remainder -= ysb.events_per_second;
+        ++time;
+      }
       if (event.event_type != EventType::kView) continue;
       const Uuid* campaign = table.CampaignOf(event.ad_id);
       if (campaign == nullptr) continue;
