@@ -12,7 +12,7 @@
 //   mobile), event_type (view, click, purchase), event_time (ms), ip_address. As in yahoo's
 //   generator, the ad, the ad type and the event type are drawn uniformly, so views are 1/3 of
 //   the events (the proportion of all references; LightSaber and WindFlow cycle through them).
-// * Like LightSaber and Grizzly, the source replays `replay_events` events generated once into
+// * Like LightSaber, the source replays `replay_events` events generated once into
 //   memory: event i of the run is replay[i mod replay_events] with its event_time set to
 //   EventClock::TimeOf(i) = start_time_ms + floor(i * 1000 / events_per_second), so every pass
 //   is fresh event time and the figure measures the engine, not a random-number generator.
@@ -30,8 +30,8 @@
 //
 // Event time and watermarks: event time in milliseconds. Each source subtask emits in event-time
 // order, so its watermark is Flink's forMonotonousTimestamps (bounded out-of-orderness 0:
-// watermark = latest event time - 1), emitted by the source after each poll (at most 1024
-// events). That is StreamBenchmarks' Flink source (a watermark every 1000 events at the current
+// watermark = latest event time - 1), emitted by the source after each poll (the runtime polls
+// up to 1024 events at a time). That is StreamBenchmarks' Flink source (a watermark every 1000 events at the current
 // timestamp) less the millisecond that keeps the events sharing the watermark's millisecond on
 // time. Events behind the watermark would be dropped as Flink drops them (no allowed lateness,
 // no late side output); the generated stream has none.
@@ -104,7 +104,7 @@ struct CampaignView {
   int64_t event_time = 0;
 };
 
-// A window's aggregate of one campaign (the accumulator and result of CampaignCount).
+// A window's aggregate of one campaign (the accumulator and result of CountViews).
 struct CampaignCount {
   Uuid campaign_id;
   int64_t count = 0;
@@ -137,8 +137,8 @@ struct YsbConfig {
   int64_t window_ms = 10'000;                 // YSB's 10 s tumbling windows
 
   // InvalidArgument naming the field when a value is out of range (every count and size must be
-  // positive, events >= 0, campaigns <= kMaxCampaigns, campaigns * ads_per_campaign <= 1 << 24), or when `rate` (the run's
-  // RunContext::rate) is neither 0 nor at least 1 event per second.
+  // positive, events >= 0, campaigns <= kMaxCampaigns, campaigns * ads_per_campaign <= 1 << 24),
+  // or when `rate` (the run's RunContext::rate) is neither 0 nor at least 1 event per second.
   [[nodiscard]] Status Validate(double rate = 0) const;
 };
 
