@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "api/keyed_process.h"
 #include "api/watermarks.h"
@@ -285,49 +286,43 @@ class RollingVwapFunction final : public api::KeyedProcessFunction<int64_t, Trad
   IdMap<VwapEntry> entries_;
 };
 
-// T3: the symbol's book. Resting orders in an IdMap (reference -> side, price, shares), the
-// shares at each price level in another (side and price -> shares), and the current top in a
-// ValueState. Most messages move the top by arithmetic on it; only when the best level of a side
-// empties is that side's best found again by a pass over the levels (O(levels), a few dozen: the
-// generator rests orders within TickGenerator::kMaxLevelsAway ticks of the reference price).
+// T3: the symbol's book. Resting orders in an IdMap (reference -> side, price, shares); each
+// side's price levels as one ValueState holding the (price, shares) pairs sorted best first, so
+// the best level is the first pair and no search is needed when it empties. A message touches
+// one side: one read and one write of that side's levels (a few hundred bytes: the generator
+// rests orders within TickGenerator::kMaxLevelsAway ticks of the reference price), where levels
+// kept one state entry each would cost a probe per level to find the next best.
 struct BookOrder {
   int64_t price;
   int64_t shares;
   int64_t side;  // 'B' or 'S'
+};
+struct Level {
+  int64_t price;
+  int64_t shares;
 };
 
 class TopOfBookFunction final : public api::KeyedProcessFunction<int64_t, TickMessage, TopOfBook> {
  public:
   Status Open(api::RuntimeContext& context) override {
     orders_.Bind(context.GetState<BookOrder>("orders"));
-    levels_ = context.GetMapState<int64_t, int64_t>("levels");
-    top_ = context.GetState<TopOfBook>("top");
+    bids_ = context.GetState<std::string_view>("bids");
+    asks_ = context.GetState<std::string_view>("asks");
     return Status::Ok();
   }
 
   void ProcessElement(const TickMessage& message, Context& context, api::Collector<TopOfBook>& out) override {
     const char type = message.type();
-    if (type != itch::kAddOrder && type != itch::kOrderExecuted && type != itch::kOrderCancel &&
-        type != itch::kOrderDelete) {
-      return;
-    }
-    const TopOfBook before = top_->Value().value_or(TopOfBook{});
-    TopOfBook top = before;
+    int64_t side;
+    int64_t price;
+    int64_t delta;  // shares added to (or, negative, removed from) the level
     const uint64_t reference = message.order_reference();
     if (type == itch::kAddOrder) {
-      const BookOrder order{message.price(), message.shares(), message.side()};
-      orders_.Put(reference, order);
-      const int64_t level = levels_->Get(LevelKey(order)).value_or(0) + order.shares;
-      levels_->Put(LevelKey(order), level);
-      int64_t& best_price = order.side == 'B' ? top.bid_price : top.ask_price;
-      int64_t& best_size = order.side == 'B' ? top.bid_size : top.ask_size;
-      if (best_size == 0 || Better(order.side, order.price, best_price)) {
-        best_price = order.price;
-        best_size = level;
-      } else if (order.price == best_price) {
-        best_size = level;
-      }
-    } else {
+      side = message.side();
+      price = message.price();
+      delta = message.shares();
+      orders_.Put(reference, BookOrder{price, delta, side});
+    } else if (type == itch::kOrderExecuted || type == itch::kOrderCancel || type == itch::kOrderDelete) {
       std::optional<BookOrder> order = orders_.Get(reference);
       if (!order) return;
       const int64_t removed = type == itch::kOrderDelete
@@ -341,56 +336,54 @@ class TopOfBookFunction final : public api::KeyedProcessFunction<int64_t, TickMe
       } else {
         orders_.Put(reference, *order);
       }
-      const int64_t key = LevelKey(*order);
-      const int64_t level = levels_->Get(key).value_or(0) - removed;
-      if (level > 0) {
-        levels_->Put(key, level);
-      } else {
-        levels_->Remove(key);
-      }
-      int64_t& best_price = order->side == 'B' ? top.bid_price : top.ask_price;
-      int64_t& best_size = order->side == 'B' ? top.bid_size : top.ask_size;
-      if (order->price == best_price && best_size > 0) {
-        if (level > 0) {
-          best_size = level;
-        } else {
-          FindBest(order->side, best_price, best_size);
-        }
-      }
+      side = order->side;
+      price = order->price;
+      delta = -removed;
+    } else {
+      return;  // 'P': a non-displayed order, never on the book
     }
-    if (top.bid_price == before.bid_price && top.bid_size == before.bid_size &&
-        top.ask_price == before.ask_price && top.ask_size == before.ask_size) {
-      return;
+
+    state::ValueState<std::string_view>* levels = side == 'B' ? bids_ : asks_;
+    Load(*levels, levels_);
+    const Level before = levels_.empty() ? Level{0, 0} : levels_.front();
+    // The level's position: levels are sorted best first (bids descending, asks ascending).
+    auto it = std::lower_bound(levels_.begin(), levels_.end(), price, [side](const Level& level, int64_t p) {
+      return side == 'B' ? level.price > p : level.price < p;
+    });
+    if (it != levels_.end() && it->price == price) {
+      it->shares += delta;
+      if (it->shares <= 0) levels_.erase(it);
+    } else if (delta > 0) {
+      levels_.insert(it, Level{price, delta});
     }
-    top.stock_locate = message.stock_locate();
-    top.time = context.timestamp();
-    top_->Update(top);
-    out.Collect(top);
+    if (levels_.empty()) {
+      levels->Clear();
+    } else {
+      levels->Update(std::string_view(reinterpret_cast<const char*>(levels_.data()), levels_.size() * sizeof(Level)));
+    }
+    const Level after = levels_.empty() ? Level{0, 0} : levels_.front();
+    if (after.price == before.price && after.shares == before.shares) return;
+
+    Load(side == 'B' ? *asks_ : *bids_, other_);
+    const Level other = other_.empty() ? Level{0, 0} : other_.front();
+    const Level& bid = side == 'B' ? after : other;
+    const Level& ask = side == 'B' ? other : after;
+    out.Collect(TopOfBook{message.stock_locate(), context.timestamp(), bid.price, bid.shares, ask.price, ask.shares});
   }
 
  private:
-  static int64_t LevelKey(const BookOrder& order) {
-    return (order.side == 'B' ? 0 : int64_t{1} << 40) | order.price;
-  }
-  static bool Better(int64_t side, int64_t price, int64_t than) { return side == 'B' ? price > than : price < than; }
-
-  void FindBest(int64_t side, int64_t& best_price, int64_t& best_size) const {
-    const int64_t side_bit = side == 'B' ? 0 : int64_t{1} << 40;
-    best_price = 0;
-    best_size = 0;
-    levels_->ForEach([&](const int64_t& key, const int64_t& shares) {
-      if ((key & (int64_t{1} << 40)) != side_bit) return;
-      const int64_t price = key & ((int64_t{1} << 40) - 1);
-      if (best_size == 0 || Better(side, price, best_price)) {
-        best_price = price;
-        best_size = shares;
-      }
-    });
+  // Copies a side's levels out of the state (its bytes need not be 8-aligned there).
+  static void Load(const state::ValueState<std::string_view>& state, std::vector<Level>& out) {
+    const std::optional<std::string_view> bytes = state.Value();
+    out.resize(bytes ? bytes->size() / sizeof(Level) : 0);
+    if (!out.empty()) std::memcpy(out.data(), bytes->data(), out.size() * sizeof(Level));
   }
 
   IdMap<BookOrder> orders_;
-  state::MapState<int64_t, int64_t>* levels_ = nullptr;
-  state::ValueState<TopOfBook>* top_ = nullptr;
+  state::ValueState<std::string_view>* bids_ = nullptr;
+  state::ValueState<std::string_view>* asks_ = nullptr;
+  std::vector<Level> levels_;  // scratch: the touched side, reused (no allocation once grown)
+  std::vector<Level> other_;   // scratch: the other side
 };
 
 void AppendSymbol(std::string& out, int64_t locate) {
