@@ -58,8 +58,23 @@ void AppendInt(std::string& out, int64_t value) {
   out.append(buffer, result.ptr);
 }
 
+// Whether any byte of `word` equals `byte` (the exact "has a zero byte" test on word ^ byte*0x01..01).
+bool HasByte(uint64_t word, char byte) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  const uint64_t x = word ^ (kOnes * static_cast<uint8_t>(byte));
+  return ((x - kOnes) & ~x & (kOnes << 7)) != 0;
+}
+
+// Eight bytes per step: this runs over every string of every event written.
 bool NeedsQuotes(std::string_view field) {
-  for (const char c : field) {
+  size_t i = 0;
+  for (; i + 8 <= field.size(); i += 8) {
+    uint64_t word;
+    std::memcpy(&word, field.data() + i, 8);
+    if (HasByte(word, ',') | HasByte(word, '"') | HasByte(word, '\n') | HasByte(word, '\r')) return true;
+  }
+  for (; i < field.size(); ++i) {
+    const char c = field[i];
     if (c == ',' || c == '"' || c == '\n' || c == '\r') return true;
   }
   return false;

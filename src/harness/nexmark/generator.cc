@@ -316,6 +316,9 @@ std::string_view NexmarkGenerator::NextExtra(JavaRandom& random, int64_t current
   const std::string& reusable = tables_->reusable_extra;
   if (size < kReusableExtraLength / 2) {
     const int start = random.NextInt(kReusableExtraLength - size);
+    // The consumer reads the extra next, from a random spot in 1 MiB: start the fetch now.
+    __builtin_prefetch(reusable.data() + start);
+    __builtin_prefetch(reusable.data() + start + size - 1);
     return std::string_view(reusable).substr(static_cast<size_t>(start), static_cast<size_t>(size));
   }
   WEIR_CHECK(static_cast<size_t>(size) <= long_extra_.size());
