@@ -5,7 +5,8 @@ SANITIZE_DIR   ?= build-sanitize
 JOBS           ?= $(shell nproc)
 CMAKE_FLAGS    ?=
 CTEST_FLAGS    ?= --output-on-failure --timeout 600
-RUN_ARGS       ?= example WordCount --generate 1gb --output /dev/null --stats
+RUN_ARGS       ?= bench nexmark --query q0,q1,q2,q5,q7,q8,q11 --events 10000000
+RUN_YSB_ARGS   ?= bench ysb --events 10000000
 
 .PHONY: all build deps run test test-release test-sanitize bench format clean
 
@@ -20,10 +21,12 @@ $(BUILD_DIR)/build.ninja:
 build: $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# The default job: WordCount over 1 GB of generated text, printing records/s and MB/s.
+# The default run: Nexmark q0, q1, q2, q5, q7, q8, q11 over 10 M events each, then YSB over 10 M
+# events, each printing nexmark-flink's summary table (docs/bench.md).
 run: deps
 	@$(MAKE) --no-print-directory build
 	./$(BUILD_DIR)/weir $(RUN_ARGS)
+	./$(BUILD_DIR)/weir $(RUN_YSB_ARGS)
 
 # Every test: the Release build, then the same suites under AddressSanitizer + UBSan.
 test: deps
