@@ -44,7 +44,8 @@ void BM_NexmarkQuery(benchmark::State& state) {
 
 void QueryArgs(benchmark::internal::Benchmark* benchmark) {
   for (size_t i = 0; i < NexmarkQueries().size(); ++i) {
-    if (NexmarkQueries()[i].name == "q12") continue;  // processing-time windows: not a throughput query
+    if (NexmarkQueries()[i].name == "q12")
+      continue;  // processing-time windows: not a throughput query
     benchmark->Args({static_cast<int64_t>(i), 20'000'000});
   }
 }

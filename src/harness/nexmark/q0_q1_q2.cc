@@ -26,8 +26,8 @@ bool IsBid(const Event& event) { return event.type == EventType::kBid; }
 // thousandths (computed in 128 bits: a DECIMAL(23, 3) can exceed int64).
 void AppendEuroPrice(std::string& out, int64_t price) {
   const __int128 thousandths = static_cast<__int128>(price) * 908;
-  const unsigned __int128 magnitude =
-      thousandths < 0 ? -static_cast<unsigned __int128>(thousandths) : static_cast<unsigned __int128>(thousandths);
+  const unsigned __int128 magnitude = thousandths < 0 ? -static_cast<unsigned __int128>(thousandths)
+                                                      : static_cast<unsigned __int128>(thousandths);
   if (thousandths < 0) out.push_back('-');
   char digits[48];
   int n = 0;
@@ -79,10 +79,10 @@ struct Q2Traits {
 namespace weir::serde {
 template <>
 struct Codec<harness::nexmark::BidRow>
-    : harness::nexmark::internal::MemberCodec<harness::nexmark::BidRow, &harness::nexmark::BidRow::auction,
-                                              &harness::nexmark::BidRow::bidder, &harness::nexmark::BidRow::price,
-                                              &harness::nexmark::BidRow::date_time,
-                                              &harness::nexmark::BidRow::extra> {};
+    : harness::nexmark::internal::MemberCodec<
+          harness::nexmark::BidRow, &harness::nexmark::BidRow::auction,
+          &harness::nexmark::BidRow::bidder, &harness::nexmark::BidRow::price,
+          &harness::nexmark::BidRow::date_time, &harness::nexmark::BidRow::extra> {};
 }  // namespace weir::serde
 
 namespace weir::harness::nexmark {

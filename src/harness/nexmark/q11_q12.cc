@@ -5,7 +5,8 @@
 //               SESSION_END(B.dateTime, INTERVAL '10' SECOND) AS endtime
 //        FROM bid B GROUP BY B.bidder, SESSION(B.dateTime, INTERVAL '10' SECOND);
 //   q12: SELECT bidder, count(*) AS bid_count, window_start AS starttime, window_end AS endtime
-//        FROM TABLE(TUMBLE(TABLE B, DESCRIPTOR(p_time), INTERVAL '10' SECOND))   -- p_time = PROCTIME()
+//        FROM TABLE(TUMBLE(TABLE B, DESCRIPTOR(p_time), INTERVAL '10' SECOND))
+//        -- B is bid with p_time AS PROCTIME()
 //        GROUP BY bidder, window_start, window_end;
 //
 // Both use the window fast paths (the session operator, the sliced tumbling operator) with a count
@@ -96,24 +97,27 @@ api::DataStream<BidderBid> Bids(api::DataStream<Event>& events, std::string name
 }  // namespace
 
 void BuildQ11(api::DataStream<Event> events, const RunContext& context) {
-  auto counts = Bids(events, "q11: Bids")
-                    .KeyBy([](const BidderBid& bid) { return bid.bidder; })
-                    .Window(api::EventTimeSessionWindows::WithGap(std::chrono::milliseconds(kGapMillis)))
-                    .Aggregate(CountPerBidder(), "q11: Bids per bidder per session");
+  auto counts =
+      Bids(events, "q11: Bids")
+          .KeyBy([](const BidderBid& bid) { return bid.bidder; })
+          .Window(api::EventTimeSessionWindows::WithGap(std::chrono::milliseconds(kGapMillis)))
+          .Aggregate(CountPerBidder(), "q11: Bids per bidder per session");
   auto rows = counts.Process<WindowRow>(
       [](const BidderCount& count, api::ProcessFunction<BidderCount, WindowRow>::Context& context,
          api::Collector<WindowRow>& out) {
-        out.Collect({count.bidder, count.count, count.earliest, context.timestamp() + 1, count.latest});
+        out.Collect(
+            {count.bidder, count.count, count.earliest, context.timestamp() + 1, count.latest});
       },
       "q11: Session bounds");
   EmitResults(rows, Q11Traits{}, context);
 }
 
 void BuildQ12(api::DataStream<Event> events, const RunContext& context) {
-  auto counts = Bids(events, "q12: Bids")
-                    .KeyBy([](const BidderBid& bid) { return bid.bidder; })
-                    .Window(api::TumblingProcessingTimeWindows::Of(std::chrono::milliseconds(kWindowMillis)))
-                    .Aggregate(CountPerBidder(), "q12: Bids per bidder per processing-time window");
+  auto counts =
+      Bids(events, "q12: Bids")
+          .KeyBy([](const BidderBid& bid) { return bid.bidder; })
+          .Window(api::TumblingProcessingTimeWindows::Of(std::chrono::milliseconds(kWindowMillis)))
+          .Aggregate(CountPerBidder(), "q12: Bids per bidder per processing-time window");
   auto rows = counts.Process<WindowRow>(
       [](const BidderCount& count, api::ProcessFunction<BidderCount, WindowRow>::Context& context,
          api::Collector<WindowRow>& out) {

@@ -63,7 +63,8 @@ class Q3Join final : public api::KeyedProcessFunction<int64_t, Q3Input, Q3Row> {
   void ProcessElement(const Q3Input& input, Context&, api::Collector<Q3Row>& out) override {
     if (input.is_person != 0) {
       auctions_->ForEach([&](const StoredAuction& auction) {
-        out.Collect({input.name, input.city, input.state, auction.first, std::max(input.date_time, auction.second)});
+        out.Collect({input.name, input.city, input.state, auction.first,
+                     std::max(input.date_time, auction.second)});
       });
       persons_->Add({input.name, input.city, input.state, input.date_time});
     } else {
@@ -87,14 +88,16 @@ namespace weir::serde {
 template <>
 struct Codec<harness::nexmark::Q3Input>
     : harness::nexmark::internal::MemberCodec<
-          harness::nexmark::Q3Input, &harness::nexmark::Q3Input::is_person, &harness::nexmark::Q3Input::key,
-          &harness::nexmark::Q3Input::id, &harness::nexmark::Q3Input::date_time, &harness::nexmark::Q3Input::name,
+          harness::nexmark::Q3Input, &harness::nexmark::Q3Input::is_person,
+          &harness::nexmark::Q3Input::key, &harness::nexmark::Q3Input::id,
+          &harness::nexmark::Q3Input::date_time, &harness::nexmark::Q3Input::name,
           &harness::nexmark::Q3Input::city, &harness::nexmark::Q3Input::state> {};
 template <>
 struct Codec<harness::nexmark::Q3Row>
-    : harness::nexmark::internal::MemberCodec<harness::nexmark::Q3Row, &harness::nexmark::Q3Row::name,
-                                              &harness::nexmark::Q3Row::city, &harness::nexmark::Q3Row::state,
-                                              &harness::nexmark::Q3Row::id, &harness::nexmark::Q3Row::due> {};
+    : harness::nexmark::internal::MemberCodec<
+          harness::nexmark::Q3Row, &harness::nexmark::Q3Row::name, &harness::nexmark::Q3Row::city,
+          &harness::nexmark::Q3Row::state, &harness::nexmark::Q3Row::id,
+          &harness::nexmark::Q3Row::due> {};
 }  // namespace weir::serde
 
 namespace weir::harness::nexmark {
@@ -113,7 +116,8 @@ void BuildQ3(api::DataStream<Event> events, const RunContext& context) {
         }
       },
       "q3: Sellers in OR, ID, CA and category-10 auctions");
-  auto rows = inputs.KeyBy([](const Q3Input& input) { return input.key; }).Process(Q3Join(), "q3: Join");
+  auto rows =
+      inputs.KeyBy([](const Q3Input& input) { return input.key; }).Process(Q3Join(), "q3: Join");
   EmitResults(rows, Q3Traits{}, context);
 }
 

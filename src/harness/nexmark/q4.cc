@@ -24,9 +24,9 @@ struct Q4Input {
   int64_t is_auction;  // 1: an auction, 0: a bid
   int64_t auction;     // A.id or B.auction
   int64_t date_time;
-  int64_t expires;     // auctions
-  int64_t category;    // auctions
-  int64_t price;       // bids
+  int64_t expires;   // auctions
+  int64_t category;  // auctions
+  int64_t price;     // bids
 };
 
 // One change of an auction's max price.
@@ -99,7 +99,8 @@ class Q4MaxPerAuction final : public api::KeyedProcessFunction<int64_t, Q4Input,
       pending_->Add({input.price, input.date_time});
       return;
     }
-    if (!Valid(*state, input.date_time) || (state->has_max != 0 && input.price <= state->max)) return;
+    if (!Valid(*state, input.date_time) || (state->has_max != 0 && input.price <= state->max))
+      return;
     out.Collect({state->category, state->has_max, state->max, input.price,
                  std::max(state->date_time, input.date_time)});
     state->has_max = 1;

@@ -2,7 +2,8 @@
 //
 //   SELECT AuctionBids.auction, AuctionBids.num
 //   FROM (SELECT auction, count(*) AS num, window_start AS starttime, window_end AS endtime
-//         FROM TABLE(HOP(TABLE bid, DESCRIPTOR(dateTime), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+//         FROM TABLE(HOP(TABLE bid, DESCRIPTOR(dateTime),
+//                        INTERVAL '2' SECOND, INTERVAL '10' SECOND))
 //         GROUP BY auction, window_start, window_end) AS AuctionBids
 //   JOIN (SELECT max(CountBids.num) AS maxn, CountBids.starttime, CountBids.endtime
 //         FROM (<the same count per auction and window>) AS CountBids
@@ -10,11 +11,11 @@
 //   ON AuctionBids.starttime = MaxBids.starttime AND AuctionBids.endtime = MaxBids.endtime AND
 //      AuctionBids.num >= MaxBids.maxn;
 //
-// Stage 1: bids per auction per sliding window (the sliced fast path: a count is order-insensitive),
-// each result stamped with its window's end - 1. Stage 2, keyed by window end: the max count and the
-// auctions holding it, emitted when the watermark reaches the window's end - 1 -- all of the
-// window's counts have arrived by then, since stage 1 emits them before passing that watermark on.
-// `num >= maxn` holds exactly for the auctions at the max.
+// Stage 1: bids per auction per sliding window (the sliced fast path: a count is
+// order-insensitive), each result stamped with its window's end - 1. Stage 2, keyed by window end:
+// the max count and the auctions holding it, emitted when the watermark reaches the window's
+// end - 1 -- all of the window's counts have arrived by then, since stage 1 emits them before
+// passing that watermark on. `num >= maxn` holds exactly for the auctions at the max.
 #include "harness/nexmark/queries.h"
 
 namespace weir::harness::nexmark {
@@ -77,7 +78,8 @@ class Q5HotItems final : public api::KeyedProcessFunction<int64_t, WindowCount, 
     return Status::Ok();
   }
 
-  void ProcessElement(const WindowCount& count, Context& context, api::Collector<Q5Row>& out) override {
+  void ProcessElement(const WindowCount& count, Context& context,
+                      api::Collector<Q5Row>& out) override {
     const std::optional<int64_t> max = max_->Value();
     if (!max) context.TimerService().RegisterEventTimeTimer(count.window_end - 1);
     if (!max || count.count > *max) {
@@ -109,14 +111,18 @@ void BuildQ5(api::DataStream<Event> events, const RunContext& context) {
         if (event.type == EventType::kBid) out.Collect({event.bid.auction});
       },
       "q5: Bids");
-  auto counts = bids.KeyBy([](const Q5Bid& bid) { return bid.auction; })
-                    .Window(api::SlidingEventTimeWindows::Of(std::chrono::milliseconds(kSizeMillis),
-                                                             std::chrono::milliseconds(kSlideMillis)))
-                    .Aggregate(CountBids(), "q5: Bids per auction per window");
+  auto counts =
+      bids.KeyBy([](const Q5Bid& bid) { return bid.auction; })
+          .Window(api::SlidingEventTimeWindows::Of(std::chrono::milliseconds(kSizeMillis),
+                                                   std::chrono::milliseconds(kSlideMillis)))
+          .Aggregate(CountBids(), "q5: Bids per auction per window");
   // A fast-path result carries its window's end - 1 as timestamp.
   auto windowed = counts.Process<WindowCount>(
-      [](const AuctionCount& count, api::ProcessFunction<AuctionCount, WindowCount>::Context& context,
-         api::Collector<WindowCount>& out) { out.Collect({context.timestamp() + 1, count.auction, count.count}); },
+      [](const AuctionCount& count,
+         api::ProcessFunction<AuctionCount, WindowCount>::Context& context,
+         api::Collector<WindowCount>& out) {
+        out.Collect({context.timestamp() + 1, count.auction, count.count});
+      },
       "q5: Window end");
   auto rows = windowed.KeyBy([](const WindowCount& count) { return count.window_end; })
                   .Process(Q5HotItems(), "q5: Auctions at the max per window");

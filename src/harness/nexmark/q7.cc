@@ -65,12 +65,14 @@ struct Q7Traits {
     out.push_back(',');
     internal::AppendCsvString(out, row.extra);
   }
-  int64_t DueEventTime(const Q7Row& row) const { return std::max(row.date_time, row.window_end - 1 + 4'000); }
+  int64_t DueEventTime(const Q7Row& row) const {
+    return std::max(row.date_time, row.window_end - 1 + 4'000);
+  }
 };
 
 struct WindowState {
   int64_t has_max;
-  int64_t max;                  // of the on-time members so far; final once fired
+  int64_t max;  // of the on-time members so far; final once fired
   int64_t fired;
   int64_t boundary_candidates;  // boundary bids among the candidates
 };
@@ -121,7 +123,8 @@ class Q7HighestBid final : public api::KeyedProcessFunction<int64_t, Q7Bid, Q7Ro
     if (window->has_max != 0) {
       candidates_->ForEach([&](const Candidate& c) {
         if (std::get<2>(c) == window->max) {
-          out.Collect({std::get<0>(c), std::get<2>(c), std::get<1>(c), std::get<3>(c), std::get<4>(c), time + 1});
+          out.Collect({std::get<0>(c), std::get<2>(c), std::get<1>(c), std::get<3>(c),
+                       std::get<4>(c), time + 1});
         }
       });
     }
@@ -160,14 +163,16 @@ namespace weir::serde {
 template <>
 struct Codec<harness::nexmark::Q7Bid>
     : harness::nexmark::internal::MemberCodec<
-          harness::nexmark::Q7Bid, &harness::nexmark::Q7Bid::window_end, &harness::nexmark::Q7Bid::auction,
-          &harness::nexmark::Q7Bid::bidder, &harness::nexmark::Q7Bid::price, &harness::nexmark::Q7Bid::date_time,
+          harness::nexmark::Q7Bid, &harness::nexmark::Q7Bid::window_end,
+          &harness::nexmark::Q7Bid::auction, &harness::nexmark::Q7Bid::bidder,
+          &harness::nexmark::Q7Bid::price, &harness::nexmark::Q7Bid::date_time,
           &harness::nexmark::Q7Bid::extra> {};
 template <>
 struct Codec<harness::nexmark::Q7Row>
     : harness::nexmark::internal::MemberCodec<
-          harness::nexmark::Q7Row, &harness::nexmark::Q7Row::auction, &harness::nexmark::Q7Row::price,
-          &harness::nexmark::Q7Row::bidder, &harness::nexmark::Q7Row::date_time, &harness::nexmark::Q7Row::extra,
+          harness::nexmark::Q7Row, &harness::nexmark::Q7Row::auction,
+          &harness::nexmark::Q7Row::price, &harness::nexmark::Q7Row::bidder,
+          &harness::nexmark::Q7Row::date_time, &harness::nexmark::Q7Row::extra,
           &harness::nexmark::Q7Row::window_end> {};
 }  // namespace weir::serde
 
@@ -179,9 +184,11 @@ void BuildQ7(api::DataStream<Event> events, const RunContext& context) {
         if (event.type != EventType::kBid) return;
         const Bid& b = event.bid;
         // Flink's TimeWindow.getWindowStartWithOffset (floor, also for negative times).
-        const int64_t start = b.date_time - ((b.date_time % kWindowMillis) + kWindowMillis) % kWindowMillis;
+        const int64_t start =
+            b.date_time - ((b.date_time % kWindowMillis) + kWindowMillis) % kWindowMillis;
         out.Collect({start + kWindowMillis, b.auction, b.bidder, b.price, b.date_time, b.extra});
-        if (start == b.date_time) out.Collect({start, b.auction, b.bidder, b.price, b.date_time, b.extra});
+        if (start == b.date_time)
+          out.Collect({start, b.auction, b.bidder, b.price, b.date_time, b.extra});
       },
       "q7: Bids per window");
   auto rows = bids.KeyBy([](const Q7Bid& bid) { return bid.window_end; })

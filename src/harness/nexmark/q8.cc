@@ -89,7 +89,9 @@ class Q8NewUsers final : public api::KeyedProcessFunction<IdAndWindow, Q8Input, 
   void OnTimer(Timestamp time, OnTimerContext&, api::Collector<Q8Row>& out) override {
     const std::optional<PersonWindow> window = window_->Value();
     if (window && window->sold != 0) {
-      names_->ForEach([&](std::string_view name) { out.Collect({window->id, name, time + 1 - kWindowMillis}); });
+      names_->ForEach([&](std::string_view name) {
+        out.Collect({window->id, name, time + 1 - kWindowMillis});
+      });
     }
     names_->Clear();
     window_->Clear();
@@ -106,13 +108,15 @@ class Q8NewUsers final : public api::KeyedProcessFunction<IdAndWindow, Q8Input, 
 namespace weir::serde {
 template <>
 struct Codec<harness::nexmark::Q8Input>
-    : harness::nexmark::internal::MemberCodec<harness::nexmark::Q8Input, &harness::nexmark::Q8Input::is_person,
-                                              &harness::nexmark::Q8Input::id, &harness::nexmark::Q8Input::window_end,
-                                              &harness::nexmark::Q8Input::name> {};
+    : harness::nexmark::internal::MemberCodec<
+          harness::nexmark::Q8Input, &harness::nexmark::Q8Input::is_person,
+          &harness::nexmark::Q8Input::id, &harness::nexmark::Q8Input::window_end,
+          &harness::nexmark::Q8Input::name> {};
 template <>
 struct Codec<harness::nexmark::Q8Row>
     : harness::nexmark::internal::MemberCodec<harness::nexmark::Q8Row, &harness::nexmark::Q8Row::id,
-                                              &harness::nexmark::Q8Row::name, &harness::nexmark::Q8Row::start> {};
+                                              &harness::nexmark::Q8Row::name,
+                                              &harness::nexmark::Q8Row::start> {};
 }  // namespace weir::serde
 
 namespace weir::harness::nexmark {
@@ -123,7 +127,8 @@ void BuildQ8(api::DataStream<Event> events, const RunContext& context) {
         if (event.type == EventType::kBid) return;
         const int64_t time = event.date_time();
         // Flink's TimeWindow.getWindowStartWithOffset (floor, also for negative times).
-        const int64_t end = time - ((time % kWindowMillis) + kWindowMillis) % kWindowMillis + kWindowMillis;
+        const int64_t end =
+            time - ((time % kWindowMillis) + kWindowMillis) % kWindowMillis + kWindowMillis;
         if (event.type == EventType::kPerson) {
           out.Collect({1, event.person.id, end, event.person.name});
         } else {
@@ -131,8 +136,11 @@ void BuildQ8(api::DataStream<Event> events, const RunContext& context) {
         }
       },
       "q8: Persons and sellers per window");
-  auto rows = inputs.KeyBy([](const Q8Input& input) { return IdAndWindow{input.id, input.window_end}; })
-                  .Process(Q8NewUsers(), "q8: Persons who sold in their window");
+  auto rows =
+      inputs.KeyBy([](const Q8Input& input) {
+              return IdAndWindow{input.id, input.window_end};
+            })
+          .Process(Q8NewUsers(), "q8: Persons who sold in their window");
   EmitResults(rows, Q8Traits{}, context);
 }
 

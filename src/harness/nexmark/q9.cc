@@ -1,9 +1,11 @@
 // q9, winning bids: every auction with its best valid bid (a regular join and a Top-1 per auction).
 //
-//   SELECT id, itemName, description, initialBid, reserve, dateTime, expires, seller, category, extra,
-//          auction, bidder, price, bid_dateTime, bid_extra
-//   FROM (SELECT A.*, B.auction, B.bidder, B.price, B.dateTime AS bid_dateTime, B.extra AS bid_extra,
-//                ROW_NUMBER() OVER (PARTITION BY A.id ORDER BY B.price DESC, B.dateTime ASC) AS rownum
+//   SELECT id, itemName, description, initialBid, reserve, dateTime, expires, seller, category,
+//          extra, auction, bidder, price, bid_dateTime, bid_extra
+//   FROM (SELECT A.*, B.auction, B.bidder, B.price, B.dateTime AS bid_dateTime,
+//                B.extra AS bid_extra,
+//                ROW_NUMBER() OVER (PARTITION BY A.id ORDER BY B.price DESC, B.dateTime ASC)
+//                  AS rownum
 //         FROM auction A, bid B
 //         WHERE A.id = B.auction AND B.dateTime BETWEEN A.dateTime AND A.expires)
 //   WHERE rownum <= 1;
@@ -69,13 +71,15 @@ struct Q9Traits {
     out.push_back(',');
     internal::AppendCsvString(out, row.bid_extra);
   }
-  int64_t DueEventTime(const Q9Row& row) const { return std::max(row.date_time, row.bid_date_time); }
+  int64_t DueEventTime(const Q9Row& row) const {
+    return std::max(row.date_time, row.bid_date_time);
+  }
   void Key(std::string& out, const Q9Row& row) const { internal::AppendCsvInt(out, row.id); }
 };
 
 // id, itemName, description, initialBid, reserve, dateTime, expires, seller, category, extra
-using StoredAuction = std::tuple<int64_t, std::string_view, std::string_view, int64_t, int64_t, int64_t, int64_t,
-                                 int64_t, int64_t, std::string_view>;
+using StoredAuction = std::tuple<int64_t, std::string_view, std::string_view, int64_t, int64_t,
+                                 int64_t, int64_t, int64_t, int64_t, std::string_view>;
 // bidder, price, dateTime, extra
 using StoredBid = std::tuple<int64_t, int64_t, int64_t, std::string_view>;
 
@@ -97,14 +101,15 @@ class Q9WinningBid final : public api::KeyedProcessFunction<int64_t, Event, Q9Ro
     if (event.type == EventType::kAuction) {
       // nexmark numbers its auctions: an id arrives once.
       const Auction& a = event.auction;
-      auction_->Update({a.id, a.item_name, a.description, a.initial_bid, a.reserve, a.date_time, a.expires,
-                        a.seller, a.category, a.extra});
+      auction_->Update({a.id, a.item_name, a.description, a.initial_bid, a.reserve, a.date_time,
+                        a.expires, a.seller, a.category, a.extra});
       // The first of the pending bids in the rank's order (the earliest arrival on a tie).
       int64_t best_index = -1, best_price = 0, best_time = 0, index = 0;
       pending_->ForEach([&](const StoredBid& bid) {
         const int64_t time = std::get<2>(bid);
         if (time >= a.date_time && time <= a.expires &&
-            (best_index < 0 || SortsBefore(std::get<1>(bid), time, {0, best_price, best_time, {}}))) {
+            (best_index < 0 ||
+             SortsBefore(std::get<1>(bid), time, {0, best_price, best_time, {}}))) {
           best_index = index;
           best_price = std::get<1>(bid);
           best_time = time;
@@ -137,9 +142,9 @@ class Q9WinningBid final : public api::KeyedProcessFunction<int64_t, Event, Q9Ro
 
  private:
   static void Emit(const StoredAuction& a, const StoredBid& b, api::Collector<Q9Row>& out) {
-    out.Collect({std::get<0>(a), std::get<1>(a), std::get<2>(a), std::get<3>(a), std::get<4>(a), std::get<5>(a),
-                 std::get<6>(a), std::get<7>(a), std::get<8>(a), std::get<9>(a), std::get<0>(a), std::get<0>(b),
-                 std::get<1>(b), std::get<2>(b), std::get<3>(b)});
+    out.Collect({std::get<0>(a), std::get<1>(a), std::get<2>(a), std::get<3>(a), std::get<4>(a),
+                 std::get<5>(a), std::get<6>(a), std::get<7>(a), std::get<8>(a), std::get<9>(a),
+                 std::get<0>(a), std::get<0>(b), std::get<1>(b), std::get<2>(b), std::get<3>(b)});
   }
 
   state::ValueState<StoredAuction>* auction_ = nullptr;
@@ -154,11 +159,13 @@ namespace weir::serde {
 template <>
 struct Codec<harness::nexmark::Q9Row>
     : harness::nexmark::internal::MemberCodec<
-          harness::nexmark::Q9Row, &harness::nexmark::Q9Row::id, &harness::nexmark::Q9Row::item_name,
-          &harness::nexmark::Q9Row::description, &harness::nexmark::Q9Row::initial_bid,
-          &harness::nexmark::Q9Row::reserve, &harness::nexmark::Q9Row::date_time, &harness::nexmark::Q9Row::expires,
-          &harness::nexmark::Q9Row::seller, &harness::nexmark::Q9Row::category, &harness::nexmark::Q9Row::extra,
-          &harness::nexmark::Q9Row::auction, &harness::nexmark::Q9Row::bidder, &harness::nexmark::Q9Row::price,
+          harness::nexmark::Q9Row, &harness::nexmark::Q9Row::id,
+          &harness::nexmark::Q9Row::item_name, &harness::nexmark::Q9Row::description,
+          &harness::nexmark::Q9Row::initial_bid, &harness::nexmark::Q9Row::reserve,
+          &harness::nexmark::Q9Row::date_time, &harness::nexmark::Q9Row::expires,
+          &harness::nexmark::Q9Row::seller, &harness::nexmark::Q9Row::category,
+          &harness::nexmark::Q9Row::extra, &harness::nexmark::Q9Row::auction,
+          &harness::nexmark::Q9Row::bidder, &harness::nexmark::Q9Row::price,
           &harness::nexmark::Q9Row::bid_date_time, &harness::nexmark::Q9Row::bid_extra> {};
 }  // namespace weir::serde
 

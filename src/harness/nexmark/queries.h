@@ -23,7 +23,7 @@
 //   q0, q1, q2  the bid's dateTime (a row per bid)
 //   q3          the later dateTime of the joined person and auction
 //   q4          the later dateTime of the auction and the bid whose arrival changed the row
-//   q5, q8      window end - 1 + 4000: the dateTime whose watermark (dateTime - 4 s) fires the window
+//   q5, q8      window end - 1 + 4000: the dateTime whose watermark (dateTime - 4 s) fires it
 //   q7          the later of the bid's dateTime and its window's end - 1 + 4000
 //   q9          the later dateTime of the auction and the bid whose arrival changed the row
 //   q11         session end - 1 + 4000
@@ -49,9 +49,9 @@
 namespace weir::harness::nexmark {
 
 struct NexmarkQuery {
-  std::string_view name;      // "q0"
-  std::string_view summary;   // one line
-  std::string_view columns;   // the sink table's columns, comma-separated
+  std::string_view name;     // "q0"
+  std::string_view summary;  // one line
+  std::string_view columns;  // the sink table's columns, comma-separated
   // Builds the query on `events` (timestamps and watermarks already assigned by the source) and
   // ends it in harness::EmitResults(rows, traits, context).
   void (*build)(api::DataStream<Event> events, const RunContext& context);
@@ -89,7 +89,9 @@ void AppendCsvString(std::string& out, std::string_view value);
 template <typename T, auto... kMembers>
 struct MemberCodec {
   static constexpr bool kFixedSize = false;
-  static size_t Size(const T& value) { return (serde::Codec<MemberType<kMembers>>::Size(value.*kMembers) + ...); }
+  static size_t Size(const T& value) {
+    return (serde::Codec<MemberType<kMembers>>::Size(value.*kMembers) + ...);
+  }
   static void Write(const T& value, std::byte* out) {
     ((serde::Codec<MemberType<kMembers>>::Write(value.*kMembers, out),
       out += serde::Codec<MemberType<kMembers>>::Size(value.*kMembers)),
