@@ -136,6 +136,7 @@ int RunCli(int argc, char** argv) {
   std::string bench_workload;
   bench->add_option("workload", bench_workload, "nexmark, ysb, ticks or wordcount (weir bench <workload> --help)");
   bench->prefix_command();
+  bench->set_help_flag();  // `weir bench <workload> --help` lists bench's own flags (RunBench)
   try {
     std::vector<std::string> reversed(rest.rbegin(), rest.rend());
     app.parse(reversed);

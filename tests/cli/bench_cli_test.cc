@@ -92,6 +92,19 @@ TEST_F(BenchCliTest, WordCountPrintsNexmarkFlinksTable) {
   EXPECT_EQ(result.err.find('\r'), std::string::npos) << result.err;
 }
 
+TEST_F(BenchCliTest, HelpListsTheFlags) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"bench", "--help"}, std::vector<std::string>{"bench", "nexmark", "--help"}}) {
+    auto result = RunWeir(args);
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    for (const char* flag : {"--query", "--events", "--rate", "--latency-mode", "--json", "--hgrm", "--report",
+                             "--generate", "--input", "--output"}) {
+      EXPECT_NE(result.out.find(flag), std::string::npos) << flag << "\n" << result.out;
+    }
+  }
+  EXPECT_NE(RunWeir({"--help"}).out.find("bench"), std::string::npos);
+}
+
 TEST_F(BenchCliTest, UsageErrorsAreOneLineWithExitCode2) {
   for (const auto& args : std::vector<std::vector<std::string>>{
            {"bench"},
