@@ -7,6 +7,7 @@
 #include <deque>
 #include <map>
 #include <random>
+#include <regex>
 #include <set>
 #include <string>
 #include <tuple>
@@ -392,6 +393,77 @@ Rows ReferenceQ11(const std::vector<Event>& events) {
   return Sorted(rows);
 }
 
+std::string Euro(int64_t price) {
+  char text[64];
+  const long long cents = static_cast<long long>(price);  // prices are positive
+  std::snprintf(text, sizeof(text), "%lld.%03lld", cents * 908 / 1000, cents * 908 % 1000);
+  return text;
+}
+
+Rows ReferenceQ14(const std::vector<Event>& events) {
+  Rows rows;
+  for (const Event& e : events) {
+    if (e.type != EventType::kBid) continue;
+    const double euro =
+        0.908 * static_cast<double>(e.bid.price);  // exact enough away from the bounds
+    if (!(euro > 1'000'000 && euro < 50'000'000)) continue;
+    const time_t seconds = static_cast<time_t>(e.bid.date_time / 1000);
+    std::tm tm{};
+    gmtime_r(&seconds, &tm);
+    const std::string type = tm.tm_hour >= 8 && tm.tm_hour <= 18   ? "dayTime"
+                             : tm.tm_hour <= 6 || tm.tm_hour >= 20 ? "nightTime"
+                                                                   : "otherTime";
+    rows.push_back(Line({N(e.bid.auction), N(e.bid.bidder), Euro(e.bid.price), type,
+                         Timestamp3(e.bid.date_time), Text(e.bid.extra),
+                         N(std::count(e.bid.extra.begin(), e.bid.extra.end(), 'c'))}));
+  }
+  return Sorted(rows);
+}
+
+Rows ReferenceQ21(const std::vector<Event>& events) {
+  const std::regex channel_id("(&|^)channel_id=([^&]*)");
+  const std::map<std::string, std::string> known = {
+      {"apple", "0"}, {"google", "1"}, {"facebook", "2"}, {"baidu", "3"}};
+  Rows rows;
+  for (const Event& e : events) {
+    if (e.type != EventType::kBid) continue;
+    std::string lower(e.bid.channel);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string id;
+    std::smatch match;
+    const std::string url(e.bid.url);
+    if (known.contains(lower)) {
+      id = known.at(lower);
+    } else if (std::regex_search(url, match, channel_id)) {
+      id = match[2].str();
+    } else {
+      continue;
+    }
+    rows.push_back(
+        Line({N(e.bid.auction), N(e.bid.bidder), N(e.bid.price), Text(e.bid.channel), Text(id)}));
+  }
+  return Sorted(rows);
+}
+
+Rows ReferenceQ22(const std::vector<Event>& events) {
+  Rows rows;
+  for (const Event& e : events) {
+    if (e.type != EventType::kBid) continue;
+    std::vector<std::string> tokens(1);
+    for (char c : e.bid.url) {
+      if (c == '/') {
+        tokens.emplace_back();
+      } else {
+        tokens.back() += c;
+      }
+    }
+    auto dir = [&](size_t i) { return i < tokens.size() ? Text(tokens[i]) : std::string(); };
+    rows.push_back(Line({N(e.bid.auction), N(e.bid.bidder), N(e.bid.price), Text(e.bid.channel),
+                         dir(3), dir(4), dir(5)}));
+  }
+  return Sorted(rows);
+}
+
 Rows Reference(std::string_view query, const std::vector<Event>& events) {
   if (query == "q0") return ReferenceQ0(events);
   if (query == "q1") return ReferenceQ1(events);
@@ -403,14 +475,17 @@ Rows Reference(std::string_view query, const std::vector<Event>& events) {
   if (query == "q8") return ReferenceQ8(events);
   if (query == "q9") return ReferenceQ9(events);
   if (query == "q11") return ReferenceQ11(events);
+  if (query == "q14") return ReferenceQ14(events);
+  if (query == "q21") return ReferenceQ21(events);
+  if (query == "q22") return ReferenceQ22(events);
   ADD_FAILURE() << "no reference for " << query;
   return {};
 }
 
 // ---- Tests.
 
-constexpr const char* kDeterministicQueries[] = {"q0", "q1", "q2", "q3", "q4",
-                                                 "q5", "q7", "q8", "q9", "q11"};
+constexpr const char* kDeterministicQueries[] = {"q0", "q1", "q2",  "q3",  "q4",  "q5", "q7",
+                                                 "q8", "q9", "q11", "q14", "q21", "q22"};
 
 class NexmarkQueriesTest : public ::testing::TestWithParam<const char*> {
  protected:
@@ -622,7 +697,7 @@ TEST(NexmarkQueriesRegistryTest, ListsTheQueriesWithTheirSinkColumns) {
     EXPECT_NE(query.build, nullptr);
   }
   EXPECT_EQ(names, (std::vector<std::string>{"q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q9",
-                                             "q11", "q12"}));
+                                             "q11", "q12", "q14", "q21", "q22"}));
   EXPECT_EQ(FindNexmarkQuery("q6"), nullptr);
   EXPECT_EQ(FindNexmarkQuery("q7")->columns, "auction,bidder,price,dateTime,extra");
   EXPECT_EQ(FindNexmarkQuery("q9")->columns,

@@ -22,26 +22,6 @@ struct Q2Row {
 
 bool IsBid(const Event& event) { return event.type == EventType::kBid; }
 
-// q1's price 0.908 * price: DECIMAL(4, 3) times BIGINT is DECIMAL(23, 3), exactly price * 908
-// thousandths (computed in 128 bits: a DECIMAL(23, 3) can exceed int64).
-void AppendEuroPrice(std::string& out, int64_t price) {
-  const __int128 thousandths = static_cast<__int128>(price) * 908;
-  const unsigned __int128 magnitude = thousandths < 0 ? -static_cast<unsigned __int128>(thousandths)
-                                                      : static_cast<unsigned __int128>(thousandths);
-  if (thousandths < 0) out.push_back('-');
-  char digits[48];
-  int n = 0;
-  unsigned __int128 rest = magnitude;
-  do {
-    digits[n++] = static_cast<char>('0' + static_cast<int>(rest % 10));
-    rest /= 10;
-  } while (rest != 0 || n < 4);  // at least one digit before the point
-  for (int i = n - 1; i >= 0; --i) {
-    out.push_back(digits[i]);
-    if (i == 3) out.push_back('.');
-  }
-}
-
 template <bool kEuro>
 struct BidRowTraits {
   static constexpr bool kUpdating = false;
@@ -51,7 +31,7 @@ struct BidRowTraits {
     internal::AppendCsvInt(out, row.bidder);
     out.push_back(',');
     if constexpr (kEuro) {
-      AppendEuroPrice(out, row.price);
+      internal::AppendEuroPrice(out, row.price);
     } else {
       internal::AppendCsvInt(out, row.price);
     }

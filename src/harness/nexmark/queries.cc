@@ -7,7 +7,7 @@ namespace weir::harness::nexmark {
 
 namespace {
 
-constexpr std::array<NexmarkQuery, 11> kQueries = {{
+constexpr std::array<NexmarkQuery, 14> kQueries = {{
     {"q0", "pass-through: every bid's auction, bidder, price, dateTime, extra",
      "auction,bidder,price,dateTime,extra", &BuildQ0},
     {"q1", "currency conversion: bids with 0.908 * price as DECIMAL(23, 3)",
@@ -34,6 +34,13 @@ constexpr std::array<NexmarkQuery, 11> kQueries = {{
      "bidder,bid_count,starttime,endtime", &BuildQ11},
     {"q12", "processing-time windows: bids per bidder per TUMBLE window of 10 s of processing time",
      "bidder,bid_count,starttime,endtime", &BuildQ12},
+    {"q14",
+     "calculation: bids priced 1 M to 50 M euro with their time of day and count of 'c' in extra",
+     "auction,bidder,price,bidTimeType,dateTime,extra,c_counts", &BuildQ14},
+    {"q21", "add a column: bids of a known channel or with a channel_id in the URL, with that id",
+     "auction,bidder,price,channel,channel_id", &BuildQ21},
+    {"q22", "split a column: bids with the first three directories of their URL",
+     "auction,bidder,price,channel,dir1,dir2,dir3", &BuildQ22},
 }};
 
 }  // namespace
@@ -71,6 +78,24 @@ void AppendCsvString(std::string& out, std::string_view value) {
     out.push_back(c);
   }
   out.push_back('"');
+}
+
+void AppendEuroPrice(std::string& out, int64_t price) {
+  const __int128 thousandths = static_cast<__int128>(price) * 908;
+  const unsigned __int128 magnitude = thousandths < 0 ? -static_cast<unsigned __int128>(thousandths)
+                                                      : static_cast<unsigned __int128>(thousandths);
+  if (thousandths < 0) out.push_back('-');
+  char digits[48];
+  int n = 0;
+  unsigned __int128 rest = magnitude;
+  do {
+    digits[n++] = static_cast<char>('0' + static_cast<int>(rest % 10));
+    rest /= 10;
+  } while (rest != 0 || n < 4);  // at least one digit before the point
+  for (int i = n - 1; i >= 0; --i) {
+    out.push_back(digits[i]);
+    if (i == 3) out.push_back('.');
+  }
 }
 
 }  // namespace internal

@@ -20,7 +20,7 @@
 //
 // Latency anchors (the rows' traits' DueEventTime, see run_context.h): the event time whose due
 // instant the row was waiting for.
-//   q0, q1, q2  the bid's dateTime (a row per bid)
+//   q0, q1, q2  the bid's dateTime (a row per bid); also q14, q21, q22
 //   q3          the later dateTime of the joined person and auction
 //   q4          the later dateTime of the auction and the bid whose arrival changed the row
 //   q5, q8      window end - 1 + 4000: the dateTime whose watermark (dateTime - 4 s) fires it
@@ -57,7 +57,7 @@ struct NexmarkQuery {
   void (*build)(api::DataStream<Event> events, const RunContext& context);
 };
 
-// q0, q1, q2, q3, q4, q5, q7, q8, q9, q11, q12, in that order.
+// q0, q1, q2, q3, q4, q5, q7, q8, q9, q11, q12, q14, q21, q22, in that order.
 std::span<const NexmarkQuery> NexmarkQueries();
 // nullptr when there is no query of that name.
 const NexmarkQuery* FindNexmarkQuery(std::string_view name);
@@ -74,6 +74,9 @@ void BuildQ8(api::DataStream<Event> events, const RunContext& context);
 void BuildQ9(api::DataStream<Event> events, const RunContext& context);
 void BuildQ11(api::DataStream<Event> events, const RunContext& context);
 void BuildQ12(api::DataStream<Event> events, const RunContext& context);
+void BuildQ14(api::DataStream<Event> events, const RunContext& context);
+void BuildQ21(api::DataStream<Event> events, const RunContext& context);
+void BuildQ22(api::DataStream<Event> events, const RunContext& context);
 
 namespace internal {
 
@@ -82,6 +85,10 @@ void AppendCsvInt(std::string& out, int64_t value);
 // VARCHAR, quoted (with doubled quotes) when it holds ',', '"', '\r' or '\n', starts or ends with
 // a space, or is empty -- serde::CsvRowEncoder's rule.
 void AppendCsvString(std::string& out, std::string_view value);
+
+// 0.908 * price as Flink computes it: DECIMAL(4, 3) times BIGINT is DECIMAL(23, 3), exactly
+// price * 908 thousandths (formatted from 128 bits: a DECIMAL(23, 3) can exceed int64).
+void AppendEuroPrice(std::string& out, int64_t price);
 
 // Codec of a row struct given by its members (int64_t or std::string_view), encoded back to back
 // as serde's tuples are. Row structs with string views are trivially copyable, so without this
