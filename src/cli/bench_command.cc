@@ -115,8 +115,10 @@ Status CheckWritable(const std::string& flag, const std::string& path) {
   return Status::Ok();
 }
 
-// `path` with ".<query>" inserted before its extension: one .hgrm file per query.
+// `path` with ".<query>" inserted before its extension: one .hgrm file per query ("-", standard
+// output, holds them one after the other).
 std::string PerQueryPath(const std::string& path, const std::string& query) {
+  if (path == "-") return path;
   const std::filesystem::path file(path);
   std::filesystem::path named = file.parent_path() / (file.stem().string() + "." + query);
   named += file.extension();
@@ -291,14 +293,15 @@ int RunBench(std::string_view workload, const ExampleArgs& args) {
   app.add_option("--parallelism", flags.parallelism, "Parallelism of the jobs (default: parallelism.default)");
   app.add_option("--seed", flags.seed, "Seed of the generated data (default 0)");
   app.add_flag("--latency-mode", flags.latency_mode, "execution.buffer-timeout 0: flush every record at once");
-  app.add_option("--json", flags.json, "Write the results as JSON to this file");
+  app.add_option("--json", flags.json, "Write the results as JSON to this file ('-': stdout, tables on stderr)");
   app.add_option("--hgrm", flags.hgrm,
                  "Write the latency percentile distribution (HdrHistogram .hgrm, microseconds); with several "
                  "queries one file each, named <name>.<query>.hgrm");
   app.add_option("--report", flags.report, "Write an HTML report with charts into this directory (index.html)");
   app.add_option("--input", flags.input, "nexmark: run on the events of this file (see --generate) instead");
   app.add_option("--output", flags.output,
-                 "nexmark: with --generate, the event file to write; with one --query, the result rows (CSV)");
+                 "nexmark: with --generate, the event file to write; with one --query, the result rows (CSV); "
+                 "'-' is stdout");
   app.add_option("--generate", flags.generate, "nexmark: write this many generated events to --output and exit");
   try {
     std::vector<std::string> reversed(args.args.rbegin(), args.args.rend());
@@ -331,7 +334,7 @@ int RunBench(std::string_view workload, const ExampleArgs& args) {
       return kExitJobFailed;
     }
     std::fprintf(stderr, "wrote %lld Nexmark events to %s\n", static_cast<long long>(*flags.generate),
-                 flags.output.c_str());
+                 flags.output == "-" ? "standard output" : flags.output.c_str());
     return kExitOk;
   }
 
@@ -377,15 +380,25 @@ int RunBench(std::string_view workload, const ExampleArgs& args) {
 
   const std::string title = workload == "nexmark" ? "Nexmark" : workload == "ysb" ? "YSB"
                             : workload == "ticks" ? "Ticks" : "WordCount";
+  // A report written to standard output ("-") takes it over; the tables go to stderr then.
+  const bool report_on_stdout = flags.output == "-" || flags.json == "-" || flags.hgrm == "-";
+  std::FILE* table_out = report_on_stdout ? stderr : stdout;
   if (!runs.empty()) {
-    std::fputs(harness::FormatSummaryTable(title, runs).c_str(), stdout);
+    std::fputs(harness::FormatSummaryTable(title, runs).c_str(), table_out);
     const std::string latency = harness::FormatLatencyTable(runs);
-    if (!latency.empty()) std::printf("\n%s", latency.c_str());
-    std::fflush(stdout);
+    if (!latency.empty()) std::fprintf(table_out, "\n%s", latency.c_str());
+    std::fflush(table_out);
   }
 
   int exit_code = kExitOk;
   auto write = [&](const std::string& path, std::string_view text) {
+    if (path == "-") {
+      if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+        std::fprintf(stderr, "weir: error: cannot write standard output\n");
+        exit_code = kExitJobFailed;
+      }
+      return;
+    }
     if (Status status = harness::WriteTextFile(path, text); !status.ok()) {
       std::fprintf(stderr, "weir: error: %s\n", std::string(status.message()).c_str());
       exit_code = kExitJobFailed;

@@ -238,6 +238,14 @@ TEST_F(BenchCliTest, GeneratedEventFileReplaysToTheSameResults) {
   std::vector<std::string> direct_rows = Lines(ReadFile(generated));
   std::sort(direct_rows.begin(), direct_rows.end());
   EXPECT_EQ(direct_rows, actual);
+
+  // "-" writes the rows to stdout and moves the table to stderr.
+  auto to_stdout = RunWeir({"bench", "nexmark", "--query", "q0", "--input", events, "--output", "-"});
+  ASSERT_EQ(to_stdout.exit_code, 0) << to_stdout.err;
+  std::vector<std::string> stdout_rows = Lines(to_stdout.out);
+  std::sort(stdout_rows.begin(), stdout_rows.end());
+  EXPECT_EQ(stdout_rows, actual);
+  EXPECT_NE(to_stdout.err.find("|q0 "), std::string::npos) << to_stdout.err;
 }
 
 TEST_F(BenchCliTest, EveryWorkloadRuns) {
