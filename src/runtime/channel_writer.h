@@ -156,24 +156,39 @@ class RebalancePartitioner {
   int next_;
 };
 
-// Key -> key group -> consumer subtask, as Flink's KeyGroupStreamPartitioner.
+// Key -> key group -> consumer subtask, as Flink's KeyGroupStreamPartitioner. The two divisions of
+// KeyGroupForHash and OperatorIndexForKeyGroup are paid once per key group when the partitioner is
+// made: a record's group is a mask of its hash (the usual power-of-two max parallelism) and its
+// subtask a lookup in a table of max_parallelism entries (256 bytes at the default 128).
 template <typename KeySelector>
 class KeyGroupPartitioner {
  public:
   KeyGroupPartitioner(KeySelector key_selector, int channels, int max_parallelism)
-      : key_selector_(std::move(key_selector)), channels_(channels), max_parallelism_(max_parallelism) {}
+      : key_selector_(std::move(key_selector)),
+        max_parallelism_(max_parallelism),
+        power_of_two_((max_parallelism & (max_parallelism - 1)) == 0),
+        group_mask_(static_cast<uint64_t>(max_parallelism - 1)),
+        channel_of_group_(static_cast<size_t>(max_parallelism)) {
+    for (int group = 0; group < max_parallelism; ++group) {
+      channel_of_group_[static_cast<size_t>(group)] =
+          static_cast<uint16_t>(state::OperatorIndexForKeyGroup(max_parallelism, channels, group));
+    }
+  }
   template <typename T>
   int operator()(const T& value) {
     const operators::EncodedKey key = encoder_.Encode(key_selector_(value));
-    const int key_group = state::KeyGroupForHash(key.hash, max_parallelism_);
-    return state::OperatorIndexForKeyGroup(max_parallelism_, channels_, key_group);
+    const size_t key_group = power_of_two_ ? static_cast<size_t>(key.hash & group_mask_)
+                                           : static_cast<size_t>(state::KeyGroupForHash(key.hash, max_parallelism_));
+    return channel_of_group_[key_group];
   }
 
  private:
   KeySelector key_selector_;
   operators::KeyEncoder encoder_;
-  int channels_;
   int max_parallelism_;
+  bool power_of_two_;
+  uint64_t group_mask_;
+  std::vector<uint16_t> channel_of_group_;  // subtask of each key group (< 2^15 subtasks)
 };
 
 }  // namespace weir::runtime

@@ -248,6 +248,7 @@ class StateTable {
     }
     return Hash64(ns.data(), ns.size(), key_hash);
   }
+  // Keys of 8 and 16 bytes (ids, UUIDs) compare inline; others through memcmp.
   static bool BytesEqual(const char* a, const char* b, size_t size) {
     if (size == 8) {
       uint64_t x;
@@ -255,6 +256,13 @@ class StateTable {
       std::memcpy(&x, a, 8);
       std::memcpy(&y, b, 8);
       return x == y;
+    }
+    if (size == 16) {
+      uint64_t x[2];
+      uint64_t y[2];
+      std::memcpy(x, a, 16);
+      std::memcpy(y, b, 16);
+      return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
     }
     return std::memcmp(a, b, size) == 0;
   }
