@@ -35,14 +35,15 @@
 // Determinism. nexmark-flink's first generator (and Apache Beam's, which it came from) seeded a
 // java.util.Random with the event id for every event; later nexmark releases draw from one
 // unseeded SplittableRandom, so their streams differ on every run. This generator keeps the
-// per-event seeding, with nexmark's draws in nexmark's order (current field set: channel and url
-// are drawn after the price), so an event is a pure function of (config, event number): any
-// subtask can generate any event, runs are reproducible, and the result does not depend on the
-// parallelism. With seed 0 every person and auction field and a bid's auction, bidder and price
-// are those of nexmark's seeded generator (new Random(eventId)); `extra` and the channel/url
-// tables differ because nexmark builds its tables from unseeded randoms at class loading (here
-// they come from a Random seeded from GeneratorConfig::seed). A non-zero seed is mixed into
-// every per-event seed and into the tables.
+// per-event seeding with today's draws in today's order (channel and url after the price, extra as
+// a substring of the reusable string), so an event is a pure function of (config, event number):
+// any subtask can generate any event, runs are reproducible, and the stream does not depend on the
+// parallelism. With seed 0 every event equals, byte for byte, what nexmark-flink's current
+// generator classes produce when their SplittableRandom is replaced by new Random(eventId) and
+// the tables they build at class loading (the reusable extra string, the hot and channel URLs)
+// are drawn from new Random(0) and new Random(0x6269645f75726c73) instead of unseeded randoms
+// (tests/harness/nexmark_generator_test.cc holds events printed by those Java classes). A
+// non-zero seed is mixed into every per-event seed and into the tables.
 //
 // Numbering. Event number n (0-based, the position in the stream) is nexmark's event id
 // first_event_id + first_event_number + n, with nexmark's table-source values 1 and 1 as
@@ -74,7 +75,9 @@ struct GeneratorConfig {
   int person_proportion = 1;             // person.proportion
   int auction_proportion = 3;            // auction.proportion
   int bid_proportion = 46;               // bid.proportion
-  int64_t base_time = 1'436'918'400'000;  // ms since the epoch: 2015-07-15T00:00:00.000Z
+  // nexmark's baseTime, ms since the epoch (2015-07-15T00:00:00.000Z): event 0's dateTime at rates
+  // of 1000 events/s and more (event n's is base_time + (long)((n + first_event_number) * d) / 1000).
+  int64_t base_time = 1'436'918'400'000;
   int64_t first_event_id = 1;             // GeneratorConfig.firstEventId of nexmark's table source
   int64_t first_event_number = 1;         // GeneratorConfig.firstEventNumber of nexmark's table source
   int avg_person_byte_size = 200;         // person.avg-size
