@@ -50,7 +50,9 @@ void BM_NexmarkGenerator_Kind(benchmark::State& state) {
   std::vector<int64_t> numbers;
   for (int64_t n = 0; numbers.size() < 4096; ++n) {
     const int64_t offset = generator.EventIdOf(n) % 50;
-    const EventType type = offset < 1 ? EventType::kPerson : offset < 4 ? EventType::kAuction : EventType::kBid;
+    const EventType type = offset < 1   ? EventType::kPerson
+                           : offset < 4 ? EventType::kAuction
+                                        : EventType::kBid;
     if (type == kType) numbers.push_back(n);
   }
   size_t i = 0;
@@ -137,7 +139,10 @@ void BM_NexmarkSource_Discard(benchmark::State& state) {
   state.counters["cpu_ns_per_event"] =
       cpu_seconds * 1e9 / static_cast<double>(state.iterations() * config.max_events);
 }
-BENCHMARK(BM_NexmarkSource_Discard)->Arg(20'000'000)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_NexmarkSource_Discard)
+    ->Arg(20'000'000)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace weir::harness::nexmark

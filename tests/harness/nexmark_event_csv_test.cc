@@ -1,5 +1,3 @@
-#include "harness/nexmark/event_csv.h"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -10,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/nexmark/event_csv.h"
 #include "harness/nexmark/generator.h"
 
 namespace weir::harness::nexmark {
@@ -74,7 +73,8 @@ TEST(NexmarkEventCsvTest, GeneratedEventsRoundTrip) {
     ASSERT_EQ(line.find('\n'), std::string::npos);
     Event parsed;
     EventCsvError error;
-    ASSERT_TRUE(parser.Parse(line, &parsed, &error)) << line << ": column " << error.column << ": " << error.what;
+    ASSERT_TRUE(parser.Parse(line, &parsed, &error))
+        << line << ": column " << error.column << ": " << error.what;
     ExpectSameEvent(parsed, event);
   }
 }
@@ -91,9 +91,9 @@ std::string Quoted(std::string_view field) {
 }
 
 TEST(NexmarkEventCsvTest, QuotingEdgeCasesRoundTrip) {
-  const std::vector<std::string> strings = {"",          "plain",   "a,b",         "\"",       "say \"hi\"",
-                                            "\"\"",      ",",       " lead space", "trail ",   "cr\rlf\n",
-                                            "\"a\",\"b\"", "x,\"y\"z", "é,ü",         "tab\there"};
+  const std::vector<std::string> strings = {
+      "",       "plain",    "a,b",         "\"",       "say \"hi\"", "\"\"",     ",", " lead space",
+      "trail ", "cr\rlf\n", "\"a\",\"b\"", "x,\"y\"z", "é,ü",        "tab\there"};
   EventCsvParser parser;
   for (const std::string& s : strings) {
     Event person;
@@ -115,12 +115,15 @@ TEST(NexmarkEventCsvTest, QuotingEdgeCasesRoundTrip) {
     }
     std::string line;
     AppendEventCsv(line, bid);
-    EXPECT_EQ(line, "2,1,2,3," + Quoted(s) + "," + Quoted(s) + ",1969-12-31 23:59:59.995," + Quoted(s));
+    EXPECT_EQ(line,
+              "2,1,2,3," + Quoted(s) + "," + Quoted(s) + ",1969-12-31 23:59:59.995," + Quoted(s));
   }
   // Quoted fields are accepted anywhere, numbers too, and a CR before the end is ignored.
   Event parsed;
   EventCsvError error;
-  ASSERT_TRUE(parser.Parse("\"2\",\"1\",2,3,\"a\"\"b\",u,2015-07-15 00:00:00.5,x\r", &parsed, &error)) << error.what;
+  ASSERT_TRUE(
+      parser.Parse("\"2\",\"1\",2,3,\"a\"\"b\",u,2015-07-15 00:00:00.5,x\r", &parsed, &error))
+      << error.what;
   EXPECT_EQ(parsed.bid.auction, 1);
   EXPECT_EQ(parsed.bid.channel, "a\"b");
   EXPECT_EQ(parsed.bid.date_time, 1'436'918'400'500);
@@ -136,9 +139,10 @@ TEST(NexmarkEventCsvTest, TimestampsMatchACalendarWalk) {
     const int64_t millis_in_day = (d * 7919 % 86'400'000 + 86'400'000) % 86'400'000;
     const int64_t millis = d * 86'400'000 + millis_in_day;
     char expected[32];
-    std::snprintf(expected, sizeof(expected), "%04d-%02d-%02d %02d:%02d:%02d.%03d", year, month, day,
-                  static_cast<int>(millis_in_day / 3'600'000), static_cast<int>(millis_in_day / 60'000 % 60),
-                  static_cast<int>(millis_in_day / 1000 % 60), static_cast<int>(millis_in_day % 1000));
+    std::snprintf(
+        expected, sizeof(expected), "%04d-%02d-%02d %02d:%02d:%02d.%03d", year, month, day,
+        static_cast<int>(millis_in_day / 3'600'000), static_cast<int>(millis_in_day / 60'000 % 60),
+        static_cast<int>(millis_in_day / 1000 % 60), static_cast<int>(millis_in_day % 1000));
     std::string text;
     AppendTimestamp(text, millis);
     ASSERT_EQ(text, expected);
@@ -161,9 +165,9 @@ TEST(NexmarkEventCsvTest, TimestampsMatchACalendarWalk) {
   EXPECT_EQ(millis, 1'436'918'401'123);
   EXPECT_TRUE(ParseTimestamp("2015-07-15 00:00:01.12", &millis));
   EXPECT_EQ(millis, 1'436'918'401'120);
-  for (const char* bad : {"2015-02-29 00:00:00.000", "2015-13-01 00:00:00", "2015-07-15 24:00:00", "2015-07-15",
-                          "2015-07-15 00:00:00.", "2015-07-15 00:00:00.1234567890", "2015/07/15 00:00:00",
-                          "2015-07-15 00:00:00Z", "x015-07-15 00:00:00"}) {
+  for (const char* bad : {"2015-02-29 00:00:00.000", "2015-13-01 00:00:00", "2015-07-15 24:00:00",
+                          "2015-07-15", "2015-07-15 00:00:00.", "2015-07-15 00:00:00.1234567890",
+                          "2015/07/15 00:00:00", "2015-07-15 00:00:00Z", "x015-07-15 00:00:00"}) {
     EXPECT_FALSE(ParseTimestamp(bad, &millis)) << bad;
   }
 }
@@ -178,7 +182,8 @@ TEST(NexmarkEventCsvTest, MalformedLinesNameTheColumn) {
   const std::vector<Malformed> cases = {
       {"3,1,2", 1, "unknown event type '3'"},
       {"", 1, "unknown event type ''"},
-      {"2,1000,x7,3,c,u,2015-07-15 00:00:00.000,e", 8, "bid.bidder: expected a 64-bit integer, got 'x7'"},
+      {"2,1000,x7,3,c,u,2015-07-15 00:00:00.000,e", 8,
+       "bid.bidder: expected a 64-bit integer, got 'x7'"},
       {"2,1000,1,99999999999999999999,c,u,2015-07-15 00:00:00.000,e", 10, "bid.price"},
       {"2,1000,1,3,c,u,2015-07-15 00:00:00.000", 39, "missing field"},
       {"2,1000,1,3,c,u,2015-07-15 00:00:00.000,e,f", 42, "too many fields: a bid has 8"},
@@ -200,7 +205,8 @@ TEST(NexmarkEventCsvTest, MalformedLinesNameTheColumn) {
 }
 
 std::string TempPath(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / (name + "-" + std::to_string(getpid()))).string();
+  return (std::filesystem::temp_directory_path() / (name + "-" + std::to_string(getpid())))
+      .string();
 }
 
 std::string ReadFile(const std::string& path) {
@@ -229,11 +235,14 @@ TEST(NexmarkEventCsvTest, WriteEventsCsvWritesTheGeneratorsEventsInOrder) {
 
 TEST(NexmarkEventCsvTest, WriteEventsCsvErrorsNameThePath) {
   GeneratorConfig config;
-  const Status missing_directory = WriteEventsCsv(config, 10, "/nonexistent-nexmark-dir/events.csv");
+  const Status missing_directory =
+      WriteEventsCsv(config, 10, "/nonexistent-nexmark-dir/events.csv");
   ASSERT_FALSE(missing_directory.ok());
-  EXPECT_NE(missing_directory.message().find("/nonexistent-nexmark-dir/events.csv"), std::string_view::npos)
+  EXPECT_NE(missing_directory.message().find("/nonexistent-nexmark-dir/events.csv"),
+            std::string_view::npos)
       << missing_directory;
-  const Status directory = WriteEventsCsv(config, 10, std::filesystem::temp_directory_path().string());
+  const Status directory =
+      WriteEventsCsv(config, 10, std::filesystem::temp_directory_path().string());
   EXPECT_FALSE(directory.ok());
   EXPECT_EQ(WriteEventsCsv(config, -1, TempPath("never.csv")).code(), StatusCode::kInvalidArgument);
   config.first_event_rate = -3;

@@ -1,5 +1,3 @@
-#include "harness/nexmark/generator.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,6 +7,7 @@
 #include <vector>
 
 #include "harness/nexmark/event_csv.h"
+#include "harness/nexmark/generator.h"
 #include "harness/nexmark/java_random.h"
 
 namespace weir::harness::nexmark {
@@ -52,31 +51,31 @@ struct Reference {
 std::vector<Reference> JavaReferences() {
   return {
       {0, 10'000'000,
-         R"nx(1,1001,z ck w,cwlachrnkfzkygsu edjytotggvasbt z yjjszhhsqtrgzblkaolzkhlldqedvgj fdbvswem)nx"
-         R"nx(nzshmwipqrzqfkd,25626290,28805847,2015-07-15 00:00:00.000,2015-07-15 00:00:00.001,1000,1)nx"
-         R"nx(2,OP[OZSIO\TLPUKTM_^`TML\N`NaJPN`MSjcecvhHRIK[RvzrgvzJJUJMIeuceluybhodvZOXM`]lolqlrbvfyz)nx"
-         R"nx(mhcotiffktdgrXLXQRQmaaevb`V_^KQcmwfzeL_IUQKimjlzwdsfjpsUMZ[WaYJ`U`KxfptvltilxaoxaxwijMXR)nx"
-         R"nx(QRMtmbizvWHOKZ]awlyvmHN_]ZLebaneuquhljjHOWJHHprgwzuqqylfsukrmkxNYS]YRQUIHIRtwcajnMT_WITf)nx"
-         R"nx(qysnwjloyzibaesqj^^Ma]OOZLTH\IT`MaTzjllepMRILM[KW]Q]Ukora)nx"},
+       R"nx(1,1001,z ck w,cwlachrnkfzkygsu edjytotggvasbt z yjjszhhsqtrgzblkaolzkhlldqedvgj fdbvswem)nx"
+       R"nx(nzshmwipqrzqfkd,25626290,28805847,2015-07-15 00:00:00.000,2015-07-15 00:00:00.001,1000,1)nx"
+       R"nx(2,OP[OZSIO\TLPUKTM_^`TML\N`NaJPN`MSjcecvhHRIK[RvzrgvzJJUJMIeuceluybhodvZOXM`]lolqlrbvfyz)nx"
+       R"nx(mhcotiffktdgrXLXQRQmaaevb`V_^KQcmwfzeL_IUQKimjlzwdsfjpsUMZ[WaYJ`U`KxfptvltilxaoxaxwijMXR)nx"
+       R"nx(QRMtmbizvWHOKZ]awlyvmHN_]ZLebaneuquhljjHOWJHHprgwzuqqylfsukrmkxNYS]YRQUIHIRtwcajnMT_WITf)nx"
+       R"nx(qysnwjloyzibaesqj^^Ma]OOZLTH\IT`MaTzjllepMRILM[KW]Q]Ukora)nx"},
       {2, 10'000'000,
-         R"nx(2,1000,2001,32530001,Google,https://www.nexmark.com/kspv/rwx/cep/item.htm?query=1,2015-0)nx"
-         R"nx(7-15 00:00:00.000,X[eucegzxsrzeonwuylmvgmxasW\`W]MhqvpkfgypqjoJHK`H`XKI[[Rz)nx"},
+       R"nx(2,1000,2001,32530001,Google,https://www.nexmark.com/kspv/rwx/cep/item.htm?query=1,2015-0)nx"
+       R"nx(7-15 00:00:00.000,X[eucegzxsrzeonwuylmvgmxasW\`W]MhqvpkfgypqjoJHK`H`XKI[[Rz)nx"},
       {48, 10'000'000,
-         R"nx(0,1001,Sarah Smith,f  y@yumv.com,0892 2755 1923 0591,Los Angeles,ID,2015-07-15 00:00:00.)nx"
-         R"nx(000,`RST_^KaHTMLXH_ceknqovsvzbgapncqkQ[H]N]QPZWKQRXXQaMOVNZWSgsipamVRa[N_IUPZL]LR\]LLNWL)nx"
-         R"nx(NXKNOVZ]Zagjthoqmbrhq`W]XOQRLYYS[jbqivsa^RYMWZY^QVJRNWTTKMSS[[J\JXI_O)nx"},
+       R"nx(0,1001,Sarah Smith,f  y@yumv.com,0892 2755 1923 0591,Los Angeles,ID,2015-07-15 00:00:00.)nx"
+       R"nx(000,`RST_^KaHTMLXH_ceknqovsvzbgapncqkQ[H]N]QPZWKQRXXQaMOVNZWSgsipamVRa[N_IUPZL]LR\]LLNWL)nx"
+       R"nx(NXKNOVZ]Zagjthoqmbrhq`W]XOQRLYYS[jbqivsa^RYMWZY^QVJRNWTTKMSS[[J\JXI_O)nx"},
       {5, 10'000'000,
-         R"nx(2,1000,2001,3126206,channel-6254,https://www.nexmark.com/cs_/bki/zxf/item.htm?query=1&ch)nx"
-         R"nx(annel_id=1981284352,2015-07-15 00:00:00.000,OSXZ\HU\L]UKSQ_JJIQXWsxbgwjJM^`SZzpzvlqkmxgq)nx"
-         R"nx(sKL[`\IgfmwngN[VWRI^\K)nx"},
+       R"nx(2,1000,2001,3126206,channel-6254,https://www.nexmark.com/cs_/bki/zxf/item.htm?query=1&ch)nx"
+       R"nx(annel_id=1981284352,2015-07-15 00:00:00.000,OSXZ\HU\L]UKSQ_JJIQXWsxbgwjJM^`SZzpzvlqkmxgq)nx"
+       R"nx(sKL[`\IgfmwngN[VWRI^\K)nx"},
       {51, 7,
-         R"nx(1,1005,gcl jljnudyemsv,dfjf ddfqjrfwrqpyses vmkjjhdibzzrjzcfgqvy brnoyj ewhzmwyxgw  uyak)nx"
-         R"nx(wdsuslpfgs jkrcstz,6394586,27912448,2015-07-15 00:00:07.428,2015-07-15 00:04:31.297,1000)nx"
-         R"nx(,12,drumUSVO^JtilmkeknltfvsfvjuhwlipgjQK`a^IKW\KH]SIVZJ^JIT]ZPONJT^asyposj_WQR[NnbnxosLL)nx"
-         R"nx(YIaUpqiborhcalzpkbxkvmnsijkqqlzfleWRQH[HJaW\]QcrpemiiujvxwTP_MPThvcmbyTKIUZIhzngytNJN_ZL)nx"
-         R"nx(kplbwxsxyugxxpxpclypiquhTY\WSTaUTPPQKL^J]WK]K]]HvhlpfaooczmeaPSQITN`_^L`xqkfiouzbkmlhxfa)nx"
-         R"nx(izhnmavogasryaNIRY[Wsbxxbypijhrllliqamenyeftuqvomslttxslqrdvgkmyccrfvxgewjuihrqt^[U\LNiv)nx"
-         R"nx(mqlhtkb)nx"},
+       R"nx(1,1005,gcl jljnudyemsv,dfjf ddfqjrfwrqpyses vmkjjhdibzzrjzcfgqvy brnoyj ewhzmwyxgw  uyak)nx"
+       R"nx(wdsuslpfgs jkrcstz,6394586,27912448,2015-07-15 00:00:07.428,2015-07-15 00:04:31.297,1000)nx"
+       R"nx(,12,drumUSVO^JtilmkeknltfvsfvjuhwlipgjQK`a^IKW\KH]SIVZJ^JIT]ZPONJT^asyposj_WQR[NnbnxosLL)nx"
+       R"nx(YIaUpqiborhcalzpkbxkvmnsijkqqlzfleWRQH[HJaW\]QcrpemiiujvxwTP_MPThvcmbyTKIUZIhzngytNJN_ZL)nx"
+       R"nx(kplbwxsxyugxxpxpclypiquhTY\WSTaUTPPQKL^J]WK]K]]HvhlpfaooczmeaPSQITN`_^L`xqkfiouzbkmlhxfa)nx"
+       R"nx(izhnmavogasryaNIRY[Wsbxxbypijhrllliqamenyeftuqvomslttxslqrdvgkmyccrfvxgewjuihrqt^[U\LNiv)nx"
+       R"nx(mqlhtkb)nx"},
   };
 }
 
@@ -156,13 +155,15 @@ TEST(NexmarkGeneratorTest, IdsFollowNexmarksRules) {
   NexmarkGenerator generator(config);
   int64_t last_person = -1;
   int64_t last_auction = -1;
-  int64_t bids = 0, hot_auction_bids = 0, hot_bidder_bids = 0, auctions = 0, hot_seller_auctions = 0;
+  int64_t bids = 0, hot_auction_bids = 0, hot_bidder_bids = 0, auctions = 0,
+          hot_seller_auctions = 0;
   int64_t bids_for_existing_auctions = 0;
   std::set<int64_t> categories;
   for (int64_t n = 0; n < 1'000'000; ++n) {
     const Event& event = generator.Generate(n);
     // The newest person id: event id 50k is person 1000 + k, whether or not the stream holds it
-    // (the stream starts at event id 2, so person 1000 is named but never generated, as in nexmark).
+    // (the stream starts at event id 2, so person 1000 is named but never generated, as in
+    // nexmark).
     const int64_t newest_person = 1000 + generator.EventIdOf(n) / 50;
     switch (event.type) {
       case EventType::kPerson:

@@ -1,5 +1,3 @@
-#include "harness/nexmark/source.h"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -13,6 +11,7 @@
 
 #include "api/stream_execution_environment.h"
 #include "harness/nexmark/event_csv.h"
+#include "harness/nexmark/source.h"
 #include "harness/run_context.h"
 
 namespace weir::harness::nexmark {
@@ -103,19 +102,22 @@ struct Observation {
 };
 
 // Runs `events` into a process function that records what each record sees.
-std::vector<Observation> Observe(api::StreamExecutionEnvironment& env, api::DataStream<Event> events,
-                                 std::shared_ptr<Pacer> pacer, Status* status = nullptr) {
+std::vector<Observation> Observe(api::StreamExecutionEnvironment& env,
+                                 api::DataStream<Event> events, std::shared_ptr<Pacer> pacer,
+                                 Status* status = nullptr) {
   auto observations = std::make_shared<std::vector<Observation>>();
   auto mutex = std::make_shared<std::mutex>();
   events
-      .Process<int64_t>([observations, mutex, pacer](const Event& event,
-                                                     api::ProcessFunction<Event, int64_t>::Context& context,
-                                                     api::Collector<int64_t>&) {
-        const int64_t now = MonotonicNanos();
-        const int64_t lateness = pacer->paced() ? now - pacer->DueNanos(event.date_time()) : 0;
-        std::lock_guard lock(*mutex);
-        observations->push_back({event.date_time(), context.timestamp(), context.CurrentWatermark(), lateness});
-      })
+      .Process<int64_t>(
+          [observations, mutex, pacer](const Event& event,
+                                       api::ProcessFunction<Event, int64_t>::Context& context,
+                                       api::Collector<int64_t>&) {
+            const int64_t now = MonotonicNanos();
+            const int64_t lateness = pacer->paced() ? now - pacer->DueNanos(event.date_time()) : 0;
+            std::lock_guard lock(*mutex);
+            observations->push_back(
+                {event.date_time(), context.timestamp(), context.CurrentWatermark(), lateness});
+          })
       .Discard();
   Result<api::JobResult> result = env.Execute("observe");
   if (status != nullptr) {
@@ -138,8 +140,8 @@ void ExpectWatermarksOfPrefixes(const std::vector<Observation>& observations) {
     if (o.watermark != kMinTimestamp) {
       ASSERT_GT(i, 0u);
       EXPECT_LE(o.watermark, prefix_max[i - 1] - 4000) << i;
-      EXPECT_TRUE(std::binary_search(prefix_max.begin(), prefix_max.begin() + static_cast<ptrdiff_t>(i),
-                                     o.watermark + 4000))
+      EXPECT_TRUE(std::binary_search(
+          prefix_max.begin(), prefix_max.begin() + static_cast<ptrdiff_t>(i), o.watermark + 4000))
           << "record " << i << " sees watermark " << o.watermark;
       if (o.watermark != previous) ++distinct;
       previous = o.watermark;
@@ -156,7 +158,8 @@ TEST(NexmarkSourceTest, GeneratedStreamCarriesTheDdlWatermark) {
   api::StreamExecutionEnvironment env;
   env.SetParallelism(1);
   RunContext context;
-  std::vector<Observation> observations = Observe(env, NexmarkSource(env, config, context), context.pacer);
+  std::vector<Observation> observations =
+      Observe(env, NexmarkSource(env, config, context), context.pacer);
   ASSERT_EQ(observations.size(), 100'000u);
   ExpectWatermarksOfPrefixes(observations);
 }
@@ -171,7 +174,8 @@ TEST(NexmarkSourceTest, PacedSourceNeverEmitsBeforeTheDueTime) {
     api::StreamExecutionEnvironment env;
     env.SetParallelism(parallelism);
     const int64_t start = MonotonicNanos();
-    std::vector<Observation> observations = Observe(env, NexmarkSource(env, config, context), context.pacer);
+    std::vector<Observation> observations =
+        Observe(env, NexmarkSource(env, config, context), context.pacer);
     const int64_t elapsed = MonotonicNanos() - start;
     ASSERT_TRUE(context.pacer->paced());
     EXPECT_EQ(context.pacer->base_event_time(), config.base_time);
@@ -184,7 +188,8 @@ TEST(NexmarkSourceTest, PacedSourceNeverEmitsBeforeTheDueTime) {
 }
 
 std::string TempPath(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / (name + "-" + std::to_string(getpid()))).string();
+  return (std::filesystem::temp_directory_path() / (name + "-" + std::to_string(getpid())))
+      .string();
 }
 
 void WriteText(const std::string& path, const std::string& text) {
@@ -227,9 +232,11 @@ TEST(NexmarkSourceTest, FileSourceReadsTheFileInOrderWithTheDdlWatermark) {
     EXPECT_EQ(context.events_emitted->load(), 20'000);
   }
   api::StreamExecutionEnvironment env;
-  std::vector<Observation> observations = Observe(env, NexmarkFileSource(env, path, context), context.pacer);
+  std::vector<Observation> observations =
+      Observe(env, NexmarkFileSource(env, path, context), context.pacer);
   ASSERT_EQ(observations.size(), expected_times.size());
-  for (size_t i = 0; i < observations.size(); ++i) ASSERT_EQ(observations[i].date_time, expected_times[i]);
+  for (size_t i = 0; i < observations.size(); ++i)
+    ASSERT_EQ(observations[i].date_time, expected_times[i]);
   ExpectWatermarksOfPrefixes(observations);
   std::filesystem::remove(path);
 }

@@ -31,7 +31,8 @@ void CivilFromDays(int64_t days, int64_t* year, int* month, int* day) {
   const int64_t day_of_era = days - era * 146'097;
   const int64_t year_of_era =
       (day_of_era - day_of_era / 1460 + day_of_era / 36'524 - day_of_era / 146'096) / 365;
-  const int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const int64_t day_of_year =
+      day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
   const int64_t shifted_month = (5 * day_of_year + 2) / 153;
   *day = static_cast<int>(day_of_year - (153 * shifted_month + 2) / 5 + 1);
   *month = static_cast<int>(shifted_month < 10 ? shifted_month + 3 : shifted_month - 9);
@@ -58,7 +59,8 @@ void AppendInt(std::string& out, int64_t value) {
   out.append(buffer, result.ptr);
 }
 
-// Whether any byte of `word` equals `byte` (the exact "has a zero byte" test on word ^ byte*0x01..01).
+// Whether any byte of `word` equals `byte` (the exact "has a zero byte" test on word ^
+// byte*0x01..01).
 bool HasByte(uint64_t word, char byte) {
   constexpr uint64_t kOnes = 0x0101010101010101ULL;
   const uint64_t x = word ^ (kOnes * static_cast<uint8_t>(byte));
@@ -71,7 +73,8 @@ bool NeedsQuotes(std::string_view field) {
   for (; i + 8 <= field.size(); i += 8) {
     uint64_t word;
     std::memcpy(&word, field.data() + i, 8);
-    if (HasByte(word, ',') | HasByte(word, '"') | HasByte(word, '\n') | HasByte(word, '\r')) return true;
+    if (HasByte(word, ',') | HasByte(word, '"') | HasByte(word, '\n') | HasByte(word, '\r'))
+      return true;
   }
   for (; i < field.size(); ++i) {
     const char c = field[i];
@@ -102,7 +105,8 @@ class FieldReader {
   // The next field; false (with the error set) when there is none or it is malformed.
   bool Next(std::string_view* field) {
     start_ = position_;
-    if (position_ > line_.size()) return Fail(position_, "missing field: the line has too few fields");
+    if (position_ > line_.size())
+      return Fail(position_, "missing field: the line has too few fields");
     if (position_ < line_.size() && line_[position_] == '"') return NextQuoted(field);
     const size_t comma = line_.find(',', position_);
     const size_t end = comma == std::string_view::npos ? line_.size() : comma;
@@ -242,8 +246,8 @@ bool ParseTimestamp(std::string_view text, int64_t* millis) {
       !ParseDigits(text, 14, 2, &minute) || text[16] != ':' || !ParseDigits(text, 17, 2, &second)) {
     return false;
   }
-  if (month < 1 || month > 12 || day < 1 || day > DaysInMonth(year, static_cast<int>(month)) || hour > 23 ||
-      minute > 59 || second > 59) {
+  if (month < 1 || month > 12 || day < 1 || day > DaysInMonth(year, static_cast<int>(month)) ||
+      hour > 23 || minute > 59 || second > 59) {
     return false;
   }
   int64_t fraction_millis = 0;
@@ -348,12 +352,14 @@ bool EventCsvParser::Parse(std::string_view line, Event* event, EventCsvError* e
     event->type = EventType::kAuction;
     Auction& a = event->auction;
     return ReadInt(reader, "auction.id", &a.id) && ReadString(reader, &a.item_name) &&
-           ReadString(reader, &a.description) && ReadInt(reader, "auction.initialBid", &a.initial_bid) &&
+           ReadString(reader, &a.description) &&
+           ReadInt(reader, "auction.initialBid", &a.initial_bid) &&
            ReadInt(reader, "auction.reserve", &a.reserve) &&
            ReadTimestamp(reader, "auction.dateTime", &a.date_time) &&
            ReadTimestamp(reader, "auction.expires", &a.expires) &&
-           ReadInt(reader, "auction.seller", &a.seller) && ReadInt(reader, "auction.category", &a.category) &&
-           ReadString(reader, &a.extra) && reader.ExpectEnd("auction", 11);
+           ReadInt(reader, "auction.seller", &a.seller) &&
+           ReadInt(reader, "auction.category", &a.category) && ReadString(reader, &a.extra) &&
+           reader.ExpectEnd("auction", 11);
   }
   if (type == "2") {
     event->type = EventType::kBid;
@@ -363,13 +369,14 @@ bool EventCsvParser::Parse(std::string_view line, Event* event, EventCsvError* e
            ReadString(reader, &b.url) && ReadTimestamp(reader, "bid.dateTime", &b.date_time) &&
            ReadString(reader, &b.extra) && reader.ExpectEnd("bid", 8);
   }
-  return reader.FailField(fmt::format("unknown event type '{}': expected 0 (person), 1 (auction) or 2 (bid)",
-                                      type));
+  return reader.FailField(
+      fmt::format("unknown event type '{}': expected 0 (person), 1 (auction) or 2 (bid)", type));
 }
 
 Status WriteEventsCsv(const GeneratorConfig& config, int64_t count, const std::string& path) {
   RETURN_IF_ERROR(config.Validate());
-  if (count < 0) return InvalidArgument("the number of events to generate must not be negative: {}", count);
+  if (count < 0)
+    return InvalidArgument("the number of events to generate must not be negative: {}", count);
   ASSIGN_OR_RETURN(std::unique_ptr<io::WritableFile> file, io::WritableFile::Create(path));
   NexmarkGenerator generator(config);
   constexpr size_t kChunkBytes = size_t{256} << 10;

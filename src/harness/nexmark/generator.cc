@@ -33,11 +33,10 @@ constexpr std::array<std::string_view, 6> kUsStates = {"AZ", "CA", "ID", "OR", "
 constexpr std::array<std::string_view, 10> kUsCities = {
     "Phoenix", "Los Angeles", "San Francisco", "Boise", "Portland",
     "Bend",    "Redmond",     "Seattle",       "Kent",  "Cheyenne"};
-constexpr std::array<std::string_view, 11> kFirstNames = {"Peter", "Paul",  "Luke",   "John",
-                                                          "Saul",  "Vicky", "Kate",   "Julie",
-                                                          "Sarah", "Deiter", "Walter"};
-constexpr std::array<std::string_view, 9> kLastNames = {"Shultz", "Abrams", "Spencer", "White", "Bartels",
-                                                        "Walton", "Smith",  "Jones",   "Noris"};
+constexpr std::array<std::string_view, 11> kFirstNames = {
+    "Peter", "Paul", "Luke", "John", "Saul", "Vicky", "Kate", "Julie", "Sarah", "Deiter", "Walter"};
+constexpr std::array<std::string_view, 9> kLastNames = {
+    "Shultz", "Abrams", "Spencer", "White", "Bartels", "Walton", "Smith", "Jones", "Noris"};
 constexpr std::array<std::string_view, 4> kHotChannels = {"Google", "Facebook", "Baidu", "Apple"};
 
 // MurmurHash3's fmix64: a bijection with fmix64(0) == 0, so seed 0 leaves nexmark's per-event
@@ -152,9 +151,11 @@ GeneratorTables::GeneratorTables(uint64_t mixed_seed) {
       // Math.abs(Integer.reverse(i)): Integer.MIN_VALUE stays negative.
       uint32_t bits = static_cast<uint32_t>(i);
       uint32_t reversed_bits = 0;
-      for (int bit = 0; bit < 32; ++bit, bits >>= 1) reversed_bits = (reversed_bits << 1) | (bits & 1);
+      for (int bit = 0; bit < 32; ++bit, bits >>= 1)
+        reversed_bits = (reversed_bits << 1) | (bits & 1);
       const auto reversed = static_cast<int32_t>(reversed_bits);
-      const int64_t absolute = reversed == INT32_MIN ? INT32_MIN : (reversed < 0 ? -int64_t{reversed} : reversed);
+      const int64_t absolute =
+          reversed == INT32_MIN ? INT32_MIN : (reversed < 0 ? -int64_t{reversed} : reversed);
       url += "&channel_id=";
       url += std::to_string(absolute);
     }
@@ -198,13 +199,15 @@ Status GeneratorConfig::Validate() const {
   }
   if (person_proportion < 1 || auction_proportion < 1 || bid_proportion < 0) {
     return InvalidArgument(
-        "person.proportion and auction.proportion must be at least 1 and bid.proportion at least 0: "
+        "person.proportion and auction.proportion must be at least 1 and bid.proportion at least "
+        "0: "
         "{}:{}:{}",
         person_proportion, auction_proportion, bid_proportion);
   }
   if (avg_person_byte_size < 0 || avg_auction_byte_size < 0 || avg_bid_byte_size < 0) {
-    return InvalidArgument("average event sizes must not be negative: person {}, auction {}, bid {}",
-                           avg_person_byte_size, avg_auction_byte_size, avg_bid_byte_size);
+    return InvalidArgument(
+        "average event sizes must not be negative: person {}, auction {}, bid {}",
+        avg_person_byte_size, avg_auction_byte_size, avg_bid_byte_size);
   }
   if (hot_auction_ratio < 1 || hot_sellers_ratio < 1 || hot_bidders_ratio < 1) {
     return InvalidArgument(
@@ -217,8 +220,8 @@ Status GeneratorConfig::Validate() const {
                            num_in_flight_auctions, num_active_people);
   }
   if (first_event_id < 0 || first_event_number < 0) {
-    return InvalidArgument("first event id ({}) and number ({}) must not be negative", first_event_id,
-                           first_event_number);
+    return InvalidArgument("first event id ({}) and number ({}) must not be negative",
+                           first_event_id, first_event_number);
   }
   return Status::Ok();
 }
@@ -227,12 +230,14 @@ int64_t NexmarkByteSize(const Event& event) {
   switch (event.type) {
     case EventType::kPerson: {
       const Person& p = event.person;
-      return static_cast<int64_t>(8 + p.name.size() + p.email_address.size() + p.credit_card.size() +
-                                  p.city.size() + p.state.size() + p.extra.size());
+      return static_cast<int64_t>(8 + p.name.size() + p.email_address.size() +
+                                  p.credit_card.size() + p.city.size() + p.state.size() +
+                                  p.extra.size());
     }
     case EventType::kAuction: {
       const Auction& a = event.auction;
-      return static_cast<int64_t>(8 + a.item_name.size() + a.description.size() + 40 + a.extra.size());
+      return static_cast<int64_t>(8 + a.item_name.size() + a.description.size() + 40 +
+                                  a.extra.size());
     }
     case EventType::kBid:
       return static_cast<int64_t>(32 + event.bid.extra.size());
@@ -249,8 +254,8 @@ NexmarkGenerator::NexmarkGenerator(const GeneratorConfig& config)
   const Status valid = config.Validate();
   WEIR_CHECK_MSG(valid.ok(), "invalid Nexmark generator config: {}", valid.ToString());
   tables_ = TablesFor(MixSeed(config.seed));
-  const int largest = std::max({config.avg_person_byte_size, config.avg_auction_byte_size,
-                                config.avg_bid_byte_size});
+  const int largest = std::max(
+      {config.avg_person_byte_size, config.avg_auction_byte_size, config.avg_bid_byte_size});
   // nextExactString generates characters only for lengths of half the reusable string or more.
   if (static_cast<int64_t>(largest) * 6 / 5 + 1 >= kReusableExtraLength / 2) {
     long_extra_.resize(static_cast<size_t>(largest) * 6 / 5 + 2);
@@ -293,14 +298,16 @@ int64_t NexmarkGenerator::LastBase0AuctionId(int64_t epoch, int64_t offset) cons
   return epoch * config_.auction_proportion + offset;
 }
 
-int64_t NexmarkGenerator::NextBase0PersonId(JavaRandom& random, int64_t epoch, int64_t offset) const {
+int64_t NexmarkGenerator::NextBase0PersonId(JavaRandom& random, int64_t epoch,
+                                            int64_t offset) const {
   const int64_t num_people = LastBase0PersonId(epoch, offset) + 1;
   const int64_t active_people = std::min<int64_t>(num_people, config_.num_active_people);
   const int64_t n = NextLongBelow(random, active_people + kPersonIdLead);
   return num_people - active_people + n;
 }
 
-int64_t NexmarkGenerator::NextBase0AuctionId(JavaRandom& random, int64_t epoch, int64_t offset) const {
+int64_t NexmarkGenerator::NextBase0AuctionId(JavaRandom& random, int64_t epoch,
+                                             int64_t offset) const {
   const int64_t max_auction = LastBase0AuctionId(epoch, offset);
   const int64_t min_auction = std::max<int64_t>(max_auction - config_.num_in_flight_auctions, 0);
   return min_auction + NextLongBelow(random, max_auction - min_auction + 1 + kAuctionIdLead);
@@ -326,14 +333,16 @@ std::string_view NexmarkGenerator::NextExtra(JavaRandom& random, int64_t current
   return std::string_view(long_extra_.data(), static_cast<size_t>(size));
 }
 
-void NexmarkGenerator::GeneratePerson(JavaRandom& random, int64_t epoch, int64_t offset, int64_t timestamp) {
+void NexmarkGenerator::GeneratePerson(JavaRandom& random, int64_t epoch, int64_t offset,
+                                      int64_t timestamp) {
   const internal::GeneratorTables& tables = *tables_;
   event_.type = EventType::kPerson;
   Person& person = event_.person;
   person.id = LastBase0PersonId(epoch, offset) + kFirstPersonId;
   const int first = random.NextInt(static_cast<int32_t>(kFirstNames.size()));
   const int last = random.NextInt(static_cast<int32_t>(kLastNames.size()));
-  person.name = tables.full_names[static_cast<size_t>(first) * kLastNames.size() + static_cast<size_t>(last)];
+  person.name =
+      tables.full_names[static_cast<size_t>(first) * kLastNames.size() + static_cast<size_t>(last)];
 
   char* email = email_;
   email += NextString(random, 7, ' ', email);
@@ -354,12 +363,15 @@ void NexmarkGenerator::GeneratePerson(JavaRandom& random, int64_t epoch, int64_t
     card += 4;
   }
   person.credit_card = std::string_view(credit_card_, static_cast<size_t>(card - credit_card_));
-  person.city = kUsCities[static_cast<size_t>(random.NextInt(static_cast<int32_t>(kUsCities.size())))];
-  person.state = kUsStates[static_cast<size_t>(random.NextInt(static_cast<int32_t>(kUsStates.size())))];
+  person.city =
+      kUsCities[static_cast<size_t>(random.NextInt(static_cast<int32_t>(kUsCities.size())))];
+  person.state =
+      kUsStates[static_cast<size_t>(random.NextInt(static_cast<int32_t>(kUsStates.size())))];
   person.date_time = timestamp;
-  const int64_t current_size = 8 + static_cast<int64_t>(person.name.size() + person.email_address.size() +
-                                                        person.credit_card.size() + person.city.size() +
-                                                        person.state.size());
+  const int64_t current_size =
+      8 +
+      static_cast<int64_t>(person.name.size() + person.email_address.size() +
+                           person.credit_card.size() + person.city.size() + person.state.size());
   person.extra = NextExtra(random, current_size, config_.avg_person_byte_size);
 }
 
@@ -384,7 +396,8 @@ void NexmarkGenerator::GenerateAuction(JavaRandom& random, int64_t event_number,
   const int64_t current_number = config_.first_event_number + event_number;
   const int64_t events_for_auctions =
       static_cast<int64_t>(config_.num_in_flight_auctions) * total_ / config_.auction_proportion;
-  const int64_t future_auction = TimestampForNexmarkEventNumber(current_number + events_for_auctions);
+  const int64_t future_auction =
+      TimestampForNexmarkEventNumber(current_number + events_for_auctions);
   const int64_t horizon = future_auction - timestamp;
   auction.expires = timestamp + 1 + NextLongBelow(random, std::max<int64_t>(horizon * 2, 1));
 
@@ -397,7 +410,8 @@ void NexmarkGenerator::GenerateAuction(JavaRandom& random, int64_t event_number,
   auction.extra = NextExtra(random, current_size, config_.avg_auction_byte_size);
 }
 
-void NexmarkGenerator::GenerateBid(JavaRandom& random, int64_t epoch, int64_t offset, int64_t timestamp) {
+void NexmarkGenerator::GenerateBid(JavaRandom& random, int64_t epoch, int64_t offset,
+                                   int64_t timestamp) {
   const internal::GeneratorTables& tables = *tables_;
   event_.type = EventType::kBid;
   Bid& bid = event_.bid;

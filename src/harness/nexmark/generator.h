@@ -76,18 +76,18 @@ struct GeneratorConfig {
   int auction_proportion = 3;            // auction.proportion
   int bid_proportion = 46;               // bid.proportion
   // nexmark's baseTime, ms since the epoch (2015-07-15T00:00:00.000Z): event 0's dateTime at rates
-  // of 1000 events/s and more (event n's is base_time + (long)((n + first_event_number) * d) / 1000).
+  // of 1000 events/s and more (see the dateTime rule in the file comment).
   int64_t base_time = 1'436'918'400'000;
-  int64_t first_event_id = 1;             // GeneratorConfig.firstEventId of nexmark's table source
-  int64_t first_event_number = 1;         // GeneratorConfig.firstEventNumber of nexmark's table source
-  int avg_person_byte_size = 200;         // person.avg-size
-  int avg_auction_byte_size = 500;        // auction.avg-size
-  int avg_bid_byte_size = 100;            // bid.avg-size
-  int hot_auction_ratio = 2;              // bid.hot-ratio.auctions
-  int hot_sellers_ratio = 4;              // auction.hot-ratio.sellers
-  int hot_bidders_ratio = 4;              // bid.hot-ratio.bidders
-  int num_in_flight_auctions = 100;       // NexmarkConfiguration.numInFlightAuctions
-  int num_active_people = 1000;           // NexmarkConfiguration.numActivePeople
+  int64_t first_event_id = 1;        // GeneratorConfig.firstEventId of nexmark's table source
+  int64_t first_event_number = 1;    // GeneratorConfig.firstEventNumber of nexmark's table source
+  int avg_person_byte_size = 200;    // person.avg-size
+  int avg_auction_byte_size = 500;   // auction.avg-size
+  int avg_bid_byte_size = 100;       // bid.avg-size
+  int hot_auction_ratio = 2;         // bid.hot-ratio.auctions
+  int hot_sellers_ratio = 4;         // auction.hot-ratio.sellers
+  int hot_bidders_ratio = 4;         // bid.hot-ratio.bidders
+  int num_in_flight_auctions = 100;  // NexmarkConfiguration.numInFlightAuctions
+  int num_active_people = 1000;      // NexmarkConfiguration.numActivePeople
 
   int total_proportion() const { return person_proportion + auction_proportion + bid_proportion; }
   // Microseconds of event time between consecutive events (interEventDelayUs).

@@ -35,7 +35,8 @@ class GeneratedEventSource final : public operators::SourceOperator<Event> {
   Result<operators::SourceStatus> Poll(int max_records) override {
     if (next_ >= config_.max_events) return operators::SourceStatus::kEndOfInput;
     // Paced: the events due now are those with dateTime <= due_until, since
-    // DueNanos(t) = origin + (t - base) * unit <= now  <=>  t <= base + floor((now - origin) / unit).
+    // DueNanos(t) = origin + (t - base) * unit <= now  <=>  t <= base + floor((now - origin) /
+    // unit).
     int64_t due_until = kMaxTimestamp;
     if (pacer_ != nullptr) {
       const int64_t origin = pacer_->Origin();
@@ -124,15 +125,16 @@ class EventFileSource final : public operators::SourceOperator<Event> {
 
 }  // namespace
 
-api::DataStream<Event> NexmarkSource(api::StreamExecutionEnvironment& env, const GeneratorConfig& config,
-                                     const RunContext& context) {
+api::DataStream<Event> NexmarkSource(api::StreamExecutionEnvironment& env,
+                                     const GeneratorConfig& config, const RunContext& context) {
   const Status valid = config.Validate();
   WEIR_CHECK_MSG(valid.ok(), "invalid Nexmark generator config: {}", valid.ToString());
   std::shared_ptr<Pacer> pacer;
   if (context.rate > 0) {
-    WEIR_CHECK_MSG(config.first_event_rate == context.rate,
-                   "a paced Nexmark source needs first-event.rate ({}) equal to the run's rate ({})",
-                   config.first_event_rate, context.rate);
+    WEIR_CHECK_MSG(
+        config.first_event_rate == context.rate,
+        "a paced Nexmark source needs first-event.rate ({}) equal to the run's rate ({})",
+        config.first_event_rate, context.rate);
     context.pacer->Pace(config.base_time, 1'000'000);
     pacer = context.pacer;
   }
@@ -150,7 +152,9 @@ api::DataStream<Event> NexmarkFileSource(api::StreamExecutionEnvironment& env, s
   auto events_emitted = context.events_emitted;
   return env.FromSource<Event>(
       "Source: Nexmark File",
-      [path, events_emitted](int) { return std::make_unique<EventFileSource>(path, events_emitted); },
+      [path, events_emitted](int) {
+        return std::make_unique<EventFileSource>(path, events_emitted);
+      },
       NexmarkWatermarkStrategy(), 1);
 }
 

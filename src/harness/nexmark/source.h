@@ -2,10 +2,10 @@
 // (NexmarkFileSource, see event_csv.h).
 //
 // Event time as nexmark's ddl_gen.sql declares it: each event's timestamp is its dateTime, and
-// `WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND`, which Flink SQL runs as a watermark of
-// (max dateTime seen) - 4000 ms exactly, emitted periodically (pipeline.auto-watermark-interval)
-// and after each poll batch. weir's bounded-out-of-orderness generator emits max - bound - 1, so the
-// sources use a bound of 3999 ms (kNexmarkWatermarkBoundMillis).
+// `WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND`, which Flink SQL runs as a watermark
+// of (max dateTime seen) - 4000 ms exactly, emitted periodically (pipeline.auto-watermark-interval)
+// and after each poll batch. weir's bounded-out-of-orderness generator emits max - bound - 1, so
+// the sources use a bound of 3999 ms (kNexmarkWatermarkBoundMillis).
 //
 // Splitting. Generated events are a pure function of their number (generator.h), so subtask i of
 // p takes event numbers i, i + p, i + 2p, ...: all subtasks advance through event time together,
@@ -45,8 +45,8 @@ inline auto NexmarkWatermarkStrategy() {
 // *context.events_emitted once per poll batch.
 // REQUIRES: config.Validate().ok(); when context.rate > 0, config.first_event_rate == context.rate
 // (the caller sets it: the rate is what spaces the dateTimes).
-api::DataStream<Event> NexmarkSource(api::StreamExecutionEnvironment& env, const GeneratorConfig& config,
-                                     const RunContext& context);
+api::DataStream<Event> NexmarkSource(api::StreamExecutionEnvironment& env,
+                                     const GeneratorConfig& config, const RunContext& context);
 
 // The events of an event file in file order, with parallelism 1. Events may be out of order; late
 // ones are late downstream, as in Flink. A malformed line fails the job with
