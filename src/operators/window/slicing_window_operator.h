@@ -231,7 +231,6 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
     return Status::Ok();
   }
   void Close() override {
-    pending_count_ = 0;
     slice_tables_.clear();
     sliding_.reset();
     slices_.reset();
@@ -264,7 +263,6 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
     const EncodedKey encoded = key_encoder_.Encode(this->key_selector()(value));
     const int key_group = KeyGroupOf(encoded.hash);
     if (current_.first_fire <= watermark) [[unlikely]] {
-      Drain();
       AddBehindWatermark(value, time, {encoded.bytes, encoded.hash, key_group}, watermark);
       return;
     }
@@ -273,13 +271,6 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
     bool inserted = false;
     if (current_.table != nullptr) {
       // A tumbling window's own table: no namespace, no timer (the table fires as a whole).
-      if constexpr (kPipelined) {
-        if (encoded.bytes.size() <= sizeof(Pending::key)) [[likely]] {
-          Enqueue(value, encoded, key_group);
-          return;
-        }
-        Drain();
-      }
       Acc* accumulator = FindOrInsertIn(*current_.table, encoded.hash, key_group, encoded.bytes, {}, &inserted);
       if (accumulator != nullptr) [[likely]] AddTo(value, *accumulator);
       return;
@@ -299,7 +290,6 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
   int64_t late_dropped() const { return late_dropped_; }
   // Live (key, slice) accumulators.
   size_t slice_count() const {
-    const_cast<SlicingWindowOperator*>(this)->Drain();
     size_t count = slices_ ? slices_->size() : 0;
     for (const SliceTable& table : slice_tables_) count += table.table->size();
     return count;
@@ -311,7 +301,6 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
   // Managed memory held by the slices and the timers.
   int64_t memory_bytes() {
     if (!slices_) return 0;
-    Drain();
     int64_t bytes = slices_->memory_bytes() + (sliding_ ? sliding_->memory_bytes() : 0) +
                     this->timers().memory_bytes();
     for (const SliceTable& table : slice_tables_) bytes += table.table->memory_bytes();
@@ -321,7 +310,6 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
   // Tumbling windows' own tables fire as a whole; the base then fires the per-key timers and
   // forwards the watermark.
   void EmitWatermark(Timestamp watermark) override {
-    Drain();
     if (event_time_ && !slice_tables_.empty()) FireSliceTables(watermark);
     Base::EmitWatermark(watermark);
   }
@@ -333,7 +321,6 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
     return next;
   }
   void OnProcessingTime(Timestamp now) override {
-    Drain();
     if (!event_time_ && !slice_tables_.empty()) FireSliceTables(now);
     Base::OnProcessingTime(now);
   }
@@ -374,59 +361,6 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
     std::unique_ptr<state::StateTable> table;
   };
   static constexpr size_t kMaxSliceTables = 128;
-
-  // Records bound for a slice table are applied kPipeline records late: each is queued with its
-  // key's hash, and the table's index slot (at once) and entry (half-way) are prefetched, so the two
-  // dependent cache misses of a probe overlap with the work of the records in between instead of
-  // stalling each record (they were about half of a tumbling window's cost per record). Only
-  // trivially copyable records (copied into the queue) with short keys take it. The queue is
-  // drained, in order, before anything that reads the tables: a watermark, a processing-time
-  // firing, a record taking another path, the statistics (and a snapshot must drain it too).
-  static constexpr bool kPipelined = std::is_trivially_copyable_v<In> && sizeof(In) <= 128;
-  static constexpr uint32_t kPipeline = 8;
-  struct Pending {
-    alignas(In) std::byte value[sizeof(In)];  // the record's bytes (In may lack a default constructor)
-    uint64_t hash;
-    state::StateTable* table;
-    int key_group;
-    uint32_t key_size;
-    char key[16];
-  };
-
-  void Enqueue(const In& value, const EncodedKey& encoded, int key_group) {
-    Pending& slot = pending_[pending_head_ & (kPipeline - 1)];
-    if (pending_count_ == kPipeline) {
-      Apply(slot);  // the oldest
-    } else {
-      ++pending_count_;
-    }
-    std::memcpy(slot.value, static_cast<const void*>(&value), sizeof(In));
-    slot.hash = encoded.hash;
-    slot.table = current_.table;
-    slot.key_group = key_group;
-    slot.key_size = static_cast<uint32_t>(encoded.bytes.size());
-    std::memcpy(slot.key, encoded.bytes.data(), encoded.bytes.size());
-    slot.table->PrefetchSlot(slot.hash);
-    if (pending_count_ > kPipeline / 2) {
-      const Pending& middle = pending_[(pending_head_ - kPipeline / 2) & (kPipeline - 1)];
-      middle.table->PrefetchEntry(middle.hash);
-    }
-    ++pending_head_;
-  }
-  void Apply(const Pending& pending) {
-    bool inserted = false;
-    Acc* accumulator = FindOrInsertIn(*pending.table, pending.hash, pending.key_group,
-                                      std::string_view(pending.key, pending.key_size), {}, &inserted);
-    if (accumulator != nullptr) [[likely]] {
-      AddTo(*std::launder(reinterpret_cast<const In*>(pending.value)), *accumulator);
-    }
-  }
-  void Drain() {
-    if constexpr (kPipelined) {
-      for (uint32_t i = pending_count_; i > 0; --i) Apply(pending_[(pending_head_ - i) & (kPipeline - 1)]);
-      pending_count_ = 0;
-    }
-  }
 
   static int64_t FloorMod(int64_t value, int64_t divisor) {
     const int64_t remainder = value % divisor;
@@ -830,12 +764,6 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
   // Tumbling windows' own tables, in order of end (see SliceTable).
   std::vector<SliceTable> slice_tables_;
   bool slice_tables_enabled_ = false;
-  // The pipeline of records bound for slice tables (kPipelined): a ring, the oldest at
-  // pending_head_ - pending_count_.
-  struct Empty {};
-  std::conditional_t<kPipelined, Pending[kPipeline], Empty> pending_{};
-  uint32_t pending_head_ = 0;
-  uint32_t pending_count_ = 0;
   // Per-key sliding aggregates (MergeSliding); null for tumbling, gapped or processing-time
   // windows, and for windows of too many slices.
   std::unique_ptr<state::StateTable> sliding_;
