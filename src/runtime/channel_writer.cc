@@ -68,7 +68,9 @@ bool ChannelWriter::DrainPending() {
 
 void ChannelWriter::FlushTimedOut(int64_t now_nanos) {
   for (Lane& lane : lanes_) {
-    if (lane.batch.has_memory() && !lane.batch.empty() &&
+    // A lane still waiting for credit keeps its batch open: it goes once the pending messages
+    // have (the next call after DrainPending), so waiting output stays bounded.
+    if (lane.batch.has_memory() && !lane.batch.empty() && lane.pending.empty() &&
         now_nanos - lane.opened_nanos >= buffer_timeout_nanos_) {
       Flush(lane);
     }
@@ -84,7 +86,7 @@ void ChannelWriter::BroadcastInBand(serde::BatchEvent event, int64_t value) {
       bool appended = lane.batch.TryAppendEvent(event, value);
       WEIR_CHECK(appended);
     }
-    if (flush_every_record_) Flush(lane);
+    if (flush_every_record_ && lane.pending.empty()) Flush(lane);
   }
 }
 

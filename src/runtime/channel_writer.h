@@ -67,7 +67,10 @@ class ChannelWriter {
       bool appended = lane.batch.TryAppend(value, timestamp);
       WEIR_CHECK(appended);
     }
-    if (flush_every_record_) Flush(lane);
+    // (Low-latency mode sends each record as soon as the channel takes it: while the lane has
+    // messages waiting for credit, records gather in its batch instead, or a fast producer would
+    // turn every record into a pending segment and run out of network buffers.)
+    if (flush_every_record_ && lane.pending.empty()) Flush(lane);
   }
 
   // Flushes every lane, then sends `event` (end of input) down every lane as its own message.
