@@ -40,13 +40,18 @@ class GeneratorSource final : public operators::SourceOperator<T> {
       if (start_nanos_ == 0) start_nanos_ = now;
       const int64_t due = first_ + static_cast<int64_t>((now - start_nanos_) / nanos_per_record_) + 1;
       limit = std::min(limit, due);
-      if (limit <= next_) return operators::SourceStatus::kNothingNow;
+      if (limit <= next_) {
+        next_ready_nanos_ = start_nanos_ + static_cast<int64_t>(static_cast<double>(next_ - first_) * nanos_per_record_);
+        return operators::SourceStatus::kNothingNow;
+      }
     }
     operators::Output<T>* out = this->output();
     this->records_emitted_ += limit - next_;
     for (; next_ < limit; ++next_) out->Collect(generator_(next_), kMinTimestamp);
     return operators::SourceStatus::kMoreAvailable;
   }
+
+  int64_t NextReadyNanos() const override { return next_ready_nanos_; }
 
  private:
   int64_t RangeStart(int64_t subtask, int64_t parallelism) const {
@@ -61,6 +66,7 @@ class GeneratorSource final : public operators::SourceOperator<T> {
   int64_t next_ = 0;
   int64_t end_ = 0;
   int64_t start_nanos_ = 0;
+  int64_t next_ready_nanos_ = kMaxTimestamp;
 };
 
 }  // namespace weir::connectors

@@ -34,6 +34,11 @@ class SourceOperatorBase : public StreamOperator {
   OutputBase* input() override { return nullptr; }
   virtual Result<SourceStatus> Poll(int max_records) = 0;
 
+  // After a Poll that returned kNothingNow: the MonotonicNanos instant its next record becomes
+  // ready, when the source knows it (a paced source's next due time), so the worker parks exactly
+  // until then instead of up to its park timeout; kMaxTimestamp when unknown (a socket).
+  virtual int64_t NextReadyNanos() const { return kMaxTimestamp; }
+
   // The bounded input ended (or the job is stopping): the maximum watermark, then end-of-input.
   void EmitEndOfInput() {
     downstream_->EmitWatermark(kMaxTimestamp);

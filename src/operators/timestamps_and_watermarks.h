@@ -269,6 +269,7 @@ class SourceWithWatermarks final : public SourceOperator<T>, private SourceSplit
   }
   void Close() override { inner_->Close(); }
   void Flush() override { inner_->Flush(); }
+  int64_t NextReadyNanos() const override { return inner_->NextReadyNanos(); }
   Status Finalize(bool success) override { return inner_->Finalize(success); }
 
   Result<SourceStatus> Poll(int max_records) override {

@@ -73,6 +73,10 @@ Timestamp StreamTask::NextWakeupMillis() const {
   return next;
 }
 
+int64_t StreamTask::NextWakeupNanos() const {
+  return source_ != nullptr && !input_ended_ ? source_->NextReadyNanos() : kMaxTimestamp;
+}
+
 bool StreamTask::FireProcessingTimers() {
   const Timestamp next = NextWakeupMillis();
   if (next == kMaxTimestamp) return false;

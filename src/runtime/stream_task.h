@@ -69,6 +69,7 @@ class StreamTask final : public sched::Task {
   std::string_view name() const override { return name_; }
   // The earliest processing-time timer of the chain's operators.
   Timestamp NextWakeupMillis() const override;
+  int64_t NextWakeupNanos() const override;
 
  private:
   Progress Step(int64_t now_nanos);

@@ -50,6 +50,9 @@ class Task {
   // The wall-clock time (WallMillis) at which this task wants to run even without input (its
   // processing-time timers); the worker does not park past it. kMaxTimestamp: no such time.
   virtual Timestamp NextWakeupMillis() const { return kMaxTimestamp; }
+  // A MonotonicNanos instant by which the task has work again (a paced source's next due
+  // record), or kMaxTimestamp; the worker parks no longer than this either.
+  virtual int64_t NextWakeupNanos() const { return kMaxTimestamp; }
   virtual void Close() {}
 };
 

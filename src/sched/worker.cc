@@ -221,6 +221,15 @@ void Worker::Park(uint32_t epoch) {
       timeout = std::clamp<int64_t>(next * 1'000'000 - WallNanos(), 1, timeout);
     }
   }
+  int64_t ready = kMaxTimestamp;
+  for (const Task* task : active_) ready = std::min(ready, task->NextWakeupNanos());
+  if (ready != kMaxTimestamp) {
+    const int64_t wait = ready - MonotonicNanos();
+    // Work due within a spin's length (a futex wake-up is late by tens of microseconds): keep
+    // polling.
+    if (wait <= options_.spin_nanos) return;
+    timeout = std::min(timeout, wait);
+  }
   parks_.store(parks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (FutexWait(&wake_epoch_, epoch, timeout)) {
     park_timeouts_.store(park_timeouts_.load(std::memory_order_relaxed) + 1,

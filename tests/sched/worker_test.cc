@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include <cstdint>
 
 #include "base/clock.h"
@@ -110,6 +112,40 @@ TEST(WorkerTest, ParksNoLongerThanTheNextProcessingTimeTimer) {
   EXPECT_LT(MonotonicNanos() - start, 5'000'000'000);
   EXPECT_EQ(task.fired_for_, task.registered_for_);
   EXPECT_GE(task.fired_at_, task.registered_for_);
+  EXPECT_GT(executor.worker(0).parks(), 0u);
+}
+
+// A task whose input becomes ready at known instants (a paced source): idle until each one, then
+// one unit of work. The worker must wake at those instants, not at its (here 10 s) park timeout.
+class PacedTask final : public Task {
+ public:
+  Progress RunOnce(int64_t) override {
+    if (next_ready_ == 0) next_ready_ = MonotonicNanos() + kStep;
+    if (MonotonicNanos() < next_ready_) return Progress::kIdle;
+    lateness_.push_back(MonotonicNanos() - next_ready_);
+    next_ready_ += kStep;
+    return lateness_.size() == kUnits ? Progress::kFinished : Progress::kDidWork;
+  }
+  int64_t NextWakeupNanos() const override { return next_ready_ == 0 ? kMaxTimestamp : next_ready_; }
+  std::string_view name() const override { return "paced"; }
+
+  static constexpr int64_t kStep = 2'000'000;  // 2 ms
+  static constexpr size_t kUnits = 20;
+  int64_t next_ready_ = 0;
+  std::vector<int64_t> lateness_;
+};
+
+TEST(WorkerTest, ParksNoLongerThanATasksNextReadyInstant) {
+  Executor::Options options;
+  options.park_timeout_nanos = 10'000'000'000;
+  Executor executor(options);
+  PacedTask task;
+  executor.worker(0).AddTask(&task);
+  const int64_t start = MonotonicNanos();
+  ASSERT_TRUE(executor.Run().ok());
+  // 20 units 2 ms apart: about 40 ms, nowhere near one 10 s park.
+  EXPECT_LT(MonotonicNanos() - start, 2'000'000'000);
+  ASSERT_EQ(task.lateness_.size(), PacedTask::kUnits);
   EXPECT_GT(executor.worker(0).parks(), 0u);
 }
 

@@ -42,7 +42,10 @@ class GeneratedEventSource final : public operators::SourceOperator<Event> {
       const int64_t origin = pacer_->Origin();
       const int64_t elapsed = MonotonicNanos() - origin;
       due_until = pacer_->base_event_time() + elapsed / pacer_->unit_nanos();
-      if (generator_->TimestampOf(next_) > due_until) return operators::SourceStatus::kNothingNow;
+      if (generator_->TimestampOf(next_) > due_until) {
+        next_ready_nanos_ = pacer_->DueNanos(generator_->TimestampOf(next_));
+        return operators::SourceStatus::kNothingNow;
+      }
     }
     operators::Output<Event>* out = output();
     int64_t emitted = 0;
@@ -58,6 +61,8 @@ class GeneratedEventSource final : public operators::SourceOperator<Event> {
     return operators::SourceStatus::kMoreAvailable;
   }
 
+  int64_t NextReadyNanos() const override { return next_ready_nanos_; }
+
  private:
   GeneratorConfig config_;
   std::shared_ptr<Pacer> pacer_;
@@ -65,6 +70,7 @@ class GeneratedEventSource final : public operators::SourceOperator<Event> {
   std::optional<NexmarkGenerator> generator_;
   int64_t next_ = 0;
   int64_t stride_ = 1;
+  int64_t next_ready_nanos_ = kMaxTimestamp;
 };
 
 // The lines of one event file, parsed in order.
