@@ -350,32 +350,29 @@ bool TimerService::PopDue(Queue& queue, Timestamp limit, FiredTimer* timer) {
 
 void TimerService::PrefetchAhead(Queue& queue, Timestamp time, uint32_t bucket_index) {
   Queue::Bucket& bucket = queue.buckets[bucket_index];
-  const size_t size = bucket.bytes.size();
-  const std::byte* bytes = bucket.bytes.data();
-  size_t ahead = std::max(bucket.slot_ahead, bucket.cursor);
-  const size_t slot_limit = std::min(size, bucket.cursor + kPrefetchSlotBytes);
-  while (ahead < slot_limit) {
-    const Record record = ReadRecord(bytes + ahead);
-    queue.table.PrefetchSlot(record.hash, TableNamespace(time, record.ns));
-    if (prefetch_hook_ != nullptr) {
-      prefetch_hook_(prefetch_context_, CurrentKey{record.key, record.hash, record.key_group}, record.ns,
-                     time, 1);
+  // Walks the records from `*ahead` up to `distance` bytes past the cursor, issuing `stage`.
+  auto issue = [&](size_t* ahead, size_t distance, int stage) {
+    const std::byte* bytes = bucket.bytes.data();
+    size_t at = std::max(*ahead, bucket.cursor);
+    const size_t limit = std::min(bucket.bytes.size(), bucket.cursor + distance);
+    while (at < limit) {
+      const Record record = ReadRecord(bytes + at);
+      const std::string_view ns = TableNamespace(time, record.ns);
+      if (stage == 1) {
+        queue.table.PrefetchSlot(record.hash, ns);
+      } else {
+        queue.table.PrefetchEntry(record.hash, ns);
+      }
+      if (prefetch_hook_ != nullptr) {
+        prefetch_hook_(prefetch_context_, CurrentKey{record.key, record.hash, record.key_group}, record.ns,
+                       time, stage);
+      }
+      at += record.size;
     }
-    ahead += record.size;
-  }
-  bucket.slot_ahead = ahead;
-  ahead = std::max(bucket.entry_ahead, bucket.cursor);
-  const size_t entry_limit = std::min(size, bucket.cursor + kPrefetchEntryBytes);
-  while (ahead < entry_limit) {
-    const Record record = ReadRecord(bytes + ahead);
-    queue.table.PrefetchEntry(record.hash, TableNamespace(time, record.ns));
-    if (prefetch_hook_ != nullptr) {
-      prefetch_hook_(prefetch_context_, CurrentKey{record.key, record.hash, record.key_group}, record.ns,
-                     time, 2);
-    }
-    ahead += record.size;
-  }
-  bucket.entry_ahead = ahead;
+    *ahead = at;
+  };
+  issue(&bucket.slot_ahead, kPrefetchSlotBytes, 1);
+  issue(&bucket.entry_ahead, kPrefetchEntryBytes, 2);
 }
 
 void TimerService::FinishFiring() {
