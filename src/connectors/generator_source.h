@@ -34,6 +34,7 @@ class GeneratorSource final : public operators::SourceOperator<T> {
 
   Result<operators::SourceStatus> Poll(int max_records) override {
     if (next_ >= end_) return operators::SourceStatus::kEndOfInput;
+    next_ready_nanos_ = kMaxTimestamp;  // set again below when nothing is due
     int64_t limit = std::min<int64_t>(end_, next_ + max_records);
     if (nanos_per_record_ > 0) {
       const int64_t now = MonotonicNanos();

@@ -34,6 +34,7 @@ class GeneratedEventSource final : public operators::SourceOperator<Event> {
 
   Result<operators::SourceStatus> Poll(int max_records) override {
     if (next_ >= config_.max_events) return operators::SourceStatus::kEndOfInput;
+    next_ready_nanos_ = kMaxTimestamp;  // set again below when nothing is due
     // Paced: the events due now are those with dateTime <= due_until, since
     // DueNanos(t) = origin + (t - base) * unit <= now  <=>  t <= base + floor((now - origin) /
     // unit).
