@@ -21,6 +21,7 @@
 #include "memory/memory_budget.h"
 #include "memory/segment_pool.h"
 #include "operators/output.h"
+#include "state/snapshot.h"
 
 namespace weir::operators {
 
@@ -83,6 +84,24 @@ class StreamOperator {
   // and never lets its worker park past it. Queried often: keep it a field read.
   virtual Timestamp NextProcessingTime() const { return kMaxTimestamp; }
   virtual void OnProcessingTime(Timestamp now) {}
+
+  // Checkpoints (Flink's CheckpointedFunction / CheckpointListener), all on the task's thread.
+  //
+  // SnapshotState: the synchronous part of checkpoint `writer.checkpoint_id()`, called when the
+  // barrier reaches this operator (after every record before the barrier, before any after it).
+  // Pin tables, copy small state; never copy a table. A sink closes what it has written so far
+  // into pending (hidden) files here. A non-OK status declines the checkpoint (the job goes on).
+  virtual Status SnapshotState(state::SnapshotWriter& writer) { return Status::Ok(); }
+  // RestoreState: the job starts from a checkpoint; called after Open, before the first record.
+  // The operator refills the tables it created in Open and rebuilds what derives from them.
+  virtual Status RestoreState(state::RestoreReader& reader) { return Status::Ok(); }
+  // Checkpoint `checkpoint_id` is complete (its _metadata is durable): a sink commits the files
+  // pending up to it. Called for completed checkpoints in increasing order, possibly skipping ids
+  // (a later completion covers earlier ones).
+  virtual void NotifyCheckpointComplete(int64_t checkpoint_id) {}
+  // Checkpoint `checkpoint_id` failed or timed out: its pending work will be covered by a later
+  // one (a sink keeps its pending files).
+  virtual void NotifyCheckpointAborted(int64_t checkpoint_id) {}
 
  protected:
   OperatorContext* context() const { return context_; }

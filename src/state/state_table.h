@@ -75,6 +75,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -85,6 +86,8 @@
 #include "base/xxhash.h"
 #include "memory/memory_budget.h"
 #include "memory/segment_pool.h"
+#include "state/key_groups.h"
+#include "state/table_snapshot.h"
 
 namespace weir::state {
 
@@ -157,6 +160,18 @@ class StateTable {
 
   // Removes the entry; returns whether it was present.
   bool Remove(uint64_t key_hash, int key_group, std::string_view key, std::string_view ns = {});
+
+  // Checkpoints (table_snapshot.h). The synchronous part of a checkpoint: seals the table's bytes
+  // as they are now and returns its pieces, copying no entry. `full` marks every piece as not
+  // written before (a savepoint, or the first checkpoint into a new directory). Cost: O(segments).
+  std::shared_ptr<TableSnapshot> Snapshot(bool full = false);
+  // Inserts the live entries of `pieces` (applied in order: entries flagged dead and entries a
+  // tombstone names are skipped) whose key group is in `key_groups`. Call it on an empty table,
+  // once per restore, with the pieces of every old subtask concatenated (piece ids are unique).
+  // Errors: DataLoss when a piece is malformed (an entry running past its piece, a key group out of
+  // range); ResourceExhausted when the entries do not fit the budget. On error the table may hold
+  // some of the entries.
+  Status Restore(std::span<const RestorePiece> pieces, KeyGroupRange key_groups);
 
   // Live entries.
   size_t size() const { return size_; }

@@ -1,0 +1,60 @@
+// TableSnapshot: the sealed bytes of one StateTable at one checkpoint, as StateTable::Snapshot()
+// returns them (copy-on-write; see state_table.h "Copy-on-write snapshots").
+//
+// A table's persistent form is a sequence of immutable *pieces*, each a byte range of one of its
+// segments as it was when a snapshot sealed it:
+//
+// * entry pieces: table entries exactly as laid out in the segment (header, key, namespace,
+//   value; entries flagged dead are skipped by readers);
+// * tombstone pieces: 12-byte records (u64 piece id, u32 offset of the entry inside that piece,
+//   native endian) naming entries of earlier pieces that were removed or replaced after those
+//   pieces were sealed (a sealed byte never changes, so a replaced entry's old copy stays in its
+//   piece and a tombstone says it is gone).
+//
+// A piece has an id unique across processes (a random per-process prefix and a counter), so a
+// checkpoint can reference a piece an earlier checkpoint wrote ("written_before") instead of
+// writing it again: with 1% of keys changed, an incremental checkpoint writes about 1% of the
+// bytes plus the tombstones. The table decides when old pieces stop being referenced (compaction
+// copies the live entries of garbage-heavy sealed segments into fresh ones).
+//
+// Lifetime: the snapshot pins its new pieces' bytes (the table will not write, move or free them)
+// until the snapshot object is destroyed, which may happen on another thread (the checkpoint
+// writer's). A table destroyed while pinned hands its pinned segments to the snapshot, which
+// frees them when it goes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace weir::state {
+
+struct TablePiece {
+  enum class Kind : uint8_t { kEntries = 0, kTombstones = 1 };
+  uint64_t id = 0;
+  Kind kind = Kind::kEntries;
+  // Piece bytes (pinned until the snapshot is destroyed). For a piece written before, the bytes
+  // may also be available (the same immutable bytes), but the checkpoint need not write them.
+  std::span<const std::byte> bytes;
+  bool written_before = false;  // persisted by an earlier snapshot of this table
+};
+
+class TableSnapshot {
+ public:
+  virtual ~TableSnapshot() = default;
+  // Every piece the table consists of, in order (restore applies them in this order).
+  virtual const std::vector<TablePiece>& pieces() const = 0;
+  // Live entries and their bytes at the instant of the snapshot (for reports).
+  virtual size_t entries() const = 0;
+};
+
+// One piece handed back for restore: its id, kind and bytes (verified by the caller).
+struct RestorePiece {
+  uint64_t id = 0;
+  TablePiece::Kind kind = TablePiece::Kind::kEntries;
+  std::span<const std::byte> bytes;
+};
+
+}  // namespace weir::state
