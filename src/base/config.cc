@@ -16,6 +16,12 @@ std::span<const ConfigOption> All() {
       kChaining,         kSegmentSize,          kNetworkMemory,         kManagedMemory,
       kChannelCapacity,  kCpuPinning,           kWorkers,               kCsvIgnoreParseErrors,
       kJsonIgnoreParseErrors, kRuntimeMode,     kAutoWatermarkInterval, kPipelineName,
+      kCheckpointingInterval, kCheckpointingMode, kCheckpointingTimeout, kCheckpointingMinPause,
+      kCheckpointingMaxConcurrent, kCheckpointingTolerableFailures, kCheckpointsDir,
+      kCheckpointsRetained, kIncrementalCheckpoints, kSavepointsDir, kSavepointPath,
+      kRestartStrategy, kFixedDelayAttempts, kFixedDelayDelay, kExponentialInitialBackoff,
+      kExponentialMaxBackoff, kExponentialMultiplier, kExponentialResetThreshold,
+      kExponentialJitter, kExponentialAttempts,
   };
   return kAll;
 }
@@ -80,6 +86,7 @@ Status Validate(const ConfigOption& option, std::string_view value) {
     case ConfigType::kDuration: status = ParseDurationNanos(value).status(); break;
     case ConfigType::kMemorySize: status = ParseMemorySize(value).status(); break;
     case ConfigType::kString: break;
+    case ConfigType::kDouble: status = ParseDouble(value).status(); break;
     case ConfigType::kEnum: {
       std::string upper(Trim(value));
       for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -167,6 +174,17 @@ Result<int64_t> ParseInt(std::string_view text) {
   return value;
 }
 
+Result<double> ParseDouble(std::string_view text) {
+  std::string_view trimmed = Trim(text);
+  double value = 0;
+  auto [ptr, ec] = std::from_chars(trimmed.data(), trimmed.data() + trimmed.size(), value);
+  if (ec != std::errc() || ptr != trimmed.data() + trimmed.size() || trimmed.empty() ||
+      !std::isfinite(value)) {
+    return InvalidArgument("'{}' is not a number", text);
+  }
+  return value;
+}
+
 Status Configuration::Set(std::string_view key, std::string_view value) {
   key = Trim(key);
   const ConfigOption* option = FindOption(key);
@@ -242,6 +260,13 @@ std::string Configuration::GetString(const ConfigOption& option) const {
     for (char& c : value) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   }
   return value;
+}
+
+double Configuration::GetDouble(const ConfigOption& option) const {
+  WEIR_CHECK(option.type == ConfigType::kDouble);
+  auto value = ParseDouble(Raw(option));
+  WEIR_CHECK_OK(value.status());
+  return *value;
 }
 
 }  // namespace weir

@@ -22,7 +22,7 @@
 
 namespace weir {
 
-enum class ConfigType { kInt, kBool, kDuration, kMemorySize, kString, kEnum };
+enum class ConfigType { kInt, kBool, kDuration, kMemorySize, kString, kEnum, kDouble };
 
 struct ConfigOption {
   std::string_view key;
@@ -81,6 +81,74 @@ inline constexpr ConfigOption kAutoWatermarkInterval{
 inline constexpr ConfigOption kPipelineName{"pipeline.name", ConfigType::kString, "",
                                             "Name of the job."};
 
+// Checkpointing (Flink's keys; docs/checkpoints.md). An interval of 0 (the default) disables
+// periodic checkpoints, as leaving Flink's key unset does.
+inline constexpr ConfigOption kCheckpointingInterval{
+    "execution.checkpointing.interval", ConfigType::kDuration, "0 ms",
+    "Interval of periodic checkpoints; 0 disables them."};
+inline constexpr ConfigOption kCheckpointingMode{
+    "execution.checkpointing.mode", ConfigType::kEnum, "EXACTLY_ONCE",
+    "EXACTLY_ONCE (aligned barriers) or AT_LEAST_ONCE (no alignment).",
+    "EXACTLY_ONCE|AT_LEAST_ONCE"};
+inline constexpr ConfigOption kCheckpointingTimeout{
+    "execution.checkpointing.timeout", ConfigType::kDuration, "10 min",
+    "A checkpoint not complete after this long is aborted."};
+inline constexpr ConfigOption kCheckpointingMinPause{
+    "execution.checkpointing.min-pause", ConfigType::kDuration, "0 ms",
+    "Minimal pause between the end of one checkpoint and the start of the next."};
+inline constexpr ConfigOption kCheckpointingMaxConcurrent{
+    "execution.checkpointing.max-concurrent-checkpoints", ConfigType::kInt, "1",
+    "Checkpoints in flight at once (weir supports 1)."};
+inline constexpr ConfigOption kCheckpointingTolerableFailures{
+    "execution.checkpointing.tolerable-failed-checkpoints", ConfigType::kInt, "0",
+    "Consecutive failed checkpoints tolerated before the job fails."};
+inline constexpr ConfigOption kCheckpointsDir{
+    "state.checkpoints.dir", ConfigType::kString, "",
+    "Directory of checkpoints: <dir>/<job-id>/chk-<n>/."};
+inline constexpr ConfigOption kCheckpointsRetained{
+    "state.checkpoints.num-retained", ConfigType::kInt, "1",
+    "Completed checkpoints kept on disk."};
+inline constexpr ConfigOption kIncrementalCheckpoints{
+    "execution.checkpointing.incremental", ConfigType::kBool, "true",
+    "Reference state written by earlier checkpoints instead of writing it again (weir's default: "
+    "true; Flink's is false)."};
+inline constexpr ConfigOption kSavepointsDir{
+    "state.savepoints.dir", ConfigType::kString, "",
+    "Directory of savepoints (stop with savepoint); the checkpoint directory when unset."};
+inline constexpr ConfigOption kSavepointPath{
+    "execution.savepoint.path", ConfigType::kString, "",
+    "Checkpoint or savepoint to restore the job from ('latest' = newest complete checkpoint)."};
+
+// Restart strategies (Flink's keys).
+inline constexpr ConfigOption kRestartStrategy{
+    "restart-strategy.type", ConfigType::kEnum, "NONE",
+    "none (fail the job), fixed-delay or exponential-delay.",
+    "NONE|OFF|DISABLE|FIXED-DELAY|FIXEDDELAY|EXPONENTIAL-DELAY|EXPONENTIALDELAY"};
+inline constexpr ConfigOption kFixedDelayAttempts{
+    "restart-strategy.fixed-delay.attempts", ConfigType::kInt, "1",
+    "Restarts before the job fails (fixed-delay)."};
+inline constexpr ConfigOption kFixedDelayDelay{
+    "restart-strategy.fixed-delay.delay", ConfigType::kDuration, "1 s",
+    "Delay before each restart (fixed-delay)."};
+inline constexpr ConfigOption kExponentialInitialBackoff{
+    "restart-strategy.exponential-delay.initial-backoff", ConfigType::kDuration, "1 s",
+    "First restart delay (exponential-delay)."};
+inline constexpr ConfigOption kExponentialMaxBackoff{
+    "restart-strategy.exponential-delay.max-backoff", ConfigType::kDuration, "1 min",
+    "Largest restart delay (exponential-delay)."};
+inline constexpr ConfigOption kExponentialMultiplier{
+    "restart-strategy.exponential-delay.backoff-multiplier", ConfigType::kDouble, "1.5",
+    "Factor between consecutive delays (exponential-delay)."};
+inline constexpr ConfigOption kExponentialResetThreshold{
+    "restart-strategy.exponential-delay.reset-backoff-threshold", ConfigType::kDuration, "1 h",
+    "Running this long without failure resets the delay (exponential-delay)."};
+inline constexpr ConfigOption kExponentialJitter{
+    "restart-strategy.exponential-delay.jitter-factor", ConfigType::kDouble, "0.1",
+    "Random +- fraction of each delay (exponential-delay)."};
+inline constexpr ConfigOption kExponentialAttempts{
+    "restart-strategy.exponential-delay.attempts-before-reset-backoff", ConfigType::kInt,
+    "2147483647", "Restarts before the job fails (exponential-delay)."};
+
 // Every option above, for lookup, `weir --help` and docs.
 std::span<const ConfigOption> All();
 }  // namespace options
@@ -91,6 +159,7 @@ Result<int64_t> ParseDurationNanos(std::string_view text);
 Result<int64_t> ParseMemorySize(std::string_view text);
 Result<bool> ParseBool(std::string_view text);
 Result<int64_t> ParseInt(std::string_view text);
+Result<double> ParseDouble(std::string_view text);
 
 class Configuration {
  public:
@@ -107,6 +176,7 @@ class Configuration {
   int64_t GetDurationNanos(const ConfigOption& option) const;
   int64_t GetMemorySize(const ConfigOption& option) const;
   std::string GetString(const ConfigOption& option) const;
+  double GetDouble(const ConfigOption& option) const;
 
   const std::map<std::string, std::string, std::less<>>& entries() const { return entries_; }
 
