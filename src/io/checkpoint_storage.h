@@ -1,0 +1,195 @@
+// CheckpointStorage: the files of a job's checkpoints on a local (or mounted) file system.
+//
+// Layout (docs/checkpoints.md has the byte formats):
+//   <root>/<job_id>/chk-<id>/<data files>   written by WriteDataFile, each ending in a trailer
+//   <root>/<job_id>/chk-<id>/_metadata      the manifest, written last by CommitCheckpoint
+// A checkpoint is complete exactly when its _metadata exists: CommitCheckpoint writes
+// _metadata.tmp, fsyncs it and renames it into place, so a reader sees either no manifest or a
+// whole one. Every file carries its xxh3 (data files and the manifest in a 24-byte trailer: magic,
+// size, xxh3), so a flipped byte, a truncated file or a torn manifest is found by the reader and
+// reported as DataLoss naming the file; a missing file is NotFound naming it.
+//
+// Data files go through io_uring: a file is a sequence of the caller's chunks (state-table
+// segments), written straight from the caller's memory with vectored writes (IORING_OP_WRITEV) of
+// up to kWriteBytes each, up to kMaxWritesInFlight at once, submitted in batches; the chunks' xxh3s
+// are computed while those writes are in flight; then the file is fsynced. Registered buffers are
+// not used: the chunks are the caller's memory (no staging copy), and registering them per file
+// would pin pages for one use. When io_uring is unavailable, Open falls back to pwritev (saying so
+// once on stderr).
+//
+// Every write, fsync and rename consults the FaultInjector (fault_injection.h), so injected
+// ENOSPC/EIO end in the same Status a real one would: ResourceExhausted "disk full while writing
+// '<path>'", IoError "writing '<path>': ..." / "fsync of '<path>': ...".
+//
+// Savepoints: a self-contained directory with the same files is written by the *In variants
+// (BeginDirectory / WriteDataFileIn / CommitDirectory / AbortDirectory) on any directory; file
+// names are then relative to that directory. ReadMetadata and VerifyFile read both.
+//
+// Thread safety: one thread at a time (the checkpoint writer) calls the non-static members; the
+// static readers may be called from any thread.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+namespace weir::io {
+
+class Ring;
+
+// A file of a checkpoint, named relative to the job directory ("chk-3/op-2-1.data"). `size` is
+// the number of data bytes (the chunks), `xxh3` their XXH3-64; the file on disk is size +
+// kCheckpointTrailerBytes long.
+struct CheckpointFile {
+  std::string name;
+  int64_t size = 0;
+  uint64_t xxh3 = 0;
+};
+
+// Where a chunk landed in its data file (byte offset from the start) and the XXH3-64 of its bytes.
+struct WrittenChunk {
+  int64_t offset = 0;
+  uint64_t xxh3 = 0;
+};
+
+// Bytes of the trailer at the end of every data file and of _metadata: magic (8 bytes), data size
+// (uint64 little-endian), XXH3-64 of the data (uint64 little-endian).
+inline constexpr int64_t kCheckpointTrailerBytes = 24;
+
+class CheckpointStorage {
+ public:
+  struct Options {
+    std::string root;    // state.checkpoints.dir
+    std::string job_id;  // a single path component
+    uint32_t ring_entries = 64;
+    // false: write with pwritev even where io_uring works (tests of the fallback, comparisons).
+    bool use_io_uring = true;
+  };
+
+  // Largest single write and the number of writes kept in flight per data file.
+  static constexpr size_t kWriteBytes = size_t{1} << 20;
+  static constexpr uint32_t kMaxWritesInFlight = 32;
+
+  // Creates <root>/<job_id>/ (and <root>) if needed. Errors name the path: InvalidArgument for an
+  // empty root or a job id that is not one path component, IoError/NotFound from mkdir.
+  static Result<std::unique_ptr<CheckpointStorage>> Open(Options options);
+
+  CheckpointStorage(const CheckpointStorage&) = delete;
+  CheckpointStorage& operator=(const CheckpointStorage&) = delete;
+  ~CheckpointStorage();
+
+  const std::string& job_dir() const { return job_dir_; }
+  // <job_dir>/chk-<id>
+  std::string CheckpointDir(int64_t id) const;
+  // Whether data files are written through io_uring (false: the pwritev fallback).
+  bool uses_io_uring() const { return ring_ != nullptr; }
+
+  // Creates chk-<id>/, first removing a stale incomplete one of that id (a crashed attempt).
+  // FailedPrecondition when chk-<id> is already complete (has a _metadata). REQUIRES: id >= 0.
+  Status BeginCheckpoint(int64_t id);
+
+  // Writes chk-<id>/<file_name> from `chunks`, back to back (see the class comment), then fsyncs
+  // it. Fills `chunk_info` (when not null) with one entry per chunk, and returns the file's name
+  // ("chk-<id>/<file_name>"), data size and XXH3-64 of all its data bytes, which the trailer
+  // repeats. On error the partial file is removed and the Status names it; the checkpoint should
+  // then be aborted. InvalidArgument for a file name that is not one path component or is a
+  // reserved name (_metadata, _metadata.tmp).
+  // REQUIRES: BeginCheckpoint(id) was called; the chunks' memory is unchanged during the call.
+  Result<CheckpointFile> WriteDataFile(int64_t id, std::string_view file_name,
+                                       std::span<const std::span<const std::byte>> chunks,
+                                       std::vector<WrittenChunk>* chunk_info);
+
+  // Completes checkpoint `id`: writes `metadata` and its trailer to chk-<id>/_metadata.tmp, fsyncs
+  // it, renames it to _metadata and fsyncs chk-<id>/ and the job directory. The checkpoint is
+  // complete (and survives a crash) once this returns OK; on error no _metadata exists.
+  Status CommitCheckpoint(int64_t id, std::string_view metadata);
+
+  // Removes chk-<id>/ and its files (OK when it does not exist). FailedPrecondition, removing
+  // nothing, when it has a _metadata: a completed checkpoint is only removed by Retain.
+  Status AbortCheckpoint(int64_t id);
+
+  // Ids of completed checkpoints (chk-<id>/_metadata exists), newest first.
+  Result<std::vector<int64_t>> ListCompleted() const;
+
+  // Keeps the newest `retained` (>= 1) completed checkpoints. Older completed ones lose their
+  // _metadata first (so a crash half-way leaves an incomplete directory, never a complete
+  // checkpoint with missing files), then every file not named in `referenced` (names relative to
+  // the job directory, "chk-3/op-2-1.data": files a retained incremental checkpoint still uses);
+  // a directory left empty is removed. Incomplete chk dirs older than the newest complete
+  // checkpoint (failed or crashed attempts, and the leftovers of pruned ones) are cleaned the
+  // same way. Newer incomplete ones (one may be being written) are left alone.
+  Status Retain(int retained, const std::set<std::string>& referenced);
+
+  // Savepoint variants: the same protocol on an arbitrary directory `dir` (created with its
+  // parents by BeginDirectory). WriteDataFileIn names the file relative to `dir`.
+  Status BeginDirectory(const std::string& dir);
+  Result<CheckpointFile> WriteDataFileIn(const std::string& dir, std::string_view file_name,
+                                         std::span<const std::span<const std::byte>> chunks,
+                                         std::vector<WrittenChunk>* chunk_info);
+  Status CommitDirectory(const std::string& dir, std::string_view metadata);
+  Status AbortDirectory(const std::string& dir);
+
+  // Reads and verifies a manifest. `path` is a _metadata file or a chk-/savepoint directory
+  // holding one. NotFound "<path>: no _metadata (incomplete checkpoint)"; DataLoss "<path>: torn
+  // or corrupt _metadata (checksum mismatch)" (or naming the bad trailer/size).
+  static Result<std::string> ReadMetadata(const std::string& path);
+
+  // Reads out.size() bytes at `offset` of data file `path` (absolute) with large preads.
+  // NotFound when the file is missing; DataLoss when it ends before offset + out.size().
+  static Status ReadRange(const std::string& path, int64_t offset, std::span<std::byte> out);
+
+  // Checks a whole data file against its manifest entry (`size`, `xxh3`) and its own trailer.
+  // NotFound when missing; DataLoss naming the file and what is wrong (length, trailer, checksum).
+  static Status VerifyFile(const std::string& path, int64_t size, uint64_t xxh3);
+
+  // Reads a whole data file's `size` data bytes into `out` (resized) and verifies them like
+  // VerifyFile, in one pass over the file: what a restore wants.
+  static Status ReadVerifiedFile(const std::string& path, int64_t size, uint64_t xxh3, std::vector<std::byte>* out);
+
+ private:
+  struct Write;      // one vectored write (defined in the .cc)
+  struct HashState;  // xxh3 streaming state of the file being written
+
+  CheckpointStorage(std::string job_dir, std::unique_ptr<Ring> ring);
+  // Writes the chunks and the trailer (not synced), filling chunk_info and the file's xxh3.
+  Status WriteChunks(int fd, const std::string& path, std::span<const std::span<const std::byte>> chunks,
+                     std::vector<WrittenChunk>* chunk_info, uint64_t* file_xxh3);
+  Status WriteChunksWithRing(int fd, const std::string& path, std::span<const std::span<const std::byte>> chunks,
+                             std::vector<WrittenChunk>* chunk_info, uint64_t* file_xxh3);
+  Status WriteChunksWithPwrite(int fd, const std::string& path, std::span<const std::span<const std::byte>> chunks,
+                               std::vector<WrittenChunk>* chunk_info, uint64_t* file_xxh3);
+  void StartHash();
+  // Hashes chunks from *next on until at least `budget` bytes are hashed (or none are left).
+  void HashChunks(std::span<const std::span<const std::byte>> chunks, size_t* next, size_t budget,
+                  std::vector<WrittenChunk>* chunk_info);
+  uint64_t FinishHash();
+  // Marks `written` bytes of `write` as done (a short write leaves the rest to resubmit).
+  void Advance(Write& write, size_t written);
+  Status SyncFile(int fd, const std::string& path);
+  // Removes the files of <job_dir>/<dir_name> except those in `keep` (names relative to the job
+  // dir), then the directory if nothing is left in it.
+  Status PruneDirectory(const std::string& dir_name, const std::set<std::string>& keep);
+
+  std::string job_dir_;
+  std::unique_ptr<Ring> ring_;  // null: pwritev fallback
+  // Per file, reused across files: the chunks cut into pieces (iovecs) and writes.
+  std::vector<iovec> iov_;
+  std::vector<Write> writes_;
+  std::array<std::byte, kCheckpointTrailerBytes> trailer_{};
+  std::unique_ptr<HashState> hash_;
+  int64_t hash_offset_ = 0;  // data bytes hashed so far: the next chunk's offset
+  // iovec arrays a failed ring may still read: never freed (see WriteChunksWithRing).
+  std::vector<std::vector<iovec>> leaked_iov_;
+};
+
+}  // namespace weir::io
