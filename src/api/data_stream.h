@@ -24,6 +24,7 @@
 
 #include "api/function_traits.h"
 #include "api/job_builder.h"
+#include "connectors/file_sink.h"
 #include "connectors/print_sink.h"
 #include "connectors/text_file_sink.h"
 #include "operators/process_operator.h"
@@ -358,6 +359,19 @@ class DataStream {
     auto encoder = std::make_shared<const serde::JsonRowEncoder>(std::move(schema));
     return WriteAsText(std::move(path), [encoder](std::string& out, const serde::RowView& row) {
       encoder->Encode(row, out);
+    });
+  }
+  // Exactly-once part files in directory `dir` (Flink's FileSink.forRowFormat(dir, encoder) +
+  // sinkTo): visible files are committed when a checkpoint completes, and at the end of a bounded
+  // job; see connectors::FileSink. The default format is Flink's toString of each record.
+  DataStreamSink SinkToFiles(std::string dir) { return SinkToFiles(std::move(dir), connectors::ToStringFormat()); }
+  // The same with a custom line format `void(std::string& out, const T&)`, and the size at which
+  // a part file is closed and the next one started.
+  template <typename Format>
+  DataStreamSink SinkToFiles(std::string dir, Format format,
+                             int64_t rolling_bytes = connectors::PartFileWriter::kDefaultRollingBytes) {
+    return Sink("Sink: File Sink", [dir, format, rolling_bytes](int) {
+      return std::make_unique<connectors::FileSink<T, Format>>(dir, format, rolling_bytes);
     });
   }
   // Discards every record (Flink's DiscardingSink), e.g. for benchmarks.

@@ -1,10 +1,15 @@
 // CollectionSource: the elements of a collection, in order (Flink's fromElements /
 // fromCollection). Non-parallel, as in Flink: the API runs it with parallelism 1.
+//
+// Replayable: the position (the index of the next element) is the checkpoint blob
+// "collection-position". Every subtask emits the whole collection, so restoring at another
+// parallelism is refused with FailedPrecondition.
 #pragma once
 
 #include <memory>
 #include <vector>
 
+#include "connectors/checkpoint_blob.h"
 #include "operators/source_operator.h"
 
 namespace weir::connectors {
@@ -26,7 +31,41 @@ class CollectionSource final : public operators::SourceOperator<T> {
                                       : operators::SourceStatus::kMoreAvailable;
   }
 
+  Status SnapshotState(state::SnapshotWriter& writer) override {
+    BlobWriter blob(kTag);
+    blob.PutInt64(static_cast<int64_t>(elements_->size()));
+    blob.PutInt64(static_cast<int64_t>(next_));
+    writer.AddBlob(kState, std::move(blob).Finish());
+    return Status::Ok();
+  }
+
+  Status RestoreState(state::RestoreReader& reader) override {
+    const operators::OperatorContext& context = *this->context();
+    const std::vector<std::string> blobs = reader.Blobs(kState);
+    if (blobs.empty()) return Status::Ok();
+    if (reader.old_parallelism() != context.parallelism) {
+      return FailedPrecondition(
+          "{}: a collection source cannot be restored at another parallelism (checkpoint {} was taken at "
+          "parallelism {}, the job runs at {})",
+          context.task_name, reader.checkpoint_id(), reader.old_parallelism(), context.parallelism);
+    }
+    BlobReader blob(blobs[0], context.task_name);
+    RETURN_IF_ERROR(blob.ExpectTag(kTag));
+    ASSIGN_OR_RETURN(int64_t size, blob.GetInt64());
+    ASSIGN_OR_RETURN(int64_t next, blob.GetInt64());
+    RETURN_IF_ERROR(blob.ExpectEnd());
+    if (size != static_cast<int64_t>(elements_->size()) || next < 0 || next > size) {
+      return FailedPrecondition("{}: checkpointed position {} of {} elements does not fit this collection of {}",
+                                context.task_name, next, size, elements_->size());
+    }
+    next_ = static_cast<size_t>(next);
+    return Status::Ok();
+  }
+
  private:
+  static constexpr std::string_view kTag = "COL1";
+  static constexpr std::string_view kState = "collection-position";
+
   std::shared_ptr<const std::vector<T>> elements_;
   size_t next_ = 0;
 };

@@ -2,15 +2,19 @@
 
 #include <algorithm>
 
+#include "connectors/checkpoint_blob.h"
+
 namespace weir::connectors {
 namespace {
 constexpr size_t kReadBufferBytes = 4 << 20;
 constexpr int64_t kMinSplitBytes = 1 << 20;
+constexpr std::string_view kPositionTag = "FLN1";
 }  // namespace
 
 Status FileLines::Open(const std::vector<std::string>& paths, int subtask, int parallelism,
                        operators::SourceSplitListener* listener) {
   listener_ = listener;
+  paths_ = paths;
   size_t global_split = 0;
   for (size_t f = 0; f < paths.size(); ++f) {
     ASSIGN_OR_RETURN(std::unique_ptr<io::ReadableFile> file, io::ReadableFile::Open(paths[f]));
@@ -22,7 +26,80 @@ Status FileLines::Open(const std::vector<std::string>& paths, int subtask, int p
     }
     files_.push_back(std::move(file));
   }
-  OpenNextSplit();
+  return Status::Ok();
+}
+
+std::string FileLines::SnapshotPosition() const {
+  BlobWriter blob(kPositionTag);
+  std::vector<Assignment> unread;
+  if (reader_ != nullptr) {
+    const Assignment& current = assignments_[next_assignment_ - 1];
+    const int64_t position = reader_->position();
+    if (position < current.split.end && position < files_[current.file]->size()) {
+      unread.push_back({current.file, io::FileSplit{position, current.split.end}, current.id});
+    }
+  }
+  // Before the first Next() nothing has been opened: every assignment is unread.
+  for (size_t i = started_ ? next_assignment_ : 0; i < assignments_.size(); ++i) unread.push_back(assignments_[i]);
+  blob.PutInt64(static_cast<int64_t>(unread.size()));
+  for (const Assignment& range : unread) {
+    blob.PutString(paths_[range.file]);
+    blob.PutInt64(files_[range.file]->size());
+    blob.PutInt64(range.split.start);
+    blob.PutInt64(range.split.end);
+    blob.PutInt64(range.id);
+  }
+  return std::move(blob).Finish();
+}
+
+Status FileLines::DecodeAssignments(std::string_view bytes, std::string_view what,
+                                    std::vector<Assignment>* out) const {
+  BlobReader blob(bytes, std::string(what));
+  RETURN_IF_ERROR(blob.ExpectTag(kPositionTag));
+  ASSIGN_OR_RETURN(int64_t count, blob.GetInt64());
+  for (int64_t i = 0; i < count; ++i) {
+    ASSIGN_OR_RETURN(std::string path, blob.GetString());
+    ASSIGN_OR_RETURN(int64_t size, blob.GetInt64());
+    ASSIGN_OR_RETURN(int64_t start, blob.GetInt64());
+    ASSIGN_OR_RETURN(int64_t end, blob.GetInt64());
+    ASSIGN_OR_RETURN(int64_t id, blob.GetInt64());
+    const auto found = std::find(paths_.begin(), paths_.end(), path);
+    if (found == paths_.end()) {
+      return FailedPrecondition("{}: the checkpoint has unread lines of '{}', which is not an input of this job",
+                                what, path);
+    }
+    const size_t file = static_cast<size_t>(found - paths_.begin());
+    if (files_[file]->size() != size) {
+      return FailedPrecondition("{}: input file '{}' changed since the checkpoint (it had {} bytes, now {})",
+                                what, path, size, files_[file]->size());
+    }
+    if (start < 0 || start > end || end > size) {
+      return DataLoss("{}: checkpointed range [{}, {}) lies outside '{}' ({} bytes)", what, start, end, path, size);
+    }
+    out->push_back({file, io::FileSplit{start, end}, id});
+  }
+  return blob.ExpectEnd();
+}
+
+Status FileLines::RestorePosition(const std::vector<std::string>& blobs, int old_parallelism, int subtask,
+                                  int parallelism, std::string_view what) {
+  WEIR_CHECK_MSG(!started_, "FileLines::RestorePosition after the first line was read");
+  if (blobs.empty()) return Status::Ok();
+  std::vector<Assignment> restored;
+  if (old_parallelism == parallelism) {
+    if (blobs.size() != 1) {
+      return DataLoss("{}: expected this subtask's one position, the checkpoint holds {}", what, blobs.size());
+    }
+    RETURN_IF_ERROR(DecodeAssignments(blobs[0], what, &restored));
+  } else {
+    std::vector<Assignment> pooled;
+    for (const std::string& blob : blobs) RETURN_IF_ERROR(DecodeAssignments(blob, what, &pooled));
+    for (size_t k = 0; k < pooled.size(); ++k) {
+      if (static_cast<int>(k % static_cast<size_t>(parallelism)) == subtask) restored.push_back(pooled[k]);
+    }
+  }
+  assignments_ = std::move(restored);
+  next_assignment_ = 0;
   return Status::Ok();
 }
 
@@ -40,6 +117,10 @@ void FileLines::OpenNextSplit() {
 }
 
 Result<bool> FileLines::Next(std::string_view* line) {
+  if (!started_) [[unlikely]] {
+    started_ = true;
+    OpenNextSplit();
+  }
   while (reader_ != nullptr) {
     ASSIGN_OR_RETURN(bool has_line, reader_->Next(line));
     if (has_line) {

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <vector>
 
+#include "connectors/checkpoint_blob.h"
+
 namespace weir::connectors {
 namespace {
 
@@ -88,6 +90,52 @@ Status GeneratedTextSource::Open(operators::OperatorContext* context) {
   offset_ = (block_->size() / static_cast<size_t>(parallelism)) * static_cast<size_t>(subtask);
   offset_ = block_->find('\n', offset_ == 0 ? 0 : offset_ - 1) + 1;
   if (offset_ >= block_->size()) offset_ = 0;
+  return Status::Ok();
+}
+
+namespace {
+constexpr std::string_view kPositionTag = "GTX1";
+constexpr std::string_view kPositionState = "generated-text-position";
+}  // namespace
+
+Status GeneratedTextSource::SnapshotState(state::SnapshotWriter& writer) {
+  BlobWriter blob(kPositionTag);
+  blob.PutInt64(total_bytes_);
+  blob.PutInt64(static_cast<int64_t>(block_->size()));
+  blob.PutInt64(remaining_);
+  blob.PutInt64(static_cast<int64_t>(offset_));
+  writer.AddBlob(kPositionState, std::move(blob).Finish());
+  return Status::Ok();
+}
+
+Status GeneratedTextSource::RestoreState(state::RestoreReader& reader) {
+  const operators::OperatorContext& context = *this->context();
+  const std::vector<std::string> blobs = reader.Blobs(kPositionState);
+  if (blobs.empty()) return Status::Ok();
+  if (reader.old_parallelism() != context.parallelism) {
+    return FailedPrecondition(
+        "{}: a generated-text source cannot be restored at another parallelism (checkpoint {} was taken at "
+        "parallelism {}, the job runs at {}): each subtask's share depends on the parallelism",
+        context.task_name, reader.checkpoint_id(), reader.old_parallelism(), context.parallelism);
+  }
+  BlobReader blob(blobs[0], context.task_name);
+  RETURN_IF_ERROR(blob.ExpectTag(kPositionTag));
+  ASSIGN_OR_RETURN(int64_t total_bytes, blob.GetInt64());
+  ASSIGN_OR_RETURN(int64_t block_size, blob.GetInt64());
+  ASSIGN_OR_RETURN(int64_t remaining, blob.GetInt64());
+  ASSIGN_OR_RETURN(int64_t offset, blob.GetInt64());
+  RETURN_IF_ERROR(blob.ExpectEnd());
+  const bool line_start = offset >= 0 && offset < block_size &&
+                          (offset == 0 || (*block_)[static_cast<size_t>(offset) - 1] == '\n');
+  if (total_bytes != total_bytes_ || block_size != static_cast<int64_t>(block_->size()) || !line_start ||
+      remaining > remaining_) {
+    return FailedPrecondition(
+        "{}: the checkpointed position (offset {} in a block of {} bytes, {} of {} bytes left) does not fit "
+        "this source (a block of {} bytes, {} bytes in all): the text or its size changed",
+        context.task_name, offset, block_size, remaining, total_bytes, block_->size(), total_bytes_);
+  }
+  remaining_ = remaining;
+  offset_ = static_cast<size_t>(offset);
   return Status::Ok();
 }
 

@@ -6,6 +6,10 @@
 // replays that block until it has emitted `total_bytes` (split evenly over the subtasks), so a
 // measurement covers the engine rather than a random number generator -- as LightSaber and
 // Grizzly replay pre-generated events.
+//
+// Replayable: the position (bytes still to emit, offset of the next line in the block) is the
+// checkpoint blob "generated-text-position". Restoring at another parallelism is refused with
+// FailedPrecondition: each subtask's share and starting line depend on the parallelism.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +31,8 @@ class GeneratedTextSource final : public operators::SourceOperator<std::string_v
 
   Status Open(operators::OperatorContext* context) override;
   Result<operators::SourceStatus> Poll(int max_records) override;
+  Status SnapshotState(state::SnapshotWriter& writer) override;
+  Status RestoreState(state::RestoreReader& reader) override;
 
  private:
   std::shared_ptr<const std::string> block_;

@@ -3,6 +3,11 @@
 // an optional rate limit (records per second for the whole source, shared evenly) turns it into
 // a paced stream for latency measurements: a subtask that is ahead of its schedule returns
 // kNothingNow instead of sleeping, so the worker keeps serving other tasks.
+//
+// Replayable: the position (the next index of this subtask's range) is the checkpoint blob
+// "sequence-position"; a restore resumes at that index (a paced source restarts its schedule
+// there). Restoring at another parallelism is refused with FailedPrecondition: the ranges are cut
+// by the parallelism, so an old subtask's position means nothing to a new one.
 #pragma once
 
 #include <algorithm>
@@ -10,6 +15,7 @@
 #include <utility>
 
 #include "base/clock.h"
+#include "connectors/checkpoint_blob.h"
 #include "operators/source_operator.h"
 
 namespace weir::connectors {
@@ -54,10 +60,49 @@ class GeneratorSource final : public operators::SourceOperator<T> {
 
   int64_t NextReadyNanos() const override { return next_ready_nanos_; }
 
+  Status SnapshotState(state::SnapshotWriter& writer) override {
+    BlobWriter blob(kTag);
+    blob.PutInt64(count_);
+    blob.PutInt64(next_);
+    blob.PutInt64(end_);
+    writer.AddBlob(kState, std::move(blob).Finish());
+    return Status::Ok();
+  }
+
+  Status RestoreState(state::RestoreReader& reader) override {
+    const operators::OperatorContext& context = *this->context();
+    const std::vector<std::string> blobs = reader.Blobs(kState);
+    if (blobs.empty()) return Status::Ok();
+    if (reader.old_parallelism() != context.parallelism) {
+      return FailedPrecondition(
+          "{}: a generator source cannot be restored at another parallelism (checkpoint {} was taken at "
+          "parallelism {}, the job runs at {}): its index ranges are cut by the parallelism",
+          context.task_name, reader.checkpoint_id(), reader.old_parallelism(), context.parallelism);
+    }
+    BlobReader blob(blobs[0], context.task_name);
+    RETURN_IF_ERROR(blob.ExpectTag(kTag));
+    ASSIGN_OR_RETURN(int64_t count, blob.GetInt64());
+    ASSIGN_OR_RETURN(int64_t next, blob.GetInt64());
+    ASSIGN_OR_RETURN(int64_t end, blob.GetInt64());
+    RETURN_IF_ERROR(blob.ExpectEnd());
+    if (count != count_ || end != end_ || next < first_ || next > end_) {
+      return FailedPrecondition(
+          "{}: checkpointed position {} of range end {} (of {} records) does not fit this source's range "
+          "[{}, {}) of {} records",
+          context.task_name, next, end, count, first_, end_, count_);
+    }
+    next_ = next;
+    first_ = next;
+    return Status::Ok();
+  }
+
  private:
   int64_t RangeStart(int64_t subtask, int64_t parallelism) const {
     return static_cast<int64_t>((static_cast<__int128>(count_) * subtask) / parallelism);
   }
+
+  static constexpr std::string_view kTag = "GEN1";
+  static constexpr std::string_view kState = "sequence-position";
 
   Generator generator_;
   int64_t count_;

@@ -7,6 +7,9 @@
 // are skipped. A malformed line fails the job with "<path>: line <n>, column <c>: <what>", unless
 // the format's ignore-parse-errors option (csv.ignore-parse-errors / json.ignore-parse-errors) is
 // set: then it is skipped and counted, and the job reports the count.
+//
+// Replayable: the position (unread byte ranges, see FileLines) is the checkpoint blob
+// "file-position".
 #pragma once
 
 #include <memory>
@@ -61,6 +64,15 @@ class RowFileSource final : public operators::SourceOperator<serde::RowView> {
   }
 
   void Close() override { lines_.Close(); }
+
+  Status SnapshotState(state::SnapshotWriter& writer) override {
+    writer.AddBlob(kFilePositionState, lines_.SnapshotPosition());
+    return Status::Ok();
+  }
+  Status RestoreState(state::RestoreReader& reader) override {
+    return lines_.RestorePosition(reader.Blobs(kFilePositionState), reader.old_parallelism(),
+                                  context()->subtask_index, context()->parallelism, context()->task_name);
+  }
 
  private:
   Status Decode(std::string_view line) {

@@ -1,11 +1,31 @@
 #include "connectors/socket_text_source.h"
 
+#include <cstdio>
+
+#include "connectors/checkpointing_config.h"
+
 namespace weir::connectors {
 
 Status SocketTextSource::Open(operators::OperatorContext* context) {
   RETURN_IF_ERROR(SourceOperator::Open(context));
   ASSIGN_OR_RETURN(client_, io::TcpClient::Connect(host_, port_));
   reader_ = std::make_unique<io::SocketLineReader>(client_.get());
+  if (context->config != nullptr && CheckpointingEnabled(*context->config)) WarnNotReplayable();
+  return Status::Ok();
+}
+
+void SocketTextSource::WarnNotReplayable() {
+  if (warned_) return;
+  warned_ = true;
+  const std::string message = fmt::format(
+      "{}: the socket source {}:{} is not replayable: checkpoints record no position for it, and lines "
+      "read before a failure are not read again after a restore\n",
+      context()->task_name, host_, port_);
+  std::fputs(message.c_str(), stderr);
+}
+
+Status SocketTextSource::SnapshotState(state::SnapshotWriter& writer) {
+  WarnNotReplayable();
   return Status::Ok();
 }
 

@@ -7,6 +7,16 @@ Status TextFileSource::Open(operators::OperatorContext* context) {
   return lines_.Open(paths_, context->subtask_index, context->parallelism, split_listener());
 }
 
+Status TextFileSource::SnapshotState(state::SnapshotWriter& writer) {
+  writer.AddBlob(kFilePositionState, lines_.SnapshotPosition());
+  return Status::Ok();
+}
+
+Status TextFileSource::RestoreState(state::RestoreReader& reader) {
+  return lines_.RestorePosition(reader.Blobs(kFilePositionState), reader.old_parallelism(),
+                                context()->subtask_index, context()->parallelism, context()->task_name);
+}
+
 Result<operators::SourceStatus> TextFileSource::Poll(int max_records) {
   operators::Output<std::string_view>* out = output();
   for (int emitted = 0; emitted < max_records; ++emitted) {
