@@ -501,7 +501,9 @@ Status CheckpointStorage::SyncFile(int fd, const std::string& path) {
 Status CheckpointStorage::CommitCheckpoint(int64_t id, std::string_view metadata) {
   RETURN_IF_ERROR(CommitDirectory(CheckpointDir(id), metadata));
   // The chk dir's own entry in the job directory: made durable once, when it completes.
-  return FsyncDirectory(job_dir_);
+  Status status = FsyncDirectory(job_dir_);
+  if (!status.ok()) ::unlink(fmt::format("{}/{}", CheckpointDir(id), kMetadataName).c_str());
+  return status;
 }
 
 Status CheckpointStorage::CommitDirectory(const std::string& dir, std::string_view metadata) {
