@@ -1,8 +1,13 @@
 #include "state/state_table.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
+#include <mutex>
 #include <new>
+#include <random>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "state/key_groups.h"
@@ -19,6 +24,71 @@ void ZeroPadding(std::byte* data, size_t size) {
   if (padded != size) std::memset(data + size, 0, padded - size);
 }
 
+constexpr size_t kTombstoneRecordSize = 12;
+
+// Piece ids: a random per-process prefix in the high 32 bits, a counter in the low ones, so pieces
+// of different runs writing into the same checkpoint directory never share an id.
+uint64_t NextPieceId() {
+  static const uint64_t prefix = [] {
+    std::random_device device;
+    return (static_cast<uint64_t>(device()) << 32);
+  }();
+  static std::atomic<uint32_t> counter{0};
+  return prefix | counter.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+// Segments (and their budget reservation) a destroyed table handed to its unreleased snapshots;
+// the last snapshot holding them returns them to the pool.
+struct OrphanedSegments {
+  std::vector<memory::Segment> segments;
+  memory::MemoryBudget::Reservation reservation;
+};
+
+// The one word the table and a snapshot share. The snapshot's destructor sets `released` (any
+// thread; release order, so the writer's last reads of the pinned bytes happen before the table
+// writes them again); the task thread reads it with acquire order. `mutex` serializes that
+// destructor with the table's destructor handing over `orphans`.
+struct StateTable::SnapshotPin {
+  std::atomic<bool> released{false};
+  std::mutex mutex;
+  std::shared_ptr<OrphanedSegments> orphans;  // GUARDED_BY(mutex)
+};
+
+namespace {
+
+class StateTableSnapshot final : public TableSnapshot {
+ public:
+  StateTableSnapshot(std::shared_ptr<void> pin, std::atomic<bool>* released, std::mutex* mutex,
+                     std::shared_ptr<OrphanedSegments>* orphans)
+      : pin_(std::move(pin)), released_(released), mutex_(mutex), orphans_(orphans) {}
+  ~StateTableSnapshot() override {
+    std::shared_ptr<OrphanedSegments> orphans;
+    {
+      std::lock_guard<std::mutex> lock(*mutex_);
+      released_->store(true, std::memory_order_release);
+      orphans = std::move(*orphans_);
+    }
+    // `orphans` goes here, outside the lock: the last holder returns the segments to the pool.
+  }
+  StateTableSnapshot(const StateTableSnapshot&) = delete;
+  StateTableSnapshot& operator=(const StateTableSnapshot&) = delete;
+
+  const std::vector<TablePiece>& pieces() const override { return pieces_; }
+  size_t entries() const override { return entries_; }
+
+  std::vector<TablePiece> pieces_;
+  size_t entries_ = 0;
+  std::vector<std::shared_ptr<const std::vector<std::byte>>> tombstone_bytes_;
+
+ private:
+  std::shared_ptr<void> pin_;
+  std::atomic<bool>* released_;
+  std::mutex* mutex_;
+  std::shared_ptr<OrphanedSegments>* orphans_;
+};
+
 }  // namespace
 
 StateTable::StateTable(memory::SegmentPool* pool, memory::MemoryBudget* budget, std::string owner)
@@ -34,6 +104,24 @@ StateTable::StateTable(memory::SegmentPool* pool, memory::MemoryBudget* budget, 
 }
 
 StateTable::~StateTable() {
+  CollectReleasedSnapshots();
+  if (!pins_.empty()) {
+    // Hand the pinned segments, and the reservation for them and for the tombstone pieces the
+    // snapshots hold, to the unreleased snapshots.
+    auto orphans = std::make_shared<OrphanedSegments>();
+    int64_t bytes = side_reserved_;
+    for (SegmentState& state : segments_) {
+      if (state.pins == 0) continue;
+      orphans->segments.push_back(std::move(state.segment));
+      bytes += segment_size_;
+    }
+    reservation_.Shrink(std::max<int64_t>(0, reservation_.bytes() - bytes));
+    orphans->reservation = std::move(reservation_);
+    for (PinRecord& record : pins_) {
+      std::lock_guard<std::mutex> lock(record.pin->mutex);
+      if (!record.pin->released.load(std::memory_order_acquire)) record.pin->orphans = orphans;
+    }
+  }
   if (slots_ != nullptr) ::operator delete(slots_, std::align_val_t{64});
 }
 
@@ -69,6 +157,13 @@ Result<std::span<std::byte>> StateTable::Put(uint64_t key_hash, int key_group,
     if (probe.found) {
       EntryHeader* header = EntryAt(slots_[probe.slot]);
       if (Align8(header->value_size) == Align8(value.size())) {
+        if (IsSealed(slots_[probe.slot], header)) {
+          // Relocation keeps the old copy readable (it only gains a dead flag, possibly deferred),
+          // so `value` may still point into it.
+          ASSIGN_OR_RETURN(const std::span<std::byte> moved, RelocateForWrite(probe.slot));
+          (void)moved;
+          header = EntryAt(slots_[probe.slot]);
+        }
         std::byte* stored = ValueOf(header);
         if (!value.empty()) std::memmove(stored, value.data(), value.size());
         ZeroPadding(stored, value.size());
@@ -169,6 +264,7 @@ Status StateTable::Grow() {
 
 Result<uint64_t> StateTable::Allocate(size_t size) {
   WEIR_DCHECK(size % 8 == 0 && size <= segment_size_);
+  if (side_bytes_ > side_reserved_) [[unlikely]] RETURN_IF_ERROR(SyncSideReservation());
   if (active_ < 0 || segments_[active_].used + size > segment_size_) {
     RETURN_IF_ERROR(AddSegment());
   }
@@ -196,12 +292,13 @@ Status StateTable::AddSegment() {
   }
   if (index == segments_.size()) {
     segments_.emplace_back();
-    segment_bases_.push_back(nullptr);
+    segment_views_.emplace_back();
   } else {
     free_indexes_.pop_back();
   }
-  segment_bases_[index] = segment->data();
-  segments_[index] = SegmentState{std::move(segment).value(), 0, 0};
+  segment_views_[index] = SegmentView{segment->data(), segment->data()};
+  segments_[index] = SegmentState{};
+  segments_[index].segment = std::move(segment).value();
   active_ = static_cast<int64_t>(index);
   ++segment_count_;
   return Status::Ok();
@@ -267,12 +364,107 @@ StateTable::EntryHeader* StateTable::WriteEntry(uint64_t ref, uint64_t hash, int
 void StateTable::MarkDead(uint64_t slot) {
   EntryHeader* header = EntryAt(slot);
   WEIR_DCHECK((header->flags & kDeadFlag) == 0);
-  header->flags |= kDeadFlag;
   const auto size =
       static_cast<uint32_t>(EntrySize(header->key_size, header->ns_size, header->value_size));
-  segments_[((slot & kRefMask) - 1) >> units_per_segment_bits_].live -= size;
+  const uint64_t unit = (slot & kRefMask) - 1;
+  const auto index = static_cast<uint32_t>(unit >> units_per_segment_bits_);
+  const auto offset = static_cast<uint32_t>((unit & units_per_segment_mask_) << 3);
+  SegmentState& state = segments_[index];
+  state.live -= size;
   live_bytes_ -= size;
   dead_bytes_ += size;
+  if (offset < state.sealed) {
+    AddTombstone(index, offset);
+    if (state.pins != 0) {
+      if (!state.deferred_dead) {
+        const size_t words = segment_size_ / 512;
+        state.deferred_dead.reset(new uint64_t[words]());
+        AccountSide(static_cast<int64_t>(words * sizeof(uint64_t)));
+      }
+      segments_[index].deferred_dead[offset >> 9] |= uint64_t{1} << ((offset >> 3) & 63);
+      return;
+    }
+  }
+  header->flags |= kDeadFlag;
+}
+
+void StateTable::AddTombstone(uint32_t segment_index, uint32_t offset) {
+  const std::vector<PieceRange>& pieces = segments_[segment_index].pieces;
+  // The last piece beginning at or before `offset`.
+  const auto piece = std::prev(std::upper_bound(
+      pieces.begin(), pieces.end(), offset,
+      [](uint32_t value, const PieceRange& range) { return value < range.begin; }));
+  WEIR_DCHECK(offset >= piece->begin && offset < piece->end);
+  pending_tombstones_.push_back(Tombstone{piece->id, offset - piece->begin});
+  AccountSide(sizeof(Tombstone));
+}
+
+Result<std::span<std::byte>> StateTable::RelocateForWrite(size_t slot_index) {
+  CollectReleasedSnapshots();
+  const uint64_t slot = slots_[slot_index];
+  const EntryHeader* old_header = EntryAt(slot);
+  const size_t size = EntrySize(old_header->key_size, old_header->ns_size, old_header->value_size);
+  ASSIGN_OR_RETURN(const uint64_t ref, Allocate(size));
+  // Allocate may have added a segment (segment_views_ may have moved, the entry has not).
+  EntryHeader* header = EntryAt(ref);
+  std::memcpy(header, EntryAt(slot), size);
+  header->flags = 0;
+  MarkDead(slot);
+  slots_[slot_index] = (slot & ~kRefMask) | ref;
+  return std::span<std::byte>(ValueOf(header), header->value_size);
+}
+
+Status StateTable::SyncSideReservation() {
+  if (side_bytes_ > side_reserved_) {
+    const int64_t step = (side_bytes_ - side_reserved_ + kSideStep - 1) / kSideStep * kSideStep;
+    RETURN_IF_ERROR(Reserve(step, "checkpoint tombstones"));
+    side_reserved_ += step;
+  } else if (side_reserved_ - side_bytes_ > 2 * kSideStep) {
+    const int64_t surplus = (side_reserved_ - side_bytes_) / kSideStep * kSideStep - kSideStep;
+    Unreserve(surplus);
+    side_reserved_ -= surplus;
+  }
+  return Status::Ok();
+}
+
+void StateTable::CollectReleasedSnapshots() {
+  for (size_t i = 0; i < pins_.size();) {
+    if (!pins_[i].pin->released.load(std::memory_order_acquire)) {
+      ++i;
+      continue;
+    }
+    for (const uint32_t index : pins_[i].segments) Unpin(index);
+    pins_[i] = std::move(pins_.back());
+    pins_.pop_back();
+    // Garbage compaction skipped in pinned segments may be reclaimable now.
+    next_compaction_dead_ = 0;
+  }
+  for (size_t i = 0; i < retired_tombstones_.size();) {
+    if (retired_tombstones_[i].use_count() != 1) {
+      ++i;
+      continue;
+    }
+    AccountSide(-static_cast<int64_t>(retired_tombstones_[i]->size()));
+    retired_tombstones_[i] = std::move(retired_tombstones_.back());
+    retired_tombstones_.pop_back();
+  }
+}
+
+void StateTable::Unpin(uint32_t segment_index) {
+  SegmentState& state = segments_[segment_index];
+  WEIR_DCHECK(state.pins > 0);
+  if (--state.pins != 0 || !state.deferred_dead) return;
+  // Write the queued dead flags now that no snapshot reads these bytes.
+  const size_t words = segment_size_ / 512;
+  std::byte* base = state.segment.data();
+  for (size_t word = 0; word < words; ++word) {
+    for (uint64_t bits = state.deferred_dead[word]; bits != 0; bits &= bits - 1) {
+      const size_t unit = word * 64 + static_cast<size_t>(std::countr_zero(bits));
+      reinterpret_cast<EntryHeader*>(base + unit * 8)->flags |= kDeadFlag;
+    }
+  }
+  state.deferred_dead.reset();
+  AccountSide(-static_cast<int64_t>(words * sizeof(uint64_t)));
 }
 
 void StateTable::RemoveSlot(size_t slot) {
@@ -294,8 +486,9 @@ void StateTable::RemoveSlot(size_t slot) {
 }
 
 void StateTable::ReleaseSegment(uint32_t index) {
+  WEIR_DCHECK(segments_[index].pins == 0);
   segments_[index] = SegmentState{};
-  segment_bases_[index] = nullptr;
+  segment_views_[index] = SegmentView{};
   free_indexes_.push_back(index);
   --segment_count_;
   Unreserve(segment_size_);
@@ -307,12 +500,14 @@ void StateTable::Compact() {
   // position at or before its own (the destination never passes the source, since it only skips
   // a segment tail when an entry does not fit, and an entry fits wherever its own segment has
   // room), so unread entries are never overwritten and no extra segment is needed: compaction
-  // works even when the budget is exhausted.
+  // works even when the budget is exhausted. Sealed segments never slide (their bytes are
+  // persisted content): EvacuateSealed copies them out instead.
+  CollectReleasedSnapshots();
   std::vector<uint32_t> victims;
   bool active_is_victim = false;
   for (size_t i = 0; i < segments_.size(); ++i) {
     const SegmentState& state = segments_[i];
-    if (!state.segment || state.live == state.used) continue;
+    if (!state.segment || state.live == state.used || state.sealed != 0) continue;
     if (static_cast<int64_t>(i) == active_) {
       active_is_victim = true;
     } else {
@@ -320,13 +515,26 @@ void StateTable::Compact() {
     }
   }
   if (active_is_victim) victims.push_back(static_cast<uint32_t>(active_));
-  if (victims.empty()) return;
+  if (!victims.empty()) SlideUnsealed(victims, active_is_victim);
+  EvacuateSealed();
 
+  dead_bytes_ = 0;
+  for (const SegmentState& state : segments_) dead_bytes_ += state.used - state.live;
+  // Garbage left in pinned or mostly live sealed segments: scan again only when another quarter
+  // of the table's bytes has died (or a snapshot is released), so compaction stays amortized O(1).
+  next_compaction_dead_ =
+      dead_bytes_ == 0
+          ? 0
+          : dead_bytes_ + std::max<int64_t>(segment_size_, static_cast<int64_t>(segment_count_) *
+                                                               segment_size_ / 4);
+}
+
+void StateTable::SlideUnsealed(const std::vector<uint32_t>& victims, bool active_is_victim) {
   size_t destination = 0;  // position in victims
   uint32_t destination_offset = 0;
   for (size_t source = 0; source < victims.size(); ++source) {
     const uint32_t source_index = victims[source];
-    std::byte* const source_base = segment_bases_[source_index];
+    std::byte* const source_base = segment_views_[source_index].base;
     const uint32_t used = segments_[source_index].used;
     for (uint32_t offset = 0; offset < used;) {
       const auto* header = reinterpret_cast<const EntryHeader*>(source_base + offset);
@@ -349,7 +557,7 @@ void StateTable::Compact() {
             WEIR_CHECK(slots_[slot] != 0);
             slot = (slot + 1) & mask_;
           }
-          std::memmove(segment_bases_[destination_index] + destination_offset, header, size);
+          std::memmove(segment_views_[destination_index].base + destination_offset, header, size);
           slots_[slot] = (slots_[slot] & ~kRefMask) | new_ref;
         }
         destination_offset += size;
@@ -365,8 +573,304 @@ void StateTable::Compact() {
   } else if (destination_offset == 0) {
     ReleaseSegment(victims[destination]);
   }
-  // Segments that were not victims hold no dead bytes.
-  dead_bytes_ = 0;
+}
+
+void StateTable::EvacuateSealed() {
+  std::vector<uint32_t> moved;  // offsets of the entries copied out of the current segment
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    {
+      const SegmentState& state = segments_[i];
+      if (!state.segment || state.sealed == 0 || state.pins != 0 ||
+          static_cast<int64_t>(i) == active_ || state.live * 2 > state.used) {
+        continue;
+      }
+    }
+    const auto index = static_cast<uint32_t>(i);
+    std::byte* const base = segment_views_[i].base;
+    const uint32_t used = segments_[i].used;
+    moved.clear();
+    bool failed = false;
+    for (uint32_t offset = 0; offset < used;) {
+      auto* header = reinterpret_cast<EntryHeader*>(base + offset);
+      const auto size =
+          static_cast<uint32_t>(EntrySize(header->key_size, header->ns_size, header->value_size));
+      if ((header->flags & kDeadFlag) == 0) {
+        Result<uint64_t> ref = Allocate(size);
+        if (!ref.ok()) {
+          failed = true;  // out of memory: keep the rest; compaction is opportunistic
+          break;
+        }
+        const uint64_t old_ref = MakeRef(index, offset);
+        size_t slot = header->hash >> shift_;
+        while ((slots_[slot] & kRefMask) != old_ref) {
+          WEIR_CHECK(slots_[slot] != 0);
+          slot = (slot + 1) & mask_;
+        }
+        std::memcpy(EntryAt(*ref), header, size);
+        slots_[slot] = (slots_[slot] & ~kRefMask) | *ref;
+        // The segment is unpinned, so the flag may be written; its tombstone is needed only if
+        // the segment (and so its pieces) stays.
+        header->flags |= kDeadFlag;
+        segments_[i].live -= size;
+        live_bytes_ -= size;
+        moved.push_back(offset);
+      }
+      offset += size;
+    }
+    if (failed) {
+      for (const uint32_t offset : moved) AddTombstone(index, offset);
+      return;
+    }
+    WEIR_DCHECK(segments_[i].live == 0);
+    ReleaseSegment(index);
+  }
+}
+
+
+std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
+  CollectReleasedSnapshots();
+  auto pin = std::make_shared<SnapshotPin>();
+  auto snapshot = std::make_shared<StateTableSnapshot>(pin, &pin->released, &pin->mutex,
+                                                       &pin->orphans);
+  snapshot->entries_ = size_;
+  std::vector<TablePiece>& pieces = snapshot->pieces_;
+  PinRecord record{pin, {}};
+  std::unordered_set<uint64_t> listed;
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    SegmentState& state = segments_[i];
+    if (!state.segment) continue;
+    bool sealed_now = false;
+    if (state.used > state.sealed) {
+      state.pieces.push_back(PieceRange{NextPieceId(), state.sealed, state.used});
+      state.sealed = state.used;
+      segment_views_[i].sealed_end = segment_views_[i].base + state.sealed;
+      sealed_now = true;
+    }
+    if (state.sealed == 0) continue;
+    ++state.pins;
+    record.segments.push_back(static_cast<uint32_t>(i));
+    for (size_t p = 0; p < state.pieces.size(); ++p) {
+      const PieceRange& range = state.pieces[p];
+      const bool is_new = sealed_now && p + 1 == state.pieces.size();
+      pieces.push_back(TablePiece{
+          range.id, TablePiece::Kind::kEntries,
+          std::span<const std::byte>(segment_views_[i].base + range.begin, range.end - range.begin),
+          !full && !is_new});
+      listed.insert(range.id);
+    }
+  }
+
+  // Earlier tombstone pieces stay while a piece they name is listed (their targets shrink to the
+  // listed ones, so the test stays cheap).
+  for (size_t i = 0; i < tombstone_pieces_.size();) {
+    std::vector<uint64_t>& targets = tombstone_pieces_[i].targets;
+    std::erase_if(targets, [&](uint64_t id) { return !listed.contains(id); });
+    if (!targets.empty()) {
+      ++i;
+      continue;
+    }
+    retired_tombstones_.push_back(std::move(tombstone_pieces_[i].bytes));
+    tombstone_pieces_.erase(tombstone_pieces_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  const size_t old_tombstone_pieces = tombstone_pieces_.size();
+  // The tombstones since the previous snapshot whose pieces are still listed.
+  if (!pending_tombstones_.empty()) {
+    auto bytes = std::make_shared<std::vector<std::byte>>();
+    std::vector<uint64_t> targets;
+    for (const Tombstone& tombstone : pending_tombstones_) {
+      if (!listed.contains(tombstone.piece_id)) continue;
+      std::byte record[kTombstoneRecordSize];
+      std::memcpy(record, &tombstone.piece_id, 8);
+      std::memcpy(record + 8, &tombstone.offset, 4);
+      bytes->insert(bytes->end(), record, record + kTombstoneRecordSize);
+      targets.push_back(tombstone.piece_id);
+    }
+    AccountSide(-static_cast<int64_t>(pending_tombstones_.size() * sizeof(Tombstone)));
+    std::vector<Tombstone>().swap(pending_tombstones_);
+    if (!bytes->empty()) {
+      std::sort(targets.begin(), targets.end());
+      targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+      bytes->shrink_to_fit();
+      AccountSide(static_cast<int64_t>(bytes->size()));
+      tombstone_pieces_.push_back(TombstonePiece{NextPieceId(), std::move(bytes), std::move(targets)});
+    }
+  }
+  for (size_t i = 0; i < tombstone_pieces_.size(); ++i) {
+    const TombstonePiece& piece = tombstone_pieces_[i];
+    pieces.push_back(TablePiece{piece.id, TablePiece::Kind::kTombstones,
+                                std::span<const std::byte>(*piece.bytes),
+                                !full && i < old_tombstone_pieces});
+    snapshot->tombstone_bytes_.push_back(piece.bytes);
+  }
+  if (!record.segments.empty()) pins_.push_back(std::move(record));
+  return snapshot;
+}
+
+Status StateTable::Restore(std::span<const RestorePiece> pieces, KeyGroupRange key_groups) {
+  if (size_ != 0 || segment_count_ != 0) {
+    return FailedPrecondition("state of operator {}: restoring into a table that holds {} entries",
+                              owner_, size_);
+  }
+  // Tombstones, per entries piece: the offsets they name, sorted.
+  std::unordered_map<uint64_t, size_t> piece_index;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    if (!piece_index.emplace(pieces[i].id, i).second) {
+      return DataLoss("state of operator {}: piece {:#x} appears twice", owner_, pieces[i].id);
+    }
+  }
+  std::vector<std::vector<uint32_t>> tombstoned(pieces.size());
+  for (const RestorePiece& piece : pieces) {
+    if (piece.kind == TablePiece::Kind::kEntries) continue;
+    if (piece.kind != TablePiece::Kind::kTombstones) {
+      return DataLoss("state of operator {}: piece {:#x} has unknown kind {}", owner_, piece.id,
+                      static_cast<int>(piece.kind));
+    }
+    if (piece.bytes.size() % kTombstoneRecordSize != 0) {
+      return DataLoss("state of operator {}: tombstone piece {:#x} has {} bytes, not a multiple of {}",
+                      owner_, piece.id, piece.bytes.size(), kTombstoneRecordSize);
+    }
+    for (size_t at = 0; at < piece.bytes.size(); at += kTombstoneRecordSize) {
+      uint64_t target;
+      uint32_t offset;
+      std::memcpy(&target, piece.bytes.data() + at, 8);
+      std::memcpy(&offset, piece.bytes.data() + at + 8, 4);
+      // A tombstone may name a piece that is not restored (dropped by compaction): nothing to do.
+      const auto found = piece_index.find(target);
+      if (found == piece_index.end()) continue;
+      if (pieces[found->second].kind != TablePiece::Kind::kEntries) {
+        return DataLoss("state of operator {}: tombstone piece {:#x} at offset {} names piece {:#x}, "
+                        "which holds no entries",
+                        owner_, piece.id, at, target);
+      }
+      tombstoned[found->second].push_back(offset);
+    }
+  }
+  for (std::vector<uint32_t>& offsets : tombstoned) std::sort(offsets.begin(), offsets.end());
+
+  // Pass 1: validate every header and count the entries to insert, to size the index once.
+  size_t count = 0;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    const RestorePiece& piece = pieces[i];
+    if (piece.kind != TablePiece::Kind::kEntries) continue;
+    const std::byte* const bytes = piece.bytes.data();
+    const size_t size = piece.bytes.size();
+    const std::vector<uint32_t>& dead = tombstoned[i];
+    size_t next_dead = 0;
+    for (size_t offset = 0; offset < size;) {
+      if (size - offset < kEntryHeaderSize) {
+        return DataLoss("state of operator {}: piece {:#x} ends inside an entry header at offset {} "
+                        "({} bytes)",
+                        owner_, piece.id, offset, size);
+      }
+      EntryHeader header;
+      std::memcpy(&header, bytes + offset, kEntryHeaderSize);
+      if (header.key_size > segment_size_ || header.ns_size > segment_size_ ||
+          header.value_size > segment_size_) {
+        return DataLoss("state of operator {}: piece {:#x}, entry at offset {}: lengths key {} "
+                        "namespace {} value {} exceed a {}-byte segment",
+                        owner_, piece.id, offset, header.key_size, header.ns_size,
+                        header.value_size, segment_size_);
+      }
+      const size_t entry_size = EntrySize(header.key_size, header.ns_size, header.value_size);
+      if (entry_size > size - offset) {
+        return DataLoss("state of operator {}: piece {:#x}, entry at offset {} runs {} bytes past the "
+                        "piece's {} bytes",
+                        owner_, piece.id, offset, entry_size - (size - offset), size);
+      }
+      if (header.key_group >= kMaxParallelismUpperBound) {
+        return DataLoss("state of operator {}: piece {:#x}, entry at offset {}: key group {} out of "
+                        "range",
+                        owner_, piece.id, offset, header.key_group);
+      }
+      if ((header.flags & ~kDeadFlag) != 0) {
+        return DataLoss("state of operator {}: piece {:#x}, entry at offset {}: unknown flags {:#x}",
+                        owner_, piece.id, offset, header.flags);
+      }
+      if (entry_size > segment_size_) {
+        return InvalidArgument("state of operator {}: piece {:#x}, entry at offset {}: {} bytes do "
+                               "not fit this table's {}-byte segments",
+                               owner_, piece.id, offset, entry_size, segment_size_);
+      }
+      bool skip = (header.flags & kDeadFlag) != 0 || !key_groups.Contains(header.key_group);
+      if (next_dead < dead.size() && dead[next_dead] < offset) {
+        return DataLoss("state of operator {}: a tombstone names offset {} of piece {:#x}, which is "
+                        "not an entry",
+                        owner_, dead[next_dead], piece.id);
+      }
+      while (next_dead < dead.size() && dead[next_dead] == offset) {
+        skip = true;
+        ++next_dead;
+      }
+      if (!skip) ++count;
+      offset += entry_size;
+    }
+    if (next_dead < dead.size()) {
+      return DataLoss("state of operator {}: a tombstone names offset {} of piece {:#x}, which is "
+                      "not an entry",
+                      owner_, dead[next_dead], piece.id);
+    }
+  }
+  if (count == 0) return Status::Ok();
+  while (grow_at_ < count) RETURN_IF_ERROR(Grow());
+
+  // Pass 2: copy the surviving entries into segments and insert their slots from the stored hash.
+  // Slots are inserted a few entries behind the copy, after a prefetch of their home slot, so the
+  // index's cache misses overlap.
+  constexpr size_t kLag = 16;
+  uint64_t lagging[kLag];
+  size_t copied = 0;
+  auto insert = [this](uint64_t ref) {
+    EntryHeader* header = EntryAt(ref);
+    const char* key = reinterpret_cast<const char*>(header + 1);
+    const Probe probe = Lookup(header->hash, header->key_group, std::string_view(key, header->key_size),
+                               std::string_view(key + header->key_size, header->ns_size));
+    if (probe.found) {
+      // The same key in a later piece: the later copy wins.
+      MarkDead(slots_[probe.slot]);
+      slots_[probe.slot] = (slots_[probe.slot] & ~kRefMask) | ref;
+    } else {
+      slots_[probe.slot] = ((header->hash >> kRefBits) << kRefBits) | ref;
+      ++size_;
+    }
+  };
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    const RestorePiece& piece = pieces[i];
+    if (piece.kind != TablePiece::Kind::kEntries) continue;
+    const std::byte* const bytes = piece.bytes.data();
+    const size_t size = piece.bytes.size();
+    const std::vector<uint32_t>& dead = tombstoned[i];
+    size_t next_dead = 0;
+    for (size_t offset = 0; offset < size;) {
+      EntryHeader header;
+      std::memcpy(&header, bytes + offset, kEntryHeaderSize);
+      const size_t entry_size = EntrySize(header.key_size, header.ns_size, header.value_size);
+      bool skip = (header.flags & kDeadFlag) != 0 || !key_groups.Contains(header.key_group);
+      while (next_dead < dead.size() && dead[next_dead] == offset) {
+        skip = true;
+        ++next_dead;
+      }
+      if (!skip) {
+        Result<uint64_t> allocated = Allocate(entry_size);
+        if (!allocated.ok()) {
+          // Keep the table consistent: every copied entry gets its slot.
+          for (size_t j = copied > kLag ? copied - kLag : 0; j < copied; ++j) {
+            insert(lagging[j % kLag]);
+          }
+          return std::move(allocated).status();
+        }
+        const uint64_t ref = *allocated;
+        std::memcpy(EntryAt(ref), bytes + offset, entry_size);
+        __builtin_prefetch(&slots_[header.hash >> shift_], 1);
+        if (copied >= kLag) insert(lagging[copied % kLag]);
+        lagging[copied % kLag] = ref;
+        ++copied;
+      }
+      offset += entry_size;
+    }
+  }
+  for (size_t i = copied > kLag ? copied - kLag : 0; i < copied; ++i) insert(lagging[i % kLag]);
+  MaybeCompact();
+  return Status::Ok();
 }
 
 }  // namespace weir::state

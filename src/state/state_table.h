@@ -28,7 +28,7 @@
 //   because the low bits are correlated with the key group, i.e. with the subtask owning the key.
 // * An entry reference is (segment index, offset / 8), never a pointer: segments can be replaced,
 //   copied or released without rewriting anything but the slots that name them. This is what lets
-//   compaction (below) and copy-on-write snapshots (later) work per segment.
+//   compaction (below) and copy-on-write snapshots (below) work per segment.
 //
 // Garbage and compaction
 // ----------------------
@@ -48,28 +48,58 @@
 // one segment + the index, plus the unused tails of segments (under an entry per segment, small
 // when entries are small relative to the segment size).
 //
-// Copy-on-write snapshots (issue 4; not implemented here, and nothing here prevents them)
-// --------------------------------------------------------------------------------------
-// Segments are the unit of sharing. A checkpoint's synchronous part will pin the current segment
-// list (an epoch number per segment); an io writer persists the pinned segments in the background
-// while processing continues. Entries are self-describing (the header carries key group and
-// lengths), so a pinned segment can be written as it is, or split per key group, without the
-// index, its readers skipping entries flagged dead. Pinned bytes must not change, so a removal or
-// relocation of an entry of a pinned segment queues the entry's offset on its segment and sets the
-// dead flag when the writer releases the segment. After pinning, a write to an entry of a
-// pinned segment first copies the entry to the active (unpinned) segment and re-points its slot,
-// exactly as a relocation does today, which is why references are (segment index, offset) and
-// never pointers, and why every mutation already goes through the few functions that know the
-// entry's segment (Find's writable span gains the same pinned-segment check). Compaction skips
-// pinned segments until the writer releases them. Segments unchanged since the previous
-// checkpoint are referenced rather than rewritten, which makes checkpoints incremental.
+// Copy-on-write snapshots and restore (table_snapshot.h)
+// ------------------------------------------------------
+// Segments are the unit of sharing; a byte range of a segment is the unit of persistence.
+// * Sealing. Snapshot() seals, per segment, the bytes written so far: [0, sealed). Each newly
+//   sealed range becomes an entries piece with a fresh id; ranges sealed by earlier snapshots are
+//   listed again as written before (unless `full`), with the same id and the same entries. A sealed
+//   entry's bytes are persisted content, so they never change again: its value is immutable and
+//   only its dead flag may still be set (below). Snapshot() copies no entry: O(segments + pieces).
+// * Writes to sealed entries relocate. A FindOrInsert or Find hit (the caller may write the span)
+//   or a same-size Put on a sealed entry first copies the entry to the active segment, re-points
+//   its slot and marks the old copy dead, exactly as a size-changing Put does. The hot path pays one
+//   compare: segment_views_ keeps each segment's sealed end next to its base pointer, so a hit on
+//   an unsealed entry reads the same cache line as before. A read that must not relocate uses
+//   Get().
+// * Tombstones. Every entry of a sealed range that dies (relocated, replaced, removed) is recorded
+//   as (piece id, offset in the piece). The next snapshot turns the records accumulated since the
+//   previous one into a tombstone piece (12-byte records), keeping only records whose piece is
+//   still listed. An earlier tombstone piece stays listed while any piece it names is listed.
+//   Restore skips entries flagged dead and entries a tombstone names, so with 1% of keys changed an
+//   incremental snapshot's new bytes are the changed entries plus 12 bytes per change.
+// * Pinning. A snapshot pins every segment it lists (written-before pieces included, so the
+//   checkpoint writer may still read them) until the snapshot object is destroyed, possibly on
+//   another thread: it only sets an atomic flag, which the task thread polls on the slow paths
+//   (Snapshot, compaction, relocation). While a segment is pinned its sealed bytes do not change at
+//   all: a dead flag due in a sealed range is queued in a per-segment bitmap (which ForEach
+//   consults) and written when the last pin goes. Compaction skips pinned segments.
+// * Compaction with seals. Unsealed segments are slid in place as above. A sealed, unpinned,
+//   non-active segment at most half live is evacuated: its live entries are copied to the active
+//   segment and it is released, which drops its pieces from the next snapshot (and with them the
+//   tombstone pieces naming only them). A segment more than half live keeps its garbage, so an
+//   incremental checkpoint rewrites no more than it must; compaction then waits for another
+//   quarter of the table's bytes to die before scanning again (next_compaction_dead_).
+// * Destruction while pinned. The table hands its pinned segments (and the budget reservation for
+//   them) to the unreleased snapshots; the last of them releases them to the pool. The pool must
+//   therefore outlive the snapshots too.
+// * Accounting. Relocated copies are entries like any other; tombstone records and deferred-flag
+//   bitmaps are reserved in the budget in 4 KiB steps. Remove, MarkDead and Find cannot report
+//   failure, so a step they cannot reserve is owed and collected by the next allocation, which
+//   fails with ResourceExhausted until it is paid.
+// * Restore copies the surviving entries of each piece into fresh segments and inserts their
+//   slots from the stored slot hash (no key is hashed again), after validating every header: an
+//   entry running past its piece, a length beyond a segment, a key group >= kMaxParallelismUpperBound
+//   or unknown flags is DataLoss naming the piece id and offset. Pieces may be unaligned.
 //
 // Threads: a table belongs to one task thread; no method is thread-safe. The pool and the budget
 // may be shared with other tables on other threads.
 //
 // Span validity: every span the table returns points into a segment and stays valid until the
-// next Put, FindOrInsert or Remove on this table (which may relocate or compact entries). Spans
-// passed in may point into this table (e.g. Put(k2, Find(k1))).
+// next Put, FindOrInsert or Remove on this table (which may relocate or compact entries). Find and
+// FindOrInsert may relocate the entry they return (a sealed one) but move no other entry, so spans
+// of other entries stay valid across them. Spans passed in may point into this table (e.g.
+// Put(k2, Find(k1))).
 #pragma once
 
 #include <cstddef>
@@ -105,16 +135,39 @@ class StateTable {
 
   // The value stored under (key_group, key, ns), writable in place, or an empty span if absent.
   // `key_hash` is the xxh3 of `key` (the same hash the key group was computed from); the table
-  // trusts it: equal keys must be passed equal hashes.
+  // trusts it: equal keys must be passed equal hashes. A sealed entry (see "Copy-on-write
+  // snapshots") is first relocated, since the caller may write the span; if that needs memory the
+  // budget cannot give, Find returns an empty span and status() reports ResourceExhausted (callers
+  // that only read should use Get, which never relocates).
   // REQUIRES: 0 <= key_group < kMaxParallelismUpperBound (key_groups.h).
   std::span<std::byte> Find(uint64_t key_hash, int key_group, std::string_view key,
                             std::string_view ns = {}) {
     if (capacity_ == 0) return {};
     const Probe probe = Lookup(SlotHash(key_hash, ns), key_group, key, ns);
     if (!probe.found) return {};
-    EntryHeader* header = EntryAt(slots_[probe.slot]);
+    const uint64_t slot = slots_[probe.slot];
+    EntryHeader* header = EntryAt(slot);
+    if (IsSealed(slot, header)) [[unlikely]] {
+      Result<std::span<std::byte>> moved = RelocateForWrite(probe.slot);
+      if (moved.ok()) return *moved;
+      if (status_.ok()) status_ = std::move(moved).status();
+      return {};
+    }
     return {ValueOf(header), header->value_size};
   }
+
+  // As Find, read only: never relocates, so it costs nothing extra after a snapshot.
+  std::span<const std::byte> Get(uint64_t key_hash, int key_group, std::string_view key,
+                                 std::string_view ns = {}) const {
+    if (capacity_ == 0) return {};
+    const Probe probe = Lookup(SlotHash(key_hash, ns), key_group, key, ns);
+    if (!probe.found) return {};
+    const EntryHeader* header = EntryAt(slots_[probe.slot]);
+    return {ValueOf(header), header->value_size};
+  }
+
+  // The first failure of a call that cannot return one (Find's relocation), or OK.
+  const Status& status() const { return status_; }
 
   // Inserts or overwrites the value; returns the stored bytes. A value of the same padded size as
   // the stored one is overwritten in place. Fails with InvalidArgument when the entry (header, key,
@@ -137,7 +190,9 @@ class StateTable {
     if (capacity_ != 0) {
       const Probe probe = Lookup(hash, key_group, key, ns);
       if (probe.found) {
-        EntryHeader* header = EntryAt(slots_[probe.slot]);
+        const uint64_t slot = slots_[probe.slot];
+        EntryHeader* header = EntryAt(slot);
+        if (IsSealed(slot, header)) [[unlikely]] return RelocateForWrite(probe.slot);
         return std::span<std::byte>(ValueOf(header), header->value_size);
       }
       empty_slot = probe.slot;
@@ -163,14 +218,19 @@ class StateTable {
 
   // Checkpoints (table_snapshot.h). The synchronous part of a checkpoint: seals the table's bytes
   // as they are now and returns its pieces, copying no entry. `full` marks every piece as not
-  // written before (a savepoint, or the first checkpoint into a new directory). Cost: O(segments).
+  // written before (a savepoint, or the first checkpoint into a new directory). Cost: O(segments +
+  // pieces). Every listed piece's bytes stay valid and unchanged until the snapshot is destroyed
+  // (on any thread), even if the table is destroyed first.
   std::shared_ptr<TableSnapshot> Snapshot(bool full = false);
-  // Inserts the live entries of `pieces` (applied in order: entries flagged dead and entries a
-  // tombstone names are skipped) whose key group is in `key_groups`. Call it on an empty table,
-  // once per restore, with the pieces of every old subtask concatenated (piece ids are unique).
-  // Errors: DataLoss when a piece is malformed (an entry running past its piece, a key group out of
-  // range); ResourceExhausted when the entries do not fit the budget. On error the table may hold
-  // some of the entries.
+  // Inserts the live entries of `pieces` (entries flagged dead and entries a tombstone names are
+  // skipped; of two entries with the same key the later piece's wins) whose key group is in
+  // `key_groups`. Call it on an empty table, once per restore, with the pieces of every old
+  // subtask concatenated (piece ids are unique). Piece bytes need no alignment.
+  // Errors: FailedPrecondition on a non-empty table; DataLoss naming the piece id and offset when a
+  // piece is malformed (an entry running past its piece, a length beyond a segment, a key group out
+  // of range, unknown flags, a tombstone not naming an entry, a repeated piece id); InvalidArgument
+  // when an entry does not fit this table's segments; ResourceExhausted when the entries do not fit
+  // the budget. On error the table may hold some of the entries.
   Status Restore(std::span<const RestorePiece> pieces, KeyGroupRange key_groups);
 
   // Live entries.
@@ -194,9 +254,11 @@ class StateTable {
     for (const SegmentState& state : segments_) {
       if (!state.segment) continue;
       const std::byte* base = state.segment.data();
+      const uint64_t* deferred = state.deferred_dead.get();
       for (uint32_t offset = 0; offset < state.used;) {
         const auto* header = reinterpret_cast<const EntryHeader*>(base + offset);
-        if ((header->flags & kDeadFlag) == 0) {
+        if ((header->flags & kDeadFlag) == 0 &&
+            (deferred == nullptr || ((deferred[offset >> 9] >> ((offset >> 3) & 63)) & 1) == 0)) {
           const char* key = reinterpret_cast<const char*>(header + 1);
           visit(static_cast<int>(header->key_group), std::string_view(key, header->key_size),
                 std::string_view(key + header->key_size, header->ns_size),
@@ -229,10 +291,47 @@ class StateTable {
   static_assert(sizeof(EntryHeader) == kEntryHeaderSize);
   static constexpr uint16_t kDeadFlag = 1;
 
+  // A sealed byte range of a segment, persisted as the entries piece `id`.
+  struct PieceRange {
+    uint64_t id;
+    uint32_t begin;
+    uint32_t end;
+  };
+
   struct SegmentState {
     memory::Segment segment;
-    uint32_t used = 0;  // bytes of entries written, live or dead, from offset 0
-    uint32_t live = 0;  // bytes of live entries
+    uint32_t used = 0;    // bytes of entries written, live or dead, from offset 0
+    uint32_t live = 0;    // bytes of live entries
+    uint32_t sealed = 0;  // [0, sealed) is sealed: persisted content, values never change
+    uint32_t pins = 0;    // unreleased snapshots listing this segment (its sealed bytes are frozen)
+    std::vector<PieceRange> pieces;  // tiling [0, sealed), in order
+    // While pinned: a bit per 8-byte unit, set for entries that died with their dead flag deferred.
+    std::unique_ptr<uint64_t[]> deferred_dead;
+  };
+
+  // What the probe path reads per segment, in one 16-byte record: entries before sealed_end
+  // (== base when nothing is sealed) must be relocated before they are written.
+  struct SegmentView {
+    std::byte* base = nullptr;
+    const std::byte* sealed_end = nullptr;
+  };
+
+  // A record of an entry of a sealed range that died since the last snapshot.
+  struct Tombstone {
+    uint64_t piece_id;
+    uint32_t offset;  // within the piece
+  };
+  // A tombstone piece a snapshot produced; listed while one of the pieces it names is.
+  struct TombstonePiece {
+    uint64_t id;
+    std::shared_ptr<const std::vector<std::byte>> bytes;
+    std::vector<uint64_t> targets;  // the entries pieces it names, sorted, distinct
+  };
+  // Shared by the table and one snapshot (state_table.cc).
+  struct SnapshotPin;
+  struct PinRecord {
+    std::shared_ptr<SnapshotPin> pin;
+    std::vector<uint32_t> segments;  // the segments it pins
   };
 
   // Where a probe ended: the slot holding the entry (found) or the empty slot that ends the run.
@@ -284,8 +383,15 @@ class StateTable {
 
   EntryHeader* EntryAt(uint64_t slot) const {
     const uint64_t unit = (slot & kRefMask) - 1;
-    return reinterpret_cast<EntryHeader*>(segment_bases_[unit >> units_per_segment_bits_] +
+    return reinterpret_cast<EntryHeader*>(segment_views_[unit >> units_per_segment_bits_].base +
                                           ((unit & units_per_segment_mask_) << 3));
+  }
+  // Whether the entry `header` (of `slot`) lies in a sealed range: one compare on the cache line
+  // EntryAt already read.
+  bool IsSealed(uint64_t slot, const EntryHeader* header) const {
+    const uint64_t unit = (slot & kRefMask) - 1;
+    return reinterpret_cast<const std::byte*>(header) <
+           segment_views_[unit >> units_per_segment_bits_].sealed_end;
   }
   size_t HomeOf(uint64_t slot) const;
   // REQUIRES: capacity_ != 0.
@@ -333,20 +439,46 @@ class StateTable {
   // when it is null.
   EntryHeader* WriteEntry(uint64_t ref, uint64_t hash, int key_group, std::string_view key,
                           std::string_view ns, const std::byte* value, size_t value_size);
+  // Marks the entry of `slot` dead: records a tombstone when it is sealed and defers the flag while
+  // its segment is pinned.
   void MarkDead(uint64_t slot);
   void RemoveSlot(size_t slot);
+  // Copies the sealed entry of slots_[slot] to the active segment, marks the old copy dead and
+  // re-points the slot; returns the new value span.
+  Result<std::span<std::byte>> RelocateForWrite(size_t slot);
+  void AddTombstone(uint32_t segment_index, uint32_t offset);
+  // Applies the releases of snapshot objects destroyed since the last call (any thread sets the
+  // flag; the task thread unpins here) and frees tombstone pieces no snapshot holds any more.
+  void CollectReleasedSnapshots();
+  void Unpin(uint32_t segment_index);
+  // Keeps side_reserved_ >= side_bytes_ (in 4 KiB steps) and returns surplus steps.
+  [[nodiscard]] Status SyncSideReservation();
+  void AccountSide(int64_t bytes) {
+    side_bytes_ += bytes;
+    if (side_bytes_ > side_reserved_ || side_reserved_ - side_bytes_ > 2 * kSideStep) {
+      (void)SyncSideReservation();  // a failure is owed: Allocate collects it
+    }
+  }
+  // Evacuates sealed, unpinned, mostly dead segments (see "Compaction with seals").
+  void EvacuateSealed();
+  static constexpr int64_t kSideStep = 4096;
   uint64_t MakeRef(uint32_t segment_index, uint32_t offset) const {
     return ((static_cast<uint64_t>(segment_index) << units_per_segment_bits_) | (offset >> 3)) + 1;
   }
   void ReleaseSegment(uint32_t index);
-  // Compacts when dead bytes are at least one segment and more than half of the segments' bytes.
+  // Compacts when dead bytes are at least one segment and more than half of the segments' bytes,
+  // and (when the last compaction left garbage in pinned or mostly live sealed segments) enough
+  // more has died since.
   void MaybeCompact() {
     if (dead_bytes_ >= segment_size_ &&
         dead_bytes_ * 2 > static_cast<int64_t>(segment_count_) * segment_size_) {
-      Compact();
+      if (!pins_.empty()) CollectReleasedSnapshots();
+      if (dead_bytes_ >= next_compaction_dead_) Compact();
     }
   }
   void Compact();
+  // Compact's in-place slide over unsealed `victims` (the active one last when it is one).
+  void SlideUnsealed(const std::vector<uint32_t>& victims, bool active_is_victim);
 
   memory::SegmentPool* const pool_;
   memory::MemoryBudget* const budget_;
@@ -365,16 +497,29 @@ class StateTable {
   size_t size_ = 0;
 
   // Segments by index (entry references name these indexes); a released segment leaves an empty
-  // SegmentState whose index is reused by the next acquisition. segment_bases_ mirrors the data
-  // pointers for the probe path.
+  // SegmentState whose index is reused by the next acquisition. segment_views_ mirrors the data
+  // pointers and sealed ends for the probe path.
   std::vector<SegmentState> segments_;
-  std::vector<std::byte*> segment_bases_;
+  std::vector<SegmentView> segment_views_;
   std::vector<uint32_t> free_indexes_;
   int64_t active_ = -1;  // segment receiving new entries, -1 before the first
   size_t segment_count_ = 0;
 
   int64_t live_bytes_ = 0;
   int64_t dead_bytes_ = 0;
+  int64_t next_compaction_dead_ = 0;  // see MaybeCompact
+
+  // Snapshots: the unreleased ones, the tombstones since the last one, the listed tombstone pieces
+  // and those dropped from the list that a snapshot may still hold.
+  std::vector<PinRecord> pins_;
+  std::vector<Tombstone> pending_tombstones_;
+  std::vector<TombstonePiece> tombstone_pieces_;
+  std::vector<std::shared_ptr<const std::vector<std::byte>>> retired_tombstones_;
+  // Bytes of tombstones (pending and in pieces) and deferred-flag bitmaps, and of those the bytes
+  // reserved in the budget (less only while a reservation is owed).
+  int64_t side_bytes_ = 0;
+  int64_t side_reserved_ = 0;
+  Status status_;
 
   memory::MemoryBudget::Reservation reservation_;
   bool has_reservation_ = false;
