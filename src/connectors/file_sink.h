@@ -37,6 +37,7 @@
 // holds part files of an earlier job replaces those with the same names, as Flink does.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
