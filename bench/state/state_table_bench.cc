@@ -3,6 +3,11 @@
 // filled with every key before timing, and the keys are visited in a fixed random order, so both
 // sides measure steady-state updates. The StateTable side also pays what the operator pays per
 // record: xxh3 of the key bytes and the key group.
+//
+// Checkpoint costs: the same update loop with a snapshot taken (and released) every 2^16 updates,
+// so the sealed-entry relocations it causes are in the measurement; Snapshot() itself on a table
+// of 1 M entries (O(segments), no entry copied); Restore() throughput of a full snapshot's pieces
+// against memcpy of the same bytes (the baseline a bulk restore cannot beat).
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -86,6 +91,140 @@ void BM_StateTable_FindOrInsertUpdate(benchmark::State& state) {
       static_cast<double>(table.memory_bytes()) / static_cast<double>(key_count);
 }
 BENCHMARK(BM_StateTable_FindOrInsertUpdate)->Arg(10'000)->Arg(1'000'000);
+
+// As BM_StateTable_FindOrInsertUpdate, with a checkpoint every 2^16 updates: each first write of
+// a key after a snapshot relocates its entry.
+void BM_StateTable_FindOrInsertUpdateWithSnapshots(benchmark::State& state) {
+  const auto key_count = static_cast<size_t>(state.range(0));
+  const std::vector<uint64_t> keys = DistinctKeys(key_count);
+  const std::vector<uint64_t> stream = KeyStream(keys);
+
+  memory::SegmentPool::Options options;
+  options.segment_size = 32 * 1024;
+  options.segment_count = key_count / 250 + 64;
+  options.config_key = "taskmanager.memory.managed.size";
+  auto pool = memory::SegmentPool::Create(options);
+  WEIR_CHECK_OK(pool.status());
+  memory::MemoryBudget budget(int64_t{4} << 30);
+  StateTable table(pool->get(), &budget, "bench");
+
+  auto update = [&](uint64_t key) {
+    const std::string_view bytes(reinterpret_cast<const char*>(&key), sizeof(key));
+    const uint64_t hash = Hash64(bytes);
+    bool inserted;
+    auto value = table.FindOrInsert(hash, KeyGroupForHash(hash, kMaxParallelism), bytes, {},
+                                    sizeof(int64_t), &inserted);
+    WEIR_CHECK(value.ok());
+    int64_t count;
+    std::memcpy(&count, value->data(), sizeof(count));
+    ++count;
+    std::memcpy(value->data(), &count, sizeof(count));
+  };
+  for (const uint64_t key : keys) update(key);
+
+  size_t next = 0;
+  size_t snapshots = 0;
+  for (auto _ : state) {
+    update(stream[next]);
+    next = (next + 1) & (kStreamLength - 1);
+    if ((next & 0xffff) == 0) {
+      table.Snapshot();  // released at once, as if its writer were instant
+      ++snapshots;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["snapshots"] = static_cast<double>(snapshots);
+  state.counters["bytes_per_key"] =
+      static_cast<double>(table.memory_bytes()) / static_cast<double>(key_count);
+}
+BENCHMARK(BM_StateTable_FindOrInsertUpdateWithSnapshots)->Arg(10'000)->Arg(1'000'000);
+
+// A table of 40-byte entries (8-byte keys, 8-byte values) holding about `megabytes` MiB.
+struct FilledTable {
+  explicit FilledTable(size_t megabytes) : budget(int64_t{8} << 30) {
+    const size_t entries = (megabytes << 20) / 40;
+    memory::SegmentPool::Options options;
+    options.segment_size = 1 << 20;
+    options.segment_count = 2 * megabytes + 64;  // the source table and a restored one
+    options.prefault = false;
+    options.config_key = "taskmanager.memory.managed.size";
+    auto created = memory::SegmentPool::Create(options);
+    WEIR_CHECK_OK(created.status());
+    pool = std::move(created).value();
+    table = std::make_unique<StateTable>(pool.get(), &budget, "bench");
+    for (uint64_t key = 0; key < entries; ++key) {
+      const std::string_view bytes(reinterpret_cast<const char*>(&key), sizeof(key));
+      const uint64_t hash = Hash64(bytes);
+      bool inserted;
+      auto value = table->FindOrInsert(hash, KeyGroupForHash(hash, kMaxParallelism), bytes, {},
+                                       sizeof(int64_t), &inserted);
+      WEIR_CHECK(value.ok());
+      std::memcpy(value->data(), &key, sizeof(key));
+    }
+  }
+  std::unique_ptr<memory::SegmentPool> pool;
+  memory::MemoryBudget budget;
+  std::unique_ptr<StateTable> table;
+};
+
+void BM_StateTable_Snapshot(benchmark::State& state) {
+  FilledTable filled(static_cast<size_t>(state.range(0)));
+  size_t pieces = 0;
+  for (auto _ : state) {
+    std::shared_ptr<TableSnapshot> snapshot = filled.table->Snapshot();
+    pieces = snapshot->pieces().size();
+    benchmark::DoNotOptimize(snapshot);
+  }
+  state.counters["pieces"] = static_cast<double>(pieces);
+  state.counters["entries"] = static_cast<double>(filled.table->size());
+}
+BENCHMARK(BM_StateTable_Snapshot)->Arg(64)->Unit(benchmark::kMicrosecond);
+
+// Restores the pieces of a full snapshot (copied out, as a checkpoint reads them back) into a
+// fresh table; bytes/s counts the pieces' bytes. Arg: MiB of state.
+void BM_StateTable_Restore(benchmark::State& state) {
+  FilledTable filled(static_cast<size_t>(state.range(0)));
+  std::vector<std::vector<std::byte>> buffers;
+  std::vector<RestorePiece> pieces;
+  int64_t bytes = 0;
+  {
+    std::shared_ptr<TableSnapshot> snapshot = filled.table->Snapshot(/*full=*/true);
+    for (const TablePiece& piece : snapshot->pieces()) {
+      buffers.emplace_back(piece.bytes.begin(), piece.bytes.end());
+      bytes += static_cast<int64_t>(piece.bytes.size());
+    }
+    for (size_t i = 0; i < buffers.size(); ++i) {
+      pieces.push_back(RestorePiece{snapshot->pieces()[i].id, snapshot->pieces()[i].kind,
+                                    std::span<const std::byte>(buffers[i])});
+    }
+  }
+  const size_t entries = filled.table->size();
+  filled.table.reset();
+  for (auto _ : state) {
+    auto restored = std::make_unique<StateTable>(filled.pool.get(), &filled.budget, "restored");
+    WEIR_CHECK_OK(restored->Restore(pieces, KeyGroupRange{0, kMaxParallelism - 1}));
+    WEIR_CHECK(restored->size() == entries);
+    state.PauseTiming();  // releasing the segments is not restore
+    restored.reset();
+    state.ResumeTiming();
+  }
+  state.SetBytesProcessed(state.iterations() * bytes);
+  state.counters["entries"] = static_cast<double>(entries);
+}
+BENCHMARK(BM_StateTable_Restore)->Arg(256)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+// The baseline: copying the same bytes once.
+void BM_Memcpy_RestoreBaseline(benchmark::State& state) {
+  const size_t bytes = static_cast<size_t>(state.range(0)) << 20;
+  std::vector<std::byte> source(bytes, std::byte{1});
+  std::vector<std::byte> destination(bytes);
+  for (auto _ : state) {
+    std::memcpy(destination.data(), source.data(), bytes);
+    benchmark::DoNotOptimize(destination.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
+}
+BENCHMARK(BM_Memcpy_RestoreBaseline)->Arg(256)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 void BM_UnorderedMap_Update(benchmark::State& state) {
   const auto key_count = static_cast<size_t>(state.range(0));

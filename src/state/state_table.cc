@@ -576,7 +576,8 @@ void StateTable::SlideUnsealed(const std::vector<uint32_t>& victims, bool active
 }
 
 void StateTable::EvacuateSealed() {
-  std::vector<uint32_t> moved;  // offsets of the entries copied out of the current segment
+  std::vector<uint32_t> moved;    // offsets of the entries copied out of the current segment
+  std::vector<uint64_t> dropped;  // ids of the pieces of released segments
   for (size_t i = 0; i < segments_.size(); ++i) {
     {
       const SegmentState& state = segments_[i];
@@ -619,11 +620,24 @@ void StateTable::EvacuateSealed() {
     }
     if (failed) {
       for (const uint32_t offset : moved) AddTombstone(index, offset);
-      return;
+      break;
     }
     WEIR_DCHECK(segments_[i].live == 0);
+    for (const PieceRange& piece : segments_[i].pieces) dropped.push_back(piece.id);
     ReleaseSegment(index);
   }
+  // Tombstones naming the released pieces are moot: drop them now rather than at the next
+  // snapshot, so removals followed by compaction do not hold 16 bytes per removed entry.
+  if (dropped.empty() || pending_tombstones_.empty()) return;
+  std::sort(dropped.begin(), dropped.end());
+  const size_t before = pending_tombstones_.size();
+  std::erase_if(pending_tombstones_, [&](const Tombstone& tombstone) {
+    return std::binary_search(dropped.begin(), dropped.end(), tombstone.piece_id);
+  });
+  if (pending_tombstones_.size() * 2 < pending_tombstones_.capacity()) {
+    pending_tombstones_.shrink_to_fit();
+  }
+  AccountSide(-static_cast<int64_t>((before - pending_tombstones_.size()) * sizeof(Tombstone)));
 }
 
 

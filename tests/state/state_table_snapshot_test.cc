@@ -1,0 +1,746 @@
+// StateTable::Snapshot / Restore against an independent model: a std::map of the table's contents,
+// copied at every snapshot instant. Each snapshot's pieces are stored the way a checkpoint stores
+// them (new pieces copied into owned buffers, written-before pieces taken from the store), then
+// restored into a fresh table whose contents must equal the model at that instant.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "base/xxhash.h"
+#include "memory/memory_budget.h"
+#include "memory/segment_pool.h"
+#include "state/key_groups.h"
+#include "state/state_table.h"
+#include "state/table_snapshot.h"
+
+namespace weir::state {
+namespace {
+
+constexpr int kMaxParallelism = 128;
+constexpr uint32_t kSegmentSize = 4096;
+constexpr KeyGroupRange kAllKeyGroups{0, kMaxParallelism - 1};
+
+using EntryKey = std::tuple<int, std::string, std::string>;
+using Model = std::map<EntryKey, std::string>;
+
+std::span<const std::byte> Bytes(std::string_view text) {
+  return std::as_bytes(std::span<const char>(text.data(), text.size()));
+}
+
+std::string Text(std::span<const std::byte> bytes) {
+  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+std::string RandomBytes(std::mt19937_64& random, size_t size) {
+  std::string bytes(size, '\0');
+  for (char& c : bytes) c = static_cast<char>(random());
+  return bytes;
+}
+
+std::unique_ptr<memory::SegmentPool> MakePool(size_t segment_count,
+                                              uint32_t segment_size = kSegmentSize) {
+  memory::SegmentPool::Options options;
+  options.segment_size = segment_size;
+  options.segment_count = segment_count;
+  options.prefault = false;
+  options.config_key = "taskmanager.memory.managed.size";
+  auto pool = memory::SegmentPool::Create(options);
+  EXPECT_TRUE(pool.ok()) << pool.status().ToString();
+  return std::move(pool).value();
+}
+
+struct TestKey {
+  std::string bytes;
+  uint64_t hash;
+  int key_group;
+};
+
+TestKey MakeKey(std::string bytes) {
+  const uint64_t hash = Hash64(bytes);
+  return {std::move(bytes), hash, KeyGroupForHash(hash, kMaxParallelism)};
+}
+
+// Everything in `table`, by ForEach.
+Model Contents(const StateTable& table) {
+  Model contents;
+  table.ForEach([&](int key_group, std::string_view key, std::string_view ns,
+                    std::span<const std::byte> value) {
+    const bool fresh =
+        contents.emplace(EntryKey{key_group, std::string(key), std::string(ns)}, Text(value))
+            .second;
+    EXPECT_TRUE(fresh) << "visited twice";
+  });
+  return contents;
+}
+
+Model Filter(const Model& model, KeyGroupRange range) {
+  Model filtered;
+  for (const auto& [key, value] : model) {
+    if (range.Contains(std::get<0>(key))) filtered.emplace(key, value);
+  }
+  return filtered;
+}
+
+// A checkpoint store: the bytes of every piece ever written, by id, as a checkpoint directory
+// would hold them.
+class PieceStore {
+ public:
+  struct StoredPiece {
+    uint64_t id;
+    TablePiece::Kind kind;
+  };
+
+  // Stores the new pieces of `snapshot` and returns its piece chain. Written-before pieces must be
+  // in the store already (written by an earlier snapshot) unless the snapshot is full.
+  std::vector<StoredPiece> Write(const TableSnapshot& snapshot, size_t* new_bytes = nullptr) {
+    std::vector<StoredPiece> chain;
+    if (new_bytes != nullptr) *new_bytes = 0;
+    std::set<uint64_t> ids;
+    for (const TablePiece& piece : snapshot.pieces()) {
+      EXPECT_TRUE(ids.insert(piece.id).second) << "piece listed twice: " << piece.id;
+      if (piece.written_before) {
+        EXPECT_TRUE(bytes_.contains(piece.id)) << "written-before piece never written: " << piece.id;
+      } else {
+        auto [it, fresh] = bytes_.emplace(
+            piece.id, std::string(reinterpret_cast<const char*>(piece.bytes.data()),
+                                  piece.bytes.size()));
+        if (!fresh) {
+          // A full snapshot writes old pieces again: the same entries (only dead flags may differ).
+          EXPECT_EQ(it->second.size(), piece.bytes.size());
+          it->second.assign(reinterpret_cast<const char*>(piece.bytes.data()), piece.bytes.size());
+        }
+        if (new_bytes != nullptr) *new_bytes += piece.bytes.size();
+      }
+      chain.push_back({piece.id, piece.kind});
+    }
+    return chain;
+  }
+
+  // The restore input for `chain`; the views point into the store.
+  std::vector<RestorePiece> Read(const std::vector<StoredPiece>& chain) const {
+    std::vector<RestorePiece> pieces;
+    for (const StoredPiece& stored : chain) {
+      const std::string& bytes = bytes_.at(stored.id);
+      pieces.push_back(RestorePiece{stored.id, stored.kind, Bytes(bytes)});
+    }
+    return pieces;
+  }
+
+ private:
+  std::map<uint64_t, std::string> bytes_;
+};
+
+uint64_t Checksum(std::span<const std::byte> bytes) {
+  return Hash64(reinterpret_cast<const char*>(bytes.data()), bytes.size(), 0);
+}
+
+// A snapshot not yet released, with the checksums of its pieces at the snapshot instant.
+struct Pinned {
+  std::shared_ptr<TableSnapshot> snapshot;
+  std::vector<uint64_t> checksums;
+};
+
+Pinned Pin(std::shared_ptr<TableSnapshot> snapshot) {
+  Pinned pinned{std::move(snapshot), {}};
+  for (const TablePiece& piece : pinned.snapshot->pieces()) {
+    pinned.checksums.push_back(Checksum(piece.bytes));
+  }
+  return pinned;
+}
+
+void ExpectUnchanged(const Pinned& pinned) {
+  const std::vector<TablePiece>& pieces = pinned.snapshot->pieces();
+  ASSERT_EQ(pieces.size(), pinned.checksums.size());
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    EXPECT_EQ(Checksum(pieces[i].bytes), pinned.checksums[i])
+        << "bytes of pinned piece " << pieces[i].id << " changed";
+  }
+}
+
+// Restores `pieces` into a fresh table (own pool and budget) and returns its contents.
+Model RestoreContents(const std::vector<RestorePiece>& pieces, KeyGroupRange range,
+                      size_t* restored_size = nullptr) {
+  auto pool = MakePool(4096);
+  memory::MemoryBudget budget(int64_t{1} << 30);
+  StateTable table(pool.get(), &budget, "restored");
+  const Status status = table.Restore(pieces, range);
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  if (restored_size != nullptr) *restored_size = table.size();
+  Model contents = Contents(table);
+  EXPECT_EQ(contents.size(), table.size());
+  // Every restored entry is found through the index too.
+  for (const auto& [entry, value] : contents) {
+    const std::string& key = std::get<1>(entry);
+    EXPECT_EQ(Text(table.Get(Hash64(key), std::get<0>(entry), key, std::get<2>(entry))), value);
+  }
+  return contents;
+}
+
+// Random mutations of one table, mirrored in a Model.
+class Workload {
+ public:
+  Workload(uint64_t seed, size_t key_count) : random_(seed) {
+    std::set<std::string> distinct;
+    while (keys_.size() < key_count) {
+      std::string bytes = RandomBytes(random_, 1 + random_() % 24);
+      if (distinct.insert(bytes).second) keys_.push_back(MakeKey(std::move(bytes)));
+    }
+    namespaces_ = {"", "", "w", RandomBytes(random_, 8), RandomBytes(random_, 13)};
+  }
+
+  std::mt19937_64& random() { return random_; }
+  const Model& model() const { return model_; }
+
+  size_t RandomValueSize() {
+    switch (random_() % 3) {
+      case 0: return 8;
+      case 1: return random_() % 17;
+      default: return random_() % 200;
+    }
+  }
+
+  // One Put, FindOrInsert-and-write, Find-and-write or Remove. Every call must succeed (the
+  // budget is ample).
+  void Step(StateTable& table) {
+    const TestKey& key = keys_[random_() % keys_.size()];
+    const std::string& ns = namespaces_[random_() % namespaces_.size()];
+    const EntryKey entry{key.key_group, key.bytes, ns};
+    switch (random_() % 6) {
+      case 0:
+      case 1: {
+        // Same size as stored half of the time: the in-place path, which must relocate sealed
+        // entries.
+        const auto it = model_.find(entry);
+        const size_t size = it != model_.end() && random_() % 2 == 0 ? it->second.size()
+                                                                       : RandomValueSize();
+        const std::string value = RandomBytes(random_, size);
+        auto stored = table.Put(key.hash, key.key_group, key.bytes, ns, Bytes(value));
+        ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+        ASSERT_EQ(Text(*stored), value);
+        model_[entry] = value;
+        break;
+      }
+      case 2:
+      case 3: {
+        bool inserted = false;
+        const size_t size = RandomValueSize();
+        auto stored = table.FindOrInsert(key.hash, key.key_group, key.bytes, ns, size, &inserted);
+        ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+        const auto it = model_.find(entry);
+        ASSERT_EQ(inserted, it == model_.end());
+        if (inserted) {
+          ASSERT_EQ(Text(*stored), std::string(size, '\0'));
+        } else {
+          ASSERT_EQ(Text(*stored), it->second);
+        }
+        const std::string value = RandomBytes(random_, stored->size());
+        std::memcpy(stored->data(), value.data(), value.size());
+        model_[entry] = value;
+        break;
+      }
+      case 4: {
+        std::span<std::byte> stored = table.Find(key.hash, key.key_group, key.bytes, ns);
+        ASSERT_TRUE(table.status().ok()) << table.status().ToString();
+        const auto it = model_.find(entry);
+        ASSERT_EQ(stored.data() != nullptr, it != model_.end());
+        if (it == model_.end()) break;
+        ASSERT_EQ(Text(stored), it->second);
+        const std::string value = RandomBytes(random_, stored.size());
+        std::memcpy(stored.data(), value.data(), value.size());
+        it->second = value;
+        break;
+      }
+      default: {
+        const bool removed = table.Remove(key.hash, key.key_group, key.bytes, ns);
+        ASSERT_EQ(removed, model_.erase(entry) == 1);
+        break;
+      }
+    }
+  }
+
+ private:
+  std::mt19937_64 random_;
+  std::vector<TestKey> keys_;
+  std::vector<std::string> namespaces_;
+  Model model_;
+};
+
+// Restores `chain` whole and with a random key-group range, comparing against the model.
+void ExpectRestores(const PieceStore& store, const std::vector<PieceStore::StoredPiece>& chain,
+                    const Model& model, std::mt19937_64& random) {
+  const std::vector<RestorePiece> pieces = store.Read(chain);
+  EXPECT_EQ(RestoreContents(pieces, kAllKeyGroups), model);
+  const int start = static_cast<int>(random() % kMaxParallelism);
+  const int end = start + static_cast<int>(random() % (kMaxParallelism - start));
+  const KeyGroupRange range{start, end};
+  EXPECT_EQ(RestoreContents(pieces, range), Filter(model, range));
+}
+
+TEST(StateTableSnapshotTest, EmptyTableSnapshotsAndRestoresNothing) {
+  auto pool = MakePool(16);
+  memory::MemoryBudget budget(int64_t{1} << 20);
+  StateTable table(pool.get(), &budget, "op");
+  std::shared_ptr<TableSnapshot> snapshot = table.Snapshot();
+  EXPECT_TRUE(snapshot->pieces().empty());
+  EXPECT_EQ(snapshot->entries(), 0u);
+  EXPECT_TRUE(table.Restore({}, kAllKeyGroups).ok());
+  EXPECT_EQ(table.size(), 0u);
+}
+
+// The property test. Several rounds; each ends by destroying the table while snapshots are still
+// pinned, whose bytes must survive it and be released later (one on another thread).
+TEST(StateTableSnapshotTest, RandomOperationsRestoreEverySnapshotInstant) {
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    SCOPED_TRACE(seed);
+    auto pool = MakePool(2048);
+    memory::MemoryBudget budget(int64_t{1} << 30);
+    Workload workload(seed, 300);
+    std::mt19937_64& random = workload.random();
+    PieceStore store;
+    std::vector<Pinned> pinned;
+    auto table = std::make_unique<StateTable>(pool.get(), &budget, "op");
+    for (int step = 0; step < 6000; ++step) {
+      workload.Step(*table);
+      if (::testing::Test::HasFatalFailure()) return;
+      const uint64_t dice = random() % 1000;
+      if (dice < 8) {
+        const bool full = random() % 8 == 0;
+        Pinned snapshot = Pin(table->Snapshot(full));
+        EXPECT_EQ(snapshot.snapshot->entries(), workload.model().size());
+        const auto chain = store.Write(*snapshot.snapshot);
+        ExpectRestores(store, chain, workload.model(), random);
+        pinned.push_back(std::move(snapshot));
+      } else if (dice < 14 && !pinned.empty()) {
+        // Release a random one, often long after it was taken.
+        const size_t victim = random() % pinned.size();
+        ExpectUnchanged(pinned[victim]);
+        pinned.erase(pinned.begin() + static_cast<std::ptrdiff_t>(victim));
+      } else if (dice < 16) {
+        EXPECT_EQ(Contents(*table), workload.model());
+      }
+      // Every segment out of the pool is accounted in the budget.
+      ASSERT_GE(budget.used(), static_cast<int64_t>((pool->capacity() - pool->available()) *
+                                                    kSegmentSize));
+    }
+    EXPECT_EQ(Contents(*table), workload.model());
+    // A last snapshot after the final mutations, then the table goes while pinned.
+    pinned.push_back(Pin(table->Snapshot()));
+    const auto chain = store.Write(*pinned.back().snapshot);
+    const Model final_model = workload.model();
+    table.reset();
+    for (const Pinned& snapshot : pinned) ExpectUnchanged(snapshot);
+    ExpectRestores(store, chain, final_model, random);
+    ASSERT_GE(budget.used(), static_cast<int64_t>((pool->capacity() - pool->available()) *
+                                                  kSegmentSize));
+    // Release one on another thread (the checkpoint writer's), the rest here in random order.
+    if (!pinned.empty()) {
+      Pinned moved = std::move(pinned.back());
+      pinned.pop_back();
+      std::thread writer([moved = std::move(moved)]() mutable { moved.snapshot.reset(); });
+      writer.join();
+    }
+    std::shuffle(pinned.begin(), pinned.end(), random);
+    while (!pinned.empty()) pinned.pop_back();
+    EXPECT_EQ(budget.used(), 0);
+  }
+}
+
+// Snapshots taken back to back without mutations list the same pieces, the later ones as written
+// before; a full one writes them all again.
+TEST(StateTableSnapshotTest, RepeatedSnapshotsReferenceEarlierPieces) {
+  auto pool = MakePool(256);
+  memory::MemoryBudget budget(int64_t{1} << 30);
+  StateTable table(pool.get(), &budget, "op");
+  Workload workload(11, 500);
+  for (int i = 0; i < 3000; ++i) workload.Step(table);
+  PieceStore store;
+  size_t first_bytes = 0;
+  auto first = table.Snapshot();
+  store.Write(*first, &first_bytes);
+  EXPECT_GT(first_bytes, 0u);
+  size_t second_bytes = 0;
+  auto second = table.Snapshot();
+  const auto chain = store.Write(*second, &second_bytes);
+  EXPECT_EQ(second_bytes, 0u);
+  ASSERT_EQ(first->pieces().size(), second->pieces().size());
+  for (size_t i = 0; i < first->pieces().size(); ++i) {
+    EXPECT_EQ(first->pieces()[i].id, second->pieces()[i].id);
+    EXPECT_TRUE(second->pieces()[i].written_before);
+  }
+  size_t full_bytes = 0;
+  auto full = table.Snapshot(/*full=*/true);
+  store.Write(*full, &full_bytes);
+  EXPECT_EQ(full_bytes, first_bytes);
+  for (const TablePiece& piece : full->pieces()) EXPECT_FALSE(piece.written_before);
+  std::mt19937_64 random(3);
+  ExpectRestores(store, chain, workload.model(), random);
+}
+
+// After a full snapshot of N entries, changing 1% of the keys (in place, by FindOrInsert) makes
+// the next snapshot write at most ~5% of the full snapshot's bytes.
+TEST(StateTableSnapshotTest, IncrementalSnapshotWritesOnlyChangedEntries) {
+  constexpr size_t kKeys = 100'000;
+  auto pool = MakePool(1024, 32 * 1024);
+  memory::MemoryBudget budget(int64_t{1} << 30);
+  StateTable table(pool.get(), &budget, "op");
+  std::mt19937_64 random(5);
+  std::vector<TestKey> keys;
+  Model model;
+  for (size_t i = 0; i < kKeys; ++i) {
+    const uint64_t id = random();
+    keys.push_back(MakeKey(std::string(reinterpret_cast<const char*>(&id), sizeof(id))));
+  }
+  auto add = [&](const TestKey& key, int64_t delta) {
+    bool inserted = false;
+    auto value = table.FindOrInsert(key.hash, key.key_group, key.bytes, {}, 8, &inserted);
+    ASSERT_TRUE(value.ok()) << value.status().ToString();
+    int64_t count;
+    std::memcpy(&count, value->data(), 8);
+    count += delta;
+    std::memcpy(value->data(), &count, 8);
+    model[EntryKey{key.key_group, key.bytes, ""}] = std::string(reinterpret_cast<char*>(&count), 8);
+  };
+  for (const TestKey& key : keys) add(key, 1);
+  PieceStore store;
+  size_t full_bytes = 0;
+  store.Write(*table.Snapshot(/*full=*/true), &full_bytes);
+  for (int round = 0; round < 3; ++round) {
+    std::shuffle(keys.begin(), keys.end(), random);
+    for (size_t i = 0; i < kKeys / 100; ++i) add(keys[i], 7);
+    size_t new_bytes = 0;
+    const auto chain = store.Write(*table.Snapshot(), &new_bytes);
+    EXPECT_LE(new_bytes * 20, full_bytes) << "round " << round << ": " << new_bytes << " of "
+                                          << full_bytes;
+    EXPECT_GT(new_bytes, 0u);
+    EXPECT_EQ(RestoreContents(store.Read(chain), kAllKeyGroups), model);
+  }
+}
+
+// Removals and re-insertions of sealed entries, then compaction of the sealed segments once no
+// snapshot pins them: the tombstone pieces naming only compacted pieces are dropped, and every
+// snapshot still restores exactly.
+TEST(StateTableSnapshotTest, CompactionOfSealedSegmentsDropsTheirPieces) {
+  auto pool = MakePool(512);
+  memory::MemoryBudget budget(int64_t{1} << 30);
+  StateTable table(pool.get(), &budget, "op");
+  Model model;
+  std::vector<TestKey> keys;
+  for (int i = 0; i < 2000; ++i) keys.push_back(MakeKey("key-" + std::to_string(i)));
+  for (const TestKey& key : keys) {
+    const std::string value(16, static_cast<char>(key.bytes.size()));
+    ASSERT_TRUE(table.Put(key.hash, key.key_group, key.bytes, {}, Bytes(value)).ok());
+    model[EntryKey{key.key_group, key.bytes, ""}] = value;
+  }
+  PieceStore store;
+  std::mt19937_64 random(9);
+  store.Write(*table.Snapshot());  // released at once: nothing stays pinned
+  const auto index_bytes = static_cast<int64_t>(table.capacity() * sizeof(uint64_t));
+  const int64_t segments_before = table.memory_bytes() - index_bytes;
+  // Remove 90% of the keys: the sealed segments become mostly dead and are evacuated.
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (i % 10 == 0) continue;
+    ASSERT_TRUE(table.Remove(keys[i].hash, keys[i].key_group, keys[i].bytes));
+    model.erase(EntryKey{keys[i].key_group, keys[i].bytes, ""});
+  }
+  EXPECT_LT(table.memory_bytes() - index_bytes, segments_before / 2);
+  EXPECT_LT(table.dead_bytes(), static_cast<int64_t>(kSegmentSize) * 4);
+  EXPECT_EQ(Contents(table), model);
+  auto snapshot = table.Snapshot();
+  const auto chain = store.Write(*snapshot);
+  size_t tombstone_bytes = 0;
+  for (const TablePiece& piece : snapshot->pieces()) {
+    if (piece.kind == TablePiece::Kind::kTombstones) tombstone_bytes += piece.bytes.size();
+  }
+  // At most the tombstones of entries removed from segments that were kept.
+  EXPECT_LT(tombstone_bytes, 12u * 1800 / 2);
+  ExpectRestores(store, chain, model, random);
+}
+
+// A write to a pinned entry leaves the pinned bytes alone; the dead flag of the old copy is
+// written only when the snapshot goes, and until then ForEach does not see the old copy.
+TEST(StateTableSnapshotTest, PinnedBytesStayUntilRelease) {
+  auto pool = MakePool(64);
+  memory::MemoryBudget budget(int64_t{1} << 30);
+  StateTable table(pool.get(), &budget, "op");
+  const TestKey key = MakeKey("counter");
+  bool inserted = false;
+  auto value = table.FindOrInsert(key.hash, key.key_group, key.bytes, {}, 8, &inserted);
+  ASSERT_TRUE(value.ok());
+  (*value)[0] = std::byte{1};
+  Pinned pinned = Pin(table.Snapshot());
+  ASSERT_EQ(pinned.snapshot->pieces().size(), 1u);
+  value = table.FindOrInsert(key.hash, key.key_group, key.bytes, {}, 8, &inserted);
+  ASSERT_TRUE(value.ok());
+  EXPECT_FALSE(inserted);
+  EXPECT_EQ((*value)[0], std::byte{1});
+  (*value)[0] = std::byte{2};
+  ExpectUnchanged(pinned);
+  ASSERT_TRUE(table.Remove(key.hash, key.key_group, key.bytes));
+  ExpectUnchanged(pinned);
+  EXPECT_TRUE(Contents(table).empty());
+  EXPECT_EQ(table.size(), 0u);
+  pinned.snapshot.reset();
+  // The next snapshot lists the sealed piece again plus a tombstone for it; restore yields nothing.
+  PieceStore store;
+  auto first = table.Snapshot(/*full=*/true);
+  const auto chain = store.Write(*first);
+  EXPECT_TRUE(RestoreContents(store.Read(chain), kAllKeyGroups).empty());
+}
+
+// Budget exhaustion while relocating sealed entries is a ResourceExhausted Status, the table stays
+// consistent, and every byte stays accounted.
+TEST(StateTableSnapshotTest, ExhaustionWhileRelocatingIsResourceExhausted) {
+  auto pool = MakePool(64);
+  memory::MemoryBudget budget(12 * kSegmentSize);
+  auto table = std::make_unique<StateTable>(pool.get(), &budget, "op");
+  Model model;
+  std::vector<TestKey> keys;
+  // Fill until the budget says no.
+  for (int i = 0;; ++i) {
+    TestKey key = MakeKey("k" + std::to_string(i));
+    const std::string value(40, 'a');
+    auto stored = table->Put(key.hash, key.key_group, key.bytes, {}, Bytes(value));
+    if (!stored.ok()) {
+      EXPECT_EQ(stored.status().code(), StatusCode::kResourceExhausted) << stored.status().ToString();
+      break;
+    }
+    model[EntryKey{key.key_group, key.bytes, ""}] = value;
+    keys.push_back(std::move(key));
+  }
+  ASSERT_GT(keys.size(), 100u);
+  Pinned pinned = Pin(table->Snapshot());
+  // Rewrite every key in place: each first relocates, which soon cannot get memory.
+  bool exhausted = false;
+  for (const TestKey& key : keys) {
+    bool inserted = false;
+    auto stored = table->FindOrInsert(key.hash, key.key_group, key.bytes, {}, 40, &inserted);
+    if (!stored.ok()) {
+      EXPECT_EQ(stored.status().code(), StatusCode::kResourceExhausted);
+      exhausted = true;
+      continue;
+    }
+    std::memset(stored->data(), 'b', 40);
+    model[EntryKey{key.key_group, key.bytes, ""}] = std::string(40, 'b');
+  }
+  EXPECT_TRUE(exhausted);
+  // Find cannot return a Status: it returns nothing and the table remembers why.
+  const std::span<std::byte> found =
+      table->Find(keys.back().hash, keys.back().key_group, keys.back().bytes);
+  if (found.empty()) {
+    EXPECT_EQ(table->status().code(), StatusCode::kResourceExhausted);
+  }
+  // Removals still work (their tombstones are owed to the budget at worst).
+  for (size_t i = 0; i < keys.size(); i += 3) {
+    ASSERT_TRUE(table->Remove(keys[i].hash, keys[i].key_group, keys[i].bytes));
+    model.erase(EntryKey{keys[i].key_group, keys[i].bytes, ""});
+  }
+  ExpectUnchanged(pinned);
+  EXPECT_EQ(Contents(*table), model);
+  EXPECT_LE(budget.used(), budget.total());
+  EXPECT_EQ(budget.used(), table->memory_bytes());
+  EXPECT_GE(budget.used(), static_cast<int64_t>((pool->capacity() - pool->available()) *
+                                                kSegmentSize));
+  table.reset();
+  ExpectUnchanged(pinned);
+  EXPECT_GE(budget.used(), static_cast<int64_t>((pool->capacity() - pool->available()) *
+                                                kSegmentSize));
+  pinned.snapshot.reset();
+  EXPECT_EQ(budget.used(), 0);
+}
+
+// Restore into a budget too small for the state fails with ResourceExhausted, not a crash.
+TEST(StateTableSnapshotTest, RestoreBeyondTheBudgetIsResourceExhausted) {
+  auto pool = MakePool(256);
+  memory::MemoryBudget budget(int64_t{1} << 30);
+  StateTable table(pool.get(), &budget, "op");
+  Workload workload(21, 2000);
+  for (int i = 0; i < 5000; ++i) workload.Step(table);
+  PieceStore store;
+  const auto chain = store.Write(*table.Snapshot());
+  memory::MemoryBudget small(4 * kSegmentSize);
+  StateTable restored(pool.get(), &small, "restored");
+  const Status status = restored.Restore(store.Read(chain), kAllKeyGroups);
+  EXPECT_EQ(status.code(), StatusCode::kResourceExhausted) << status.ToString();
+  EXPECT_EQ(Contents(restored).size(), restored.size());
+}
+
+// Restore reads pieces at any alignment (they come from read buffers).
+TEST(StateTableSnapshotTest, RestoreAcceptsUnalignedPieces) {
+  auto pool = MakePool(256);
+  memory::MemoryBudget budget(int64_t{1} << 30);
+  StateTable table(pool.get(), &budget, "op");
+  Workload workload(31, 400);
+  for (int i = 0; i < 3000; ++i) workload.Step(table);
+  auto snapshot = table.Snapshot();
+  table.Snapshot();  // nothing new
+  std::vector<std::string> buffers;
+  std::vector<RestorePiece> pieces;
+  for (const TablePiece& piece : snapshot->pieces()) {
+    std::string buffer = "x" + Text(piece.bytes);
+    buffers.push_back(std::move(buffer));
+  }
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    const TablePiece& piece = snapshot->pieces()[i];
+    pieces.push_back(
+        RestorePiece{piece.id, piece.kind, Bytes(std::string_view(buffers[i]).substr(1))});
+  }
+  EXPECT_EQ(RestoreContents(pieces, kAllKeyGroups), workload.model());
+}
+
+// Malformed pieces are DataLoss naming the piece and the offset; never a crash or an
+// out-of-bounds read (run under ASan).
+class MalformedPieces : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pool_ = MakePool(256);
+    StateTable table(pool_.get(), &budget_, "op");
+    Workload workload(41, 200);
+    for (int i = 0; i < 2000; ++i) workload.Step(table);
+    auto snapshot = table.Snapshot();
+    for (const TablePiece& piece : snapshot->pieces()) {
+      if (piece.kind == TablePiece::Kind::kEntries) {
+        entries_.push_back({piece.id, Text(piece.bytes)});
+      }
+    }
+    ASSERT_FALSE(entries_.empty());
+  }
+
+  Status Restore(const std::vector<std::pair<uint64_t, std::string>>& entries,
+                 const std::vector<std::pair<uint64_t, std::string>>& tombstones = {}) {
+    std::vector<RestorePiece> pieces;
+    for (const auto& [id, bytes] : entries) {
+      pieces.push_back(RestorePiece{id, TablePiece::Kind::kEntries, Bytes(bytes)});
+    }
+    for (const auto& [id, bytes] : tombstones) {
+      pieces.push_back(RestorePiece{id, TablePiece::Kind::kTombstones, Bytes(bytes)});
+    }
+    StateTable table(pool_.get(), &budget_, "restored");
+    Status status = table.Restore(pieces, kAllKeyGroups);
+    // Whatever was inserted is consistent.
+    EXPECT_EQ(Contents(table).size(), table.size());
+    return status;
+  }
+
+  // Entry start offsets of a well-formed piece, by the documented layout (24-byte header: u64
+  // hash, u32 key, u32 namespace, u32 value lengths, u16 key group, u16 flags).
+  static std::vector<size_t> EntryOffsets(const std::string& bytes) {
+    std::vector<size_t> offsets;
+    for (size_t offset = 0; offset < bytes.size();) {
+      offsets.push_back(offset);
+      uint32_t key_size, ns_size, value_size;
+      std::memcpy(&key_size, bytes.data() + offset + 8, 4);
+      std::memcpy(&ns_size, bytes.data() + offset + 12, 4);
+      std::memcpy(&value_size, bytes.data() + offset + 16, 4);
+      offset += 24 + ((key_size + ns_size + 7) / 8 * 8) + ((value_size + 7) / 8 * 8);
+    }
+    return offsets;
+  }
+
+  static void ExpectDataLoss(const Status& status, uint64_t id) {
+    EXPECT_EQ(status.code(), StatusCode::kDataLoss) << status.ToString();
+    EXPECT_NE(status.ToString().find(fmt::format("{:#x}", id)), std::string::npos)
+        << status.ToString();
+  }
+
+  std::unique_ptr<memory::SegmentPool> pool_;
+  memory::MemoryBudget budget_{int64_t{1} << 30};
+  std::vector<std::pair<uint64_t, std::string>> entries_;
+};
+
+TEST_F(MalformedPieces, WellFormedPiecesRestore) { EXPECT_TRUE(Restore(entries_).ok()); }
+
+TEST_F(MalformedPieces, TruncationInsideAnEntryIsDataLoss) {
+  const auto& [id, bytes] = entries_.front();
+  const std::vector<size_t> offsets = EntryOffsets(bytes);
+  const std::set<size_t> boundaries(offsets.begin(), offsets.end());
+  for (size_t length = 0; length < bytes.size(); ++length) {
+    const Status status = Restore({{id, bytes.substr(0, length)}});
+    if (boundaries.contains(length)) {
+      EXPECT_TRUE(status.ok()) << length << ": " << status.ToString();
+    } else {
+      ExpectDataLoss(status, id);
+    }
+  }
+}
+
+TEST_F(MalformedPieces, BadHeaderFieldsAreDataLoss) {
+  const auto& [id, bytes] = entries_.front();
+  const std::vector<size_t> offsets = EntryOffsets(bytes);
+  const size_t last = offsets.back();
+  auto patched = [&](size_t field, const void* value, size_t size) {
+    std::string copy = bytes;
+    std::memcpy(copy.data() + last + field, value, size);
+    return copy;
+  };
+  const uint32_t huge = 0xfffffff0;
+  const uint32_t past = static_cast<uint32_t>(bytes.size());
+  const uint16_t group = kMaxParallelismUpperBound;
+  const uint16_t flags = 0x8000;
+  for (const std::string& bad :
+       {patched(8, &huge, 4), patched(12, &huge, 4), patched(16, &huge, 4), patched(16, &past, 4),
+        patched(20, &group, 2), patched(22, &flags, 2)}) {
+    const Status status = Restore({{id, bad}});
+    ExpectDataLoss(status, id);
+    EXPECT_NE(status.ToString().find(fmt::format("offset {}", last)), std::string::npos)
+        << status.ToString();
+  }
+}
+
+TEST_F(MalformedPieces, BadTombstonesAreDataLoss) {
+  const auto& [id, bytes] = entries_.front();
+  ExpectDataLoss(Restore(entries_, {{77, std::string(13, '\0')}}), 77);
+  // A tombstone naming an offset inside an entry.
+  std::string record(12, '\0');
+  const uint32_t inside = 8;
+  std::memcpy(record.data(), &id, 8);
+  std::memcpy(record.data() + 8, &inside, 4);
+  ExpectDataLoss(Restore(entries_, {{78, record}}), id);
+  // A tombstone naming a piece that is not restored is ignored; one naming an entry removes it.
+  const uint64_t absent = 12345;
+  std::memcpy(record.data(), &absent, 8);
+  EXPECT_TRUE(Restore(entries_, {{79, record}}).ok());
+  // Repeated ids.
+  ExpectDataLoss(Restore({entries_.front(), entries_.front()}), id);
+}
+
+TEST_F(MalformedPieces, RandomBytesAndBitFlipsNeverCrash) {
+  std::mt19937_64 random(51);
+  for (int i = 0; i < 300; ++i) {
+    const std::string garbage = RandomBytes(random, random() % 400);
+    const Status status = Restore({{1000 + static_cast<uint64_t>(i), garbage}});
+    EXPECT_TRUE(status.ok() || status.code() == StatusCode::kDataLoss) << status.ToString();
+    if (garbage.size() >= 24) {
+      EXPECT_FALSE(status.ok());
+    }
+  }
+  const auto& [id, bytes] = entries_.front();
+  for (int i = 0; i < 500; ++i) {
+    std::string flipped = bytes;
+    for (int flips = 1 + static_cast<int>(random() % 4); flips > 0; --flips) {
+      flipped[random() % flipped.size()] ^= static_cast<char>(1 << (random() % 8));
+    }
+    const Status status = Restore({{id, flipped}});
+    EXPECT_TRUE(status.ok() || status.code() == StatusCode::kDataLoss) << status.ToString();
+  }
+}
+
+TEST(StateTableSnapshotTest, RestoreIntoANonEmptyTableIsRejected) {
+  auto pool = MakePool(16);
+  memory::MemoryBudget budget(int64_t{1} << 20);
+  StateTable table(pool.get(), &budget, "op");
+  const TestKey key = MakeKey("k");
+  ASSERT_TRUE(table.Put(key.hash, key.key_group, key.bytes, {}, Bytes("v")).ok());
+  EXPECT_EQ(table.Restore({}, kAllKeyGroups).code(), StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace weir::state
