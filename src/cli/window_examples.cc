@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cli/example.h"
+#include "connectors/checkpointing_config.h"
 #include "serde/text_format.h"
 
 namespace weir::cli {
@@ -30,6 +31,14 @@ std::optional<int> Parse(CLI::App& app, const ExampleArgs& args, std::string_vie
     return UsageError(fmt::format("{}: {}", example, error.what()));
   }
   return std::nullopt;
+}
+
+// --output: with checkpoints on, a directory of exactly-once part files (FileSink, committed at
+// each completed checkpoint); otherwise the text file(s) of WriteAsText, written at the end.
+template <typename T>
+api::DataStreamSink WriteOutput(api::DataStream<T>& stream, const std::string& output, const Configuration& config) {
+  if (connectors::CheckpointingEnabled(config)) return stream.SinkToFiles(output);
+  return stream.WriteAsText(output);
 }
 
 // --- SocketWindowWordCount ---------------------------------------------------------------------
@@ -160,7 +169,7 @@ int RunWindowWordCount(const ExampleArgs& args) {
   int64_t window = 10;
   int64_t slide = 5;
   app.add_option("--input", inputs, "Input text file(s)")->required()->check(CLI::ExistingFile);
-  app.add_option("--output", output, "Output file; stdout if absent");
+  app.add_option("--output", output, "Output file (a directory of part files with checkpointing on); stdout if absent");
   app.add_option("--window", window, "Count window size (default 10)");
   app.add_option("--slide", slide, "Count window slide (default 5)");
   if (auto exit = Parse(app, args, "WindowWordCount")) return *exit;
@@ -176,7 +185,7 @@ int RunWindowWordCount(const ExampleArgs& args) {
   if (output.empty()) {
     counts.Print();
   } else {
-    counts.WriteAsText(output);
+    WriteOutput(counts, output, args.config);
   }
   return RunJob(env, "WindowWordCount", false);
 }
@@ -259,7 +268,7 @@ int RunTopSpeedWindowing(const ExampleArgs& args) {
   std::string output;
   app.add_option("--input", inputs, "Car events '(carId,speed,distance,timestamp)', one per line")
       ->check(CLI::ExistingFile);
-  app.add_option("--output", output, "Output file; stdout if absent");
+  app.add_option("--output", output, "Output file (a directory of part files with checkpointing on); stdout if absent");
   if (auto exit = Parse(app, args, "TopSpeedWindowing")) return *exit;
 
   api::StreamExecutionEnvironment env(args.config);
@@ -295,7 +304,7 @@ int RunTopSpeedWindowing(const ExampleArgs& args) {
   if (output.empty()) {
     top_speeds.Print();
   } else {
-    top_speeds.WriteAsText(output);
+    WriteOutput(top_speeds, output, args.config);
   }
   return RunJob(env, "CarTopSpeedWindowingExample", false);
 }
@@ -307,7 +316,7 @@ int RunSessionWindowing(const ExampleArgs& args) {
                "summing the counts.",
                "weir example SessionWindowing");
   std::string output;
-  app.add_option("--output", output, "Output file; stdout if absent");
+  app.add_option("--output", output, "Output file (a directory of part files with checkpointing on); stdout if absent");
   if (auto exit = Parse(app, args, "SessionWindowing")) return *exit;
 
   using Element = std::tuple<std::string_view, int64_t, int32_t>;
@@ -333,7 +342,7 @@ int RunSessionWindowing(const ExampleArgs& args) {
   if (output.empty()) {
     aggregated.Print();
   } else {
-    aggregated.WriteAsText(output);
+    WriteOutput(aggregated, output, args.config);
   }
   return RunJob(env, "SessionWindowing", false);
 }
@@ -349,7 +358,7 @@ int RunWindowJoin(const ExampleArgs& args) {
   std::string output;
   app.add_option("--windowSize", window_size, "Window size in milliseconds (default 2000)");
   app.add_option("--rate", rate, "Elements per second of each stream (default 3)");
-  app.add_option("--output", output, "Output file; stdout if absent");
+  app.add_option("--output", output, "Output file (a directory of part files with checkpointing on); stdout if absent");
   if (auto exit = Parse(app, args, "WindowJoin")) return *exit;
   if (window_size <= 0 || rate <= 0) return UsageError("WindowJoin: --windowSize and --rate must be positive");
   std::printf("Using windowSize=%lld, data rate=%g\n", static_cast<long long>(window_size), rate);
@@ -387,7 +396,7 @@ int RunWindowJoin(const ExampleArgs& args) {
   if (output.empty()) {
     joined.Print().SetParallelism(1);
   } else {
-    joined.WriteAsText(output).SetParallelism(1);
+    WriteOutput(joined, output, args.config).SetParallelism(1);
   }
   return RunJob(env, "Windowed Join Example", false);
 }
@@ -439,7 +448,7 @@ int RunLateDataWindowing(const ExampleArgs& args) {
   int64_t out_of_orderness = 2'000;
   int64_t allowed_lateness = 5'000;
   app.add_option("--input", inputs, "CSV file(s) of key,timestamp_ms,value")->required()->check(CLI::ExistingFile);
-  app.add_option("--output", output, "Window results; stdout if absent");
+  app.add_option("--output", output, "Window results (a directory of part files with checkpointing on); stdout if absent");
   app.add_option("--late-output", late_output, "Readings too late for their window; stderr if absent");
   app.add_option("--window", window, "Window size in ms (default 10000)");
   app.add_option("--out-of-orderness", out_of_orderness, "Watermark bound in ms (default 2000)");
@@ -494,7 +503,7 @@ int RunLateDataWindowing(const ExampleArgs& args) {
   if (output.empty()) {
     summaries.Print();
   } else {
-    summaries.WriteAsText(output);
+    WriteOutput(summaries, output, args.config);
   }
   if (late_output.empty()) {
     late.PrintToErr("late");

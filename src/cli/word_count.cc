@@ -6,6 +6,7 @@
 #include <array>
 
 #include "cli/example.h"
+#include "connectors/checkpointing_config.h"
 #include "connectors/generated_text_source.h"
 
 namespace weir::cli {
@@ -66,6 +67,14 @@ class Tokenizer {
   std::string buffer_ = std::string(256, '\0');
 };
 
+// --output: with checkpoints on, a directory of exactly-once part files (FileSink, committed at
+// each completed checkpoint); otherwise the text file(s) of WriteAsText, written at the end.
+template <typename T>
+api::DataStreamSink WriteOutput(api::DataStream<T>& stream, const std::string& output, const Configuration& config) {
+  if (connectors::CheckpointingEnabled(config)) return stream.SinkToFiles(output);
+  return stream.WriteAsText(output);
+}
+
 }  // namespace
 
 int RunWordCount(const ExampleArgs& args) {
@@ -77,7 +86,8 @@ int RunWordCount(const ExampleArgs& args) {
   uint64_t seed = 42;
   bool stats = false;
   app.add_option("--input", inputs, "Input text file(s); repeat for several")->check(CLI::ExistingFile);
-  app.add_option("--output", output, "Output file (a directory of files 1..N when parallelism > 1); stdout if absent");
+  app.add_option("--output", output, "Output file (a directory of files 1..N when parallelism > 1; with checkpointing on, a directory "
+                 "of exactly-once part files part-<subtask>-<n>); stdout if absent");
   app.add_option("--generate", generate,
                  "Instead of --input, generate this much text (e.g. 1gb) in memory and count it");
   app.add_option("--seed", seed, "Seed of the generated text");
@@ -119,7 +129,7 @@ int RunWordCount(const ExampleArgs& args) {
   if (output.empty()) {
     counts.Print();
   } else {
-    counts.WriteAsText(output);
+    WriteOutput(counts, output, args.config);
   }
   return RunJob(env, "WordCount", stats);
 }
