@@ -38,8 +38,8 @@ constexpr std::string_view kMetadataTempName = "_metadata.tmp";
 constexpr std::string_view kCheckpointPrefix = "chk-";
 constexpr char kDataMagic[8] = {'W', 'E', 'I', 'R', 'D', 'A', 'T', '1'};
 constexpr char kMetadataMagic[8] = {'W', 'E', 'I', 'R', 'M', 'E', 'T', '1'};
-// Writes are cut at this many pieces (IOV_MAX is 1024); 32 KiB segments reach kWriteBytes first.
-constexpr size_t kMaxPiecesPerWrite = 256;
+// O_DIRECT needs buffers, offsets and lengths aligned to the logical block size (at most 4 KiB).
+constexpr size_t kDirectAlignment = 4096;
 // Readers' pread size.
 constexpr size_t kReadBytes = size_t{8} << 20;
 // user_data of the data file's fsync; writes use their index.
@@ -210,15 +210,6 @@ bool HasMetadata(const std::string& dir) {
 
 }  // namespace
 
-// One vectored write: iov_[first_piece, first_piece + piece_count) at `offset`. A short write
-// advances first_piece (and trims that piece) and is resubmitted for the rest.
-struct CheckpointStorage::Write {
-  uint32_t first_piece = 0;
-  uint32_t piece_count = 0;
-  int64_t offset = 0;
-  size_t length = 0;  // bytes still to write
-};
-
 struct CheckpointStorage::HashState {
   XXH3_state_t state;
 };
@@ -238,13 +229,13 @@ Result<std::unique_ptr<CheckpointStorage>> CheckpointStorage::Open(Options optio
   }
   std::unique_ptr<Ring> ring;
   if (options.use_io_uring) {
-    Result<std::unique_ptr<Ring>> created = Ring::Create(std::max<uint32_t>(options.ring_entries, 2));
+    Result<std::unique_ptr<Ring>> created = Ring::Create(std::max(options.ring_entries, kStagingBuffers));
     if (created.ok()) {
       ring = std::move(created).value();
     } else if (created.status().code() == StatusCode::kUnimplemented) {
       static std::once_flag warned;
       std::call_once(warned, [&] {
-        std::fprintf(stderr, "weir: checkpoints are written with pwritev: %s\n",
+        std::fprintf(stderr, "weir: checkpoints are written with pwrite: %s\n",
                      std::string(created.status().message()).c_str());
       });
     } else {
@@ -294,8 +285,16 @@ Result<CheckpointFile> CheckpointStorage::WriteDataFileIn(const std::string& dir
   if (!IsPlainName(file_name) || file_name == kMetadataName || file_name == kMetadataTempName) {
     return InvalidArgument("'{}' cannot name a checkpoint data file in '{}'", file_name, dir);
   }
+  RETURN_IF_ERROR(EnsureStaging());
   const std::string path = fmt::format("{}/{}", dir, file_name);
-  const int fd = OpenRetrying(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC;
+  bool direct = direct_io_;
+  int fd = OpenRetrying(path, kFlags | (direct ? O_DIRECT : 0), 0644);
+  if (fd < 0 && direct && errno == EINVAL) {
+    // tmpfs and some network file systems refuse O_DIRECT: write through the page cache.
+    direct_io_ = direct = false;
+    fd = OpenRetrying(path, kFlags, 0644);
+  }
   if (fd < 0) {
     const int err = errno;
     if (err == ENOENT) return NotFound("cannot create checkpoint file '{}': its directory does not exist", path);
@@ -304,7 +303,7 @@ Result<CheckpointFile> CheckpointStorage::WriteDataFileIn(const std::string& dir
   CheckpointFile file;
   file.name = std::string(file_name);
   for (const std::span<const std::byte>& chunk : chunks) file.size += static_cast<int64_t>(chunk.size());
-  Status status = WriteChunks(fd, path, chunks, chunk_info, &file.xxh3);
+  Status status = WriteChunks(fd, path, direct, chunks, chunk_info, &file.xxh3);
   if (status.ok()) status = SyncFile(fd, path);
   if (::close(fd) != 0 && status.ok() && errno != EINTR) status = WriteErrorStatus(errno, path);
   if (!status.ok()) {
@@ -315,170 +314,156 @@ Result<CheckpointFile> CheckpointStorage::WriteDataFileIn(const std::string& dir
   return file;
 }
 
-Status CheckpointStorage::WriteChunks(int fd, const std::string& path,
+void CheckpointStorage::StagingFree::operator()(std::byte* memory) const { std::free(memory); }
+
+Status CheckpointStorage::EnsureStaging() {
+  if (staging_ != nullptr) return Status::Ok();
+  staging_.reset(static_cast<std::byte*>(std::aligned_alloc(kDirectAlignment, kStagingBuffers * kWriteBytes)));
+  if (staging_ == nullptr) {
+    return ResourceExhausted("cannot allocate {} checkpoint write buffers of {} bytes", kStagingBuffers, kWriteBytes);
+  }
+  if (ring_ != nullptr) {
+    std::array<iovec, kStagingBuffers> buffers;
+    for (uint32_t i = 0; i < kStagingBuffers; ++i) buffers[i] = iovec{staging_.get() + i * kWriteBytes, kWriteBytes};
+    // Failing (the locked-memory limit) only costs pinning the pages of each write.
+    staging_registered_ = ring_->RegisterBuffers(buffers).ok();
+  }
+  return Status::Ok();
+}
+
+Status CheckpointStorage::WriteChunks(int fd, const std::string& path, bool direct,
                                       std::span<const std::span<const std::byte>> chunks,
                                       std::vector<WrittenChunk>* chunk_info, uint64_t* file_xxh3) {
-  // Cut the chunks into writes of at most kWriteBytes and kMaxPiecesPerWrite pieces; a chunk may
-  // straddle two writes. The trailer is the last write, submitted once the hash is known.
-  iov_.clear();
-  writes_.clear();
-  Write write;
-  int64_t offset = 0;
-  for (const std::span<const std::byte>& chunk : chunks) {
-    size_t done = 0;
-    while (done < chunk.size()) {
-      const size_t take = std::min(chunk.size() - done, kWriteBytes - write.length);
-      iov_.push_back(iovec{const_cast<std::byte*>(chunk.data() + done), take});
-      ++write.piece_count;
-      write.length += take;
-      done += take;
-      if (write.length == kWriteBytes || write.piece_count == kMaxPiecesPerWrite) {
-        writes_.push_back(write);
-        offset += static_cast<int64_t>(write.length);
-        write = Write{static_cast<uint32_t>(iov_.size()), 0, offset, 0};
-      }
-    }
-  }
-  if (write.length > 0) {
-    writes_.push_back(write);
-    offset += static_cast<int64_t>(write.length);
-  }
-  iov_.push_back(iovec{trailer_.data(), trailer_.size()});
-  writes_.push_back(Write{static_cast<uint32_t>(iov_.size() - 1), 1, offset, trailer_.size()});
+  free_buffers_.clear();
+  for (uint32_t i = kStagingBuffers; i-- > 1;) free_buffers_.push_back(i);
+  current_ = 0;
+  fill_ = 0;
+  next_offset_ = 0;
+  write_error_ = Status::Ok();
+  StartHash();
   if (chunk_info != nullptr) {
     chunk_info->clear();
     chunk_info->reserve(chunks.size());
   }
-  if (ring_ != nullptr) return WriteChunksWithRing(fd, path, chunks, chunk_info, file_xxh3);
-  return WriteChunksWithPwrite(fd, path, chunks, chunk_info, file_xxh3);
-}
-
-void CheckpointStorage::HashChunks(std::span<const std::span<const std::byte>> chunks, size_t* next, size_t budget,
-                                   std::vector<WrittenChunk>* chunk_info) {
-  size_t hashed = 0;
-  while (*next < chunks.size() && hashed < budget) {
-    const std::span<const std::byte> chunk = chunks[*next];
+  // Hash each chunk just before copying it (it is then in cache for the copy); the writes of
+  // earlier buffers proceed meanwhile.
+  for (const std::span<const std::byte>& chunk : chunks) {
     if (chunk_info != nullptr) chunk_info->push_back(WrittenChunk{hash_offset_, Hash64(chunk.data(), chunk.size())});
     XXH3_64bits_update(&hash_->state, chunk.data(), chunk.size());
     hash_offset_ += static_cast<int64_t>(chunk.size());
-    hashed += chunk.size();
-    ++*next;
+    const Status staged = Stage(fd, path, chunk);
+    if (!staged.ok()) return Drain(fd, path, staged);
   }
-}
-
-Status CheckpointStorage::WriteChunksWithPwrite(int fd, const std::string& path,
-                                                std::span<const std::span<const std::byte>> chunks,
-                                                std::vector<WrittenChunk>* chunk_info, uint64_t* file_xxh3) {
-  size_t next_chunk = 0;
-  StartHash();
-  HashChunks(chunks, &next_chunk, SIZE_MAX, chunk_info);
   *file_xxh3 = FinishHash();
-  trailer_ = MakeTrailer(kDataMagic, static_cast<uint64_t>(hash_offset_), *file_xxh3);
-  for (Write& write : writes_) {
-    while (write.length > 0) {
-      if (const int injected = FaultInjector::OnWrite(write.length)) return WriteErrorStatus(injected, path);
-      const ssize_t n = ::pwritev(fd, &iov_[write.first_piece], static_cast<int>(write.piece_count), write.offset);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return WriteErrorStatus(errno, path);
-      }
-      if (n == 0) return IoError("writing '{}' at offset {}: the kernel wrote 0 bytes", path, write.offset);
-      Advance(write, static_cast<size_t>(n));
+  const auto trailer = MakeTrailer(kDataMagic, static_cast<uint64_t>(hash_offset_), *file_xxh3);
+  Status status = Stage(fd, path, trailer);
+  if (status.ok() && fill_ > 0) {
+    // O_DIRECT writes whole blocks: pad the last one with zeros and cut the file back below.
+    size_t length = fill_;
+    if (direct) {
+      length = (fill_ + kDirectAlignment - 1) / kDirectAlignment * kDirectAlignment;
+      std::memset(staging_.get() + current_ * kWriteBytes + fill_, 0, length - fill_);
+    }
+    status = WriteStaged(fd, path, length);
+  }
+  RETURN_IF_ERROR(Drain(fd, path, std::move(status)));
+  const int64_t file_size = hash_offset_ + kCheckpointTrailerBytes;
+  if (direct && next_offset_ != file_size) {
+    while (::ftruncate(fd, file_size) != 0) {
+      if (errno != EINTR) return ErrnoStatus(errno, fmt::format("truncating '{}' to {} bytes", path, file_size));
     }
   }
   return Status::Ok();
 }
 
-void CheckpointStorage::Advance(Write& write, size_t written) {
-  write.length -= written;
-  write.offset += static_cast<int64_t>(written);
-  while (written > 0) {
-    iovec& piece = iov_[write.first_piece];
-    if (written >= piece.iov_len) {
-      written -= piece.iov_len;
-      ++write.first_piece;
-      --write.piece_count;
-    } else {
-      piece.iov_base = static_cast<std::byte*>(piece.iov_base) + written;
-      piece.iov_len -= written;
-      written = 0;
-    }
+Status CheckpointStorage::Stage(int fd, const std::string& path, std::span<const std::byte> bytes) {
+  while (!bytes.empty()) {
+    const size_t take = std::min(bytes.size(), kWriteBytes - fill_);
+    std::memcpy(staging_.get() + current_ * kWriteBytes + fill_, bytes.data(), take);
+    fill_ += take;
+    bytes = bytes.subspan(take);
+    if (fill_ == kWriteBytes) RETURN_IF_ERROR(WriteStaged(fd, path, kWriteBytes));
   }
+  return Status::Ok();
 }
 
-Status CheckpointStorage::WriteChunksWithRing(int fd, const std::string& path,
-                                              std::span<const std::span<const std::byte>> chunks,
-                                              std::vector<WrittenChunk>* chunk_info, uint64_t* file_xxh3) {
-  const uint32_t max_in_flight = std::min(kMaxWritesInFlight, ring_->entries());
-  const size_t trailer_index = writes_.size() - 1;
-  size_t next_write = 0;
-  size_t next_chunk = 0;
-  bool hashed = false;
-  Status error;
-  StartHash();
-  Completion completions[64];
-  // Prepares write `index` (or what is left of it after a short write).
-  auto prepare = [&](size_t index) -> Status {
-    const Write& write = writes_[index];
-    if (const int injected = FaultInjector::OnWrite(write.length)) return WriteErrorStatus(injected, path);
-    return ring_->PrepareWritev(fd, std::span<const iovec>(&iov_[write.first_piece], write.piece_count),
-                                write.offset, index)
-        .WithContext(fmt::format("writing '{}'", path));
-  };
-  auto reap = [&](size_t count) {
-    for (size_t i = 0; i < count; ++i) {
-      const Completion& completion = completions[i];
-      Write& write = writes_[completion.user_data];
-      if (completion.result < 0) {
-        if (error.ok()) error = WriteErrorStatus(-completion.result, path);
-      } else if (completion.result == 0 && write.length > 0) {
-        if (error.ok()) error = IoError("writing '{}' at offset {}: the kernel wrote 0 bytes", path, write.offset);
-      } else {
-        Advance(write, static_cast<size_t>(completion.result));
-        // A short write: queue the rest at its offset.
-        if (write.length > 0 && error.ok()) error = prepare(completion.user_data);
-      }
-    }
-  };
-  while (true) {
-    // Keep the window full. The trailer waits for the file's hash.
-    while (error.ok() && next_write < writes_.size() && ring_->in_flight() < max_in_flight &&
-           (next_write < trailer_index || hashed)) {
-      error = prepare(next_write);
-      if (error.ok()) ++next_write;
-    }
-    if (!hashed && error.ok()) {
-      // Hash while the writes just submitted are in flight; then take whatever has completed.
-      Status submitted = ring_->Submit();
-      if (!submitted.ok()) {
-        error = submitted.WithContext(fmt::format("writing '{}'", path));
-        continue;
-      }
-      HashChunks(chunks, &next_chunk, kWriteBytes, chunk_info);
-      if (next_chunk == chunks.size()) {
-        hashed = true;
-        *file_xxh3 = FinishHash();
-        trailer_ = MakeTrailer(kDataMagic, static_cast<uint64_t>(hash_offset_), *file_xxh3);
-      }
-      reap(ring_->PopCompletions(completions));
-      continue;
-    }
-    if (ring_->in_flight() == 0) break;
-    Status waited = ring_->SubmitAndWait(1);
-    if (!waited.ok()) {
-      // The kernel may still read the caller's chunks and the iovecs: never free or reuse them.
-      // Give up on the ring (leaking it, its destructor requires no I/O in flight); later files
-      // use pwritev.
-      (void)ring_.release();
-      leaked_iov_.push_back(std::move(iov_));
-      iov_ = {};
-      return waited.WithContext(fmt::format("writing '{}' (io_uring failed; falling back to pwritev)", path));
-    }
-    reap(ring_->PopCompletions(completions));
-    if (!error.ok() && ring_->in_flight() == 0) break;
-    if (error.ok() && next_write == writes_.size() && ring_->in_flight() == 0) break;
+Status CheckpointStorage::WriteStaged(int fd, const std::string& path, size_t length) {
+  const uint32_t buffer = current_;
+  staged_[buffer] = StagedWrite{next_offset_, length, 0};
+  next_offset_ += static_cast<int64_t>(length);
+  fill_ = 0;
+  if (ring_ == nullptr) {
+    RETURN_IF_ERROR(PwriteAll(fd, path, staging_.get() + buffer * kWriteBytes, length, staged_[buffer].offset));
+    return Status::Ok();  // the buffer is free again: keep filling it
   }
-  return error;
+  RETURN_IF_ERROR(PrepareStagedWrite(fd, path, buffer));
+  // Submitted at once: the device starts on it while the next buffer is being filled. Completions
+  // are reaped in batches, without a syscall, whenever a buffer is needed.
+  RETURN_IF_ERROR(ring_->Submit().WithContext(fmt::format("writing '{}'", path)));
+  if (free_buffers_.empty()) RETURN_IF_ERROR(Reap(fd, path, 0));
+  while (free_buffers_.empty()) RETURN_IF_ERROR(Reap(fd, path, 1));
+  current_ = free_buffers_.back();
+  free_buffers_.pop_back();
+  return Status::Ok();
+}
+
+Status CheckpointStorage::PrepareStagedWrite(int fd, const std::string& path, uint32_t buffer) {
+  const StagedWrite& write = staged_[buffer];
+  const size_t length = write.length - write.done;
+  if (const int injected = FaultInjector::OnWrite(length)) return WriteErrorStatus(injected, path);
+  const std::span<const std::byte> rest(staging_.get() + buffer * kWriteBytes + write.done, length);
+  const int64_t offset = write.offset + static_cast<int64_t>(write.done);
+  const Status status = staging_registered_ ? ring_->PrepareWriteFixed(fd, rest, offset, static_cast<int>(buffer), buffer)
+                                            : ring_->PrepareWrite(fd, rest, offset, buffer);
+  return status.WithContext(fmt::format("writing '{}'", path));
+}
+
+Status CheckpointStorage::Reap(int fd, const std::string& path, uint32_t min_complete) {
+  if (min_complete > 0) {
+    // On failure the caller's Drain waits again, and gives the ring up if that fails too.
+    RETURN_IF_ERROR(ring_->SubmitAndWait(min_complete).WithContext(fmt::format("writing '{}'", path)));
+  }
+  Completion completions[kStagingBuffers];
+  while (const size_t count = ring_->PopCompletions(completions)) {
+    for (size_t i = 0; i < count; ++i) {
+      const uint32_t buffer = static_cast<uint32_t>(completions[i].user_data);
+      StagedWrite& write = staged_[buffer];
+      const int32_t result = completions[i].result;
+      if (result > 0) write.done += static_cast<size_t>(result);
+      if (result < 0) {
+        if (write_error_.ok()) write_error_ = WriteErrorStatus(-result, path);
+      } else if (write.done < write.length) {
+        if (result == 0 && write_error_.ok()) {
+          write_error_ = IoError("writing '{}' at offset {}: the kernel wrote 0 bytes", path,
+                                 write.offset + static_cast<int64_t>(write.done));
+        } else if (write_error_.ok()) {
+          // A short write: queue the rest at its offset.
+          write_error_ = PrepareStagedWrite(fd, path, buffer);
+          if (write_error_.ok()) continue;
+        }
+      }
+      free_buffers_.push_back(buffer);
+    }
+  }
+  return write_error_;
+}
+
+Status CheckpointStorage::Drain(int fd, const std::string& path, Status status) {
+  while (ring_ != nullptr && ring_->in_flight() > 0) {
+    const Status waited = ring_->SubmitAndWait(1);
+    if (!waited.ok()) {
+      // The kernel may still read the staging buffers: never free or reuse them (nor destroy the
+      // ring, which requires no I/O in flight). Later files are written with pwrite.
+      (void)ring_.release();
+      (void)staging_.release();
+      staging_registered_ = false;
+      if (status.ok()) status = waited.WithContext(fmt::format("writing '{}'", path));
+      break;
+    }
+    const Status reaped = Reap(fd, path, 0);
+    if (status.ok()) status = reaped;
+  }
+  return status;
 }
 
 Status CheckpointStorage::SyncFile(int fd, const std::string& path) {

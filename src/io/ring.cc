@@ -82,14 +82,6 @@ Status Ring::PrepareWrite(int fd, std::span<const std::byte> data, int64_t offse
   return Status::Ok();
 }
 
-Status Ring::PrepareWritev(int fd, std::span<const iovec> iov, int64_t offset, uint64_t user_data) {
-  WEIR_DCHECK(offset >= 0);
-  ASSIGN_OR_RETURN(io_uring_sqe* sqe, NextSqe());
-  io_uring_prep_writev(sqe, fd, iov.data(), static_cast<unsigned>(iov.size()), static_cast<uint64_t>(offset));
-  io_uring_sqe_set_data64(sqe, user_data);
-  return Status::Ok();
-}
-
 Status Ring::PrepareRead(int fd, std::span<std::byte> out, int64_t offset, uint64_t user_data) {
   WEIR_DCHECK(offset >= 0);
   ASSIGN_OR_RETURN(io_uring_sqe* sqe, NextSqe());

@@ -65,9 +65,6 @@ class Ring {
   [[nodiscard]] Status PrepareWrite(int fd, std::span<const std::byte> data, int64_t offset,
                                     uint64_t user_data);
   [[nodiscard]] Status PrepareRead(int fd, std::span<std::byte> out, int64_t offset, uint64_t user_data);
-  // Writes the buffers of `iov` back to back at `offset` (IORING_OP_WRITEV): one operation for many
-  // adjacent pieces. The iovec array, like the buffers, must stay valid until the completion.
-  [[nodiscard]] Status PrepareWritev(int fd, std::span<const iovec> iov, int64_t offset, uint64_t user_data);
   // Writes from registered buffer `buffer_index`; `data` must lie inside that buffer. The kernel
   // skips pinning the pages for each write.
   [[nodiscard]] Status PrepareWriteFixed(int fd, std::span<const std::byte> data, int64_t offset,

@@ -111,7 +111,7 @@ std::unique_ptr<CheckpointStorage> OpenStorage(const std::string& root, bool use
   return storage.ok() ? std::move(storage).value() : nullptr;
 }
 
-// Both write paths: io_uring and the pwritev fallback.
+// Both write paths: io_uring and the pwrite fallback.
 const bool kBackends[] = {true, false};
 
 // A completed checkpoint `id` with one data file per name (contents derived from id and name).
@@ -135,11 +135,13 @@ std::set<std::string> FilesUnder(const std::string& dir) {
 
 TEST(CheckpointStorageTest, DataFileHoldsTheChunksBackToBackAndTheTrailer) {
   for (const bool use_io_uring : kBackends) {
-    SCOPED_TRACE(use_io_uring ? "io_uring" : "pwritev");
+    SCOPED_TRACE(use_io_uring ? "io_uring" : "pwrite");
     TempTree tree;
     std::unique_ptr<CheckpointStorage> storage = OpenStorage(tree.path(), use_io_uring);
     ASSERT_NE(storage, nullptr);
-    if (!use_io_uring) EXPECT_FALSE(storage->uses_io_uring());
+    if (!use_io_uring) {
+      EXPECT_FALSE(storage->uses_io_uring());
+    }
     ASSERT_TRUE(storage->BeginCheckpoint(3).ok());
     const Chunks chunks(SegmentSizes());
     std::vector<WrittenChunk> info;
@@ -187,12 +189,12 @@ TEST(CheckpointStorageTest, DataFileHoldsTheChunksBackToBackAndTheTrailer) {
 
 TEST(CheckpointStorageTest, ManyTinyChunksAndAnEmptyFile) {
   for (const bool use_io_uring : kBackends) {
-    SCOPED_TRACE(use_io_uring ? "io_uring" : "pwritev");
+    SCOPED_TRACE(use_io_uring ? "io_uring" : "pwrite");
     TempTree tree;
     std::unique_ptr<CheckpointStorage> storage = OpenStorage(tree.path(), use_io_uring);
     ASSERT_NE(storage, nullptr);
     ASSERT_TRUE(storage->BeginCheckpoint(0).ok());
-    // More pieces than one vectored write takes.
+    // Many chunks per staging buffer.
     const Chunks tiny(std::vector<size_t>(5000, 61));
     Result<CheckpointFile> file = storage->WriteDataFile(0, "tiny", tiny.spans, nullptr);
     ASSERT_TRUE(file.ok()) << file.status();
@@ -201,6 +203,19 @@ TEST(CheckpointStorageTest, ManyTinyChunksAndAnEmptyFile) {
     EXPECT_EQ(ReadWholeFile(path).substr(0, expected.size()), expected);
     EXPECT_EQ(file->xxh3, XXH3_64bits(expected.data(), expected.size()));
     EXPECT_TRUE(CheckpointStorage::VerifyFile(path, file->size, file->xxh3).ok());
+
+    // The trailer ending exactly at, or straddling, a write boundary.
+    for (const size_t size : {CheckpointStorage::kWriteBytes - kCheckpointTrailerBytes,
+                              CheckpointStorage::kWriteBytes - 10, size_t{3} * CheckpointStorage::kWriteBytes}) {
+      const Chunks one({size}, size);
+      Result<CheckpointFile> edge = storage->WriteDataFile(0, "edge", one.spans, nullptr);
+      ASSERT_TRUE(edge.ok()) << edge.status();
+      const std::string edge_path = storage->job_dir() + "/chk-0/edge";
+      const std::string bytes = ReadWholeFile(edge_path);
+      ASSERT_EQ(bytes.size(), size + kCheckpointTrailerBytes) << size;
+      EXPECT_EQ(bytes.substr(0, size), one.Concatenated()) << size;
+      EXPECT_TRUE(CheckpointStorage::VerifyFile(edge_path, edge->size, edge->xxh3).ok()) << size;
+    }
 
     std::vector<WrittenChunk> info = {WrittenChunk{5, 5}};
     Result<CheckpointFile> empty = storage->WriteDataFile(0, "empty", {}, &info);
@@ -439,7 +454,7 @@ TEST(CheckpointStorageTest, InjectedFaultsFailCleanly) {
   };
   for (const bool use_io_uring : kBackends) {
     for (const Case& c : cases) {
-      SCOPED_TRACE(fmt::format("{} {}", use_io_uring ? "io_uring" : "pwritev", c.spec));
+      SCOPED_TRACE(fmt::format("{} {}", use_io_uring ? "io_uring" : "pwrite", c.spec));
       TempTree tree;
       std::unique_ptr<CheckpointStorage> storage = OpenStorage(tree.path(), use_io_uring);
       ASSERT_NE(storage, nullptr);
