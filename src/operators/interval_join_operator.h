@@ -112,6 +112,21 @@ class IntervalJoinOperator final
     this->CheckState();
   }
 
+  // Checkpoints: the buffers (keyed list state) and cleanup timers are pinned by the base; the
+  // late-data counters are operator state.
+  Status SnapshotState(state::SnapshotWriter& writer) override {
+    RETURN_IF_ERROR(Base::SnapshotState(writer));
+    this->SnapshotCounter(writer, "left-late-dropped", left_late_dropped_);
+    this->SnapshotCounter(writer, "right-late-dropped", right_late_dropped_);
+    return Status::Ok();
+  }
+  Status RestoreState(state::RestoreReader& reader) override {
+    RETURN_IF_ERROR(Base::RestoreState(reader));
+    ASSIGN_OR_RETURN(left_late_dropped_, this->RestoreCounter(reader, "left-late-dropped"));
+    ASSIGN_OR_RETURN(right_late_dropped_, this->RestoreCounter(reader, "right-late-dropped"));
+    return Status::Ok();
+  }
+
   // Late elements dropped because no late output tag was set, per side.
   int64_t left_late_dropped() const { return left_late_dropped_; }
   int64_t right_late_dropped() const { return right_late_dropped_; }

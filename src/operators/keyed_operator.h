@@ -19,13 +19,23 @@
 // End of input: the task sends the maximum watermark first, which fires every event-time timer;
 // pending processing-time timers do not fire (Flink quiesces the processing-time service when an
 // input ends).
+//
+// Checkpoints: the base snapshots every table of the keyed state backend as "keyed/<state name>"
+// and the timers as "timers/event" and "timers/processing" (pinned, not copied); a subclass with
+// state of its own overrides SnapshotState/RestoreState and calls the base's first. The watermark
+// is not restored (Flink's is not): timers at or before the first watermark after a restore fire
+// then. RestoreCounter/SnapshotCounter keep a subtask's late-data counters (operator state) so
+// that their sum over the subtasks survives a restore at any parallelism.
 #pragma once
 
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "operators/key_encoder.h"
 #include "operators/stream_operator.h"
@@ -74,6 +84,15 @@ class KeyedOneInputOperator : public OneInputOperator<In, Out> {
     side_outputs_.Set(tag, output);
   }
 
+  Status SnapshotState(state::SnapshotWriter& writer) override {
+    RETURN_IF_ERROR(backend_->SnapshotTables(writer, "keyed/"));
+    return timers_->SnapshotTables(writer, "timers/");
+  }
+  Status RestoreState(state::RestoreReader& reader) override {
+    RETURN_IF_ERROR(backend_->RestoreTables(reader, "keyed/"));
+    return timers_->RestoreTables(reader, "timers/");
+  }
+
   void EmitWatermark(Timestamp watermark) override {
     timers_->AdvanceWatermark(watermark, [this](const state::FiredTimer& timer) {
       backend_->SetCurrentKey(timer.key);
@@ -111,6 +130,35 @@ class KeyedOneInputOperator : public OneInputOperator<In, Out> {
   void CheckState() {
     if (!backend_->ok()) [[unlikely]] this->context()->Fail(backend_->status());
     if (!timers_->status().ok()) [[unlikely]] this->context()->Fail(timers_->status());
+  }
+
+  // A subtask's counter (operator state) as the blob `name`: 8 bytes, native endian.
+  static void SnapshotCounter(state::SnapshotWriter& writer, std::string_view name, int64_t value) {
+    std::string bytes(sizeof(value), '\0');
+    std::memcpy(bytes.data(), &value, sizeof(value));
+    writer.AddBlob(name, std::move(bytes));
+  }
+  // The restored value of a counter written by SnapshotCounter. At the same parallelism a subtask
+  // gets its own count; at another one every subtask receives every old subtask's blob, and old
+  // subtask j's count goes to new subtask j % parallelism, so the sum over the subtasks is kept.
+  Result<int64_t> RestoreCounter(state::RestoreReader& reader, std::string_view name) const {
+    const std::vector<std::string> blobs = reader.Blobs(name);
+    const bool rescaled = reader.old_parallelism() != this->context()->parallelism;
+    int64_t sum = 0;
+    for (size_t old = 0; old < blobs.size(); ++old) {
+      if (rescaled && static_cast<int>(old) % this->context()->parallelism !=
+                          this->context()->subtask_index) {
+        continue;
+      }
+      int64_t value;
+      if (blobs[old].size() != sizeof(value)) {
+        return DataLoss("counter '{}' of {} restored from {} bytes (8 expected)", name,
+                        this->context()->task_name, blobs[old].size());
+      }
+      std::memcpy(&value, blobs[old].data(), sizeof(value));
+      sum += value;
+    }
+    return sum;
   }
 
   state::KeyedStateBackend& backend() { return *backend_; }

@@ -8,6 +8,9 @@
 // hold views into the old stored value. A reducer that changes only one fixed-size field (Flink's
 // sum/min/max on a field) may provide `ApplyInPlace(std::byte* stored, const T& value)`, which
 // updates the stored bytes directly: no decode, encode or copy.
+//
+// Checkpoints pin the table ("values"); a restore refills it with the keys of the subtask's key
+// groups, so the next record of a key continues from its checkpointed value.
 #pragma once
 
 #include <cstddef>
@@ -41,6 +44,14 @@ class RollingAggregateOperator final : public OneInputOperator<T, T> {
     return Status::Ok();
   }
   void Close() override { table_.reset(); }
+
+  // Checkpoints: the table of current values, pinned as "values" (restored per key group).
+  Status SnapshotState(state::SnapshotWriter& writer) override {
+    return writer.AddTable("values", *table_);
+  }
+  Status RestoreState(state::RestoreReader& reader) override {
+    return reader.RestoreTable("values", *table_).WithContext(name_);
+  }
 
   void Collect(const T& value, Timestamp timestamp) override {
     const EncodedKey key = key_encoder_.Encode(key_selector_(value));

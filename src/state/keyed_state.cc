@@ -58,4 +58,65 @@ int64_t KeyedStateBackend::memory_bytes() const {
   return bytes;
 }
 
+std::string KeyedStateBackend::TableName(const StateBase& state, size_t index) {
+  std::string name = state.name();
+  name += state.TableSuffix(index);
+  return name;
+}
+
+Status KeyedStateBackend::SnapshotTables(SnapshotWriter& writer, std::string_view prefix) {
+  std::string name;
+  for (const auto& [state_name, state] : states_) {
+    const size_t count = state->tables().size();
+    for (size_t index = 0; index < count; ++index) {
+      name.assign(prefix);
+      name += TableName(*state, index);
+      RETURN_IF_ERROR(writer.AddTable(name, *state->TableSlot(index)));
+    }
+  }
+  for (const auto& [table_name, table] : pending_tables_) {
+    name.assign(prefix);
+    name += table_name;
+    RETURN_IF_ERROR(writer.AddTable(name, *table));
+  }
+  return Status::Ok();
+}
+
+Status KeyedStateBackend::RestoreTables(RestoreReader& reader, std::string_view prefix) {
+  // The snapshot names of the registered states' tables.
+  std::map<std::string, StateTable*, std::less<>> registered;
+  for (const auto& [state_name, state] : states_) {
+    const size_t count = state->tables().size();
+    for (size_t index = 0; index < count; ++index) {
+      registered.emplace(TableName(*state, index), state->TableSlot(index).get());
+    }
+  }
+  for (const std::string& name : reader.TableNames(prefix)) {
+    const std::string_view suffix = std::string_view(name).substr(prefix.size());
+    StateTable* table;
+    if (auto it = registered.find(suffix); it != registered.end()) {
+      table = it->second;
+    } else {
+      auto [pending, inserted] = pending_tables_.emplace(
+          std::string(suffix), std::make_unique<StateTable>(pool_, budget_, owner_));
+      if (!inserted) continue;  // TableNames lists each name once; nothing to add twice
+      table = pending->second.get();
+    }
+    RETURN_IF_ERROR(reader.RestoreTable(name, *table).WithContext(
+        fmt::format("restoring keyed state '{}' of {}", suffix, owner_)));
+  }
+  return Status::Ok();
+}
+
+void KeyedStateBackend::AdoptPendingTables(StateBase& state) {
+  const size_t count = state.tables().size();
+  for (size_t index = 0; index < count; ++index) {
+    auto it = pending_tables_.find(TableName(state, index));
+    if (it == pending_tables_.end()) continue;
+    // The state's own table is empty (just created) and holds no memory.
+    state.TableSlot(index) = std::move(it->second);
+    pending_tables_.erase(it);
+  }
+}
+
 }  // namespace weir::state

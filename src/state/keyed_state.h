@@ -72,6 +72,7 @@
 #include "memory/segment_pool.h"
 #include "serde/codec.h"
 #include "state/key_groups.h"
+#include "state/snapshot.h"
 #include "state/state_table.h"
 
 namespace weir::state {
@@ -108,6 +109,12 @@ class StateBase {
   virtual std::vector<const StateTable*> tables() const { return {table_.get()}; }
 
  protected:
+  friend class KeyedStateBackend;
+  // Table `index` of tables(), writable (snapshots pin it, restores fill or replace it), and the
+  // suffix its snapshot name carries after the state's name ("" for the main table).
+  virtual std::unique_ptr<StateTable>& TableSlot(size_t index) { return table_; }
+  virtual std::string_view TableSuffix(size_t index) const { return {}; }
+
   const CurrentKey& key() const;
   // The stored value of the current key under `ns` (any of this state's encodings), or a span
   // whose data() is null when absent. Valid until the next mutation of this state.
@@ -261,6 +268,14 @@ class ListState final : public StateBase {
 
   // The heads (table()) and the chunks of lists longer than a segment.
   std::vector<const StateTable*> tables() const override { return {table_.get(), chunks_.get()}; }
+
+ protected:
+  std::unique_ptr<StateTable>& TableSlot(size_t index) override {
+    return index == 0 ? table_ : chunks_;
+  }
+  std::string_view TableSuffix(size_t index) const override {
+    return index == 0 ? std::string_view() : std::string_view("/chunks");
+  }
 
  private:
   // Bytes of the element encoding of `value`, before padding.
@@ -492,6 +507,29 @@ class KeyedStateBackend {
   // Bytes reserved by all state tables of this backend.
   int64_t memory_bytes() const;
 
+  // Checkpoints. SnapshotTables pins every table of every registered state as
+  // "<prefix><state name>" (ListState's chunks as "<prefix><state name>/chunks"), copying nothing.
+  // Tables restored but not yet adopted (below) are pinned again under their names, so a state
+  // that no key used between two checkpoints is not lost by the second.
+  [[nodiscard]] Status SnapshotTables(SnapshotWriter& writer, std::string_view prefix);
+  // Refills the tables of the registered states from the tables named "<prefix>..." (call once,
+  // after the states of Open are registered and before any state is written). A checkpointed
+  // state nobody registered yet (a trigger's or a window function's state is registered on its
+  // first use) is restored into a table of its own that the state adopts when it is registered:
+  // the backend does not know its type until then.
+  [[nodiscard]] Status RestoreTables(RestoreReader& reader, std::string_view prefix);
+  // Removes the current key's entry under `ns` of the restored table of state `name` when that
+  // state is not registered yet (a trigger clearing a state whose type it does not know).
+  void RemovePendingEntry(std::string_view name, std::string_view ns) {
+    if (pending_tables_.empty()) return;
+    auto it = pending_tables_.find(name);
+    if (it != pending_tables_.end()) {
+      it->second->Remove(current_key_.hash, current_key_.key_group, current_key_.bytes, ns);
+    }
+  }
+  // Restored tables not adopted by a state yet.
+  size_t pending_table_count() const { return pending_tables_.size(); }
+
  private:
   template <typename S, typename... Args>
   S* GetOrCreate(const std::string& name, Args&&... args) {
@@ -503,9 +541,14 @@ class KeyedStateBackend {
     }
     auto state = std::make_unique<S>(this, name, std::forward<Args>(args)...);
     S* created = state.get();
+    if (!pending_tables_.empty()) [[unlikely]] AdoptPendingTables(*created);
     states_.emplace(name, std::move(state));
     return created;
   }
+  // Hands the restored tables of `state` (see RestoreTables) to it.
+  void AdoptPendingTables(StateBase& state);
+  // "<state name><suffix of table `index`>".
+  static std::string TableName(const StateBase& state, size_t index);
 
   memory::SegmentPool* const pool_;
   memory::MemoryBudget* const budget_;
@@ -514,6 +557,8 @@ class KeyedStateBackend {
   const uint64_t key_group_mask_;  // max_parallelism_ - 1 when a power of two (> 1), else 0
   CurrentKey current_key_;
   std::map<std::string, std::unique_ptr<StateBase>, std::less<>> states_;
+  // Restored tables of states not registered yet, by snapshot name without the prefix.
+  std::map<std::string, std::unique_ptr<StateTable>, std::less<>> pending_tables_;
   Status status_;
 };
 

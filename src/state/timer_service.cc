@@ -446,6 +446,43 @@ void TimerService::Rebuild(Queue& queue) {
   std::make_heap(queue.heap.begin(), queue.heap.end(), Queue::Later);
 }
 
+Status TimerService::SnapshotTables(SnapshotWriter& writer, std::string_view prefix) {
+  WEIR_CHECK_MSG(!firing_, "timers cannot be snapshotted inside a timer callback");
+  RETURN_IF_ERROR(writer.AddTable(std::string(prefix) + "event", event_queue_->table));
+  return writer.AddTable(std::string(prefix) + "processing", processing_queue_->table);
+}
+
+Status TimerService::RestoreTables(RestoreReader& reader, std::string_view prefix) {
+  WEIR_CHECK_MSG(event_queue_->heap.empty() && processing_queue_->heap.empty() &&
+                     event_queue_->table.size() == 0 && processing_queue_->table.size() == 0,
+                 "timers of {} restored into a service that holds timers", owner_);
+  for (auto [queue, domain] : {std::pair{event_queue_.get(), "event"},
+                               std::pair{processing_queue_.get(), "processing"}}) {
+    const std::string name = std::string(prefix) + domain;
+    RETURN_IF_ERROR(reader.RestoreTable(name, queue->table)
+                        .WithContext(fmt::format("restoring the {} timers of {}", domain, owner_)));
+    RETURN_IF_ERROR(IndexRestored(*queue));
+  }
+  return Status::Ok();
+}
+
+Status TimerService::IndexRestored(Queue& queue) {
+  Status status;
+  queue.table.ForEach([&](int key_group, std::string_view key, std::string_view table_ns,
+                          std::span<const std::byte>) {
+    if (!status.ok()) return;
+    if (table_ns.size() < sizeof(uint64_t)) {
+      status = DataLoss("a restored timer of {} has a {}-byte namespace (at least 8 expected)",
+                        owner_, table_ns.size());
+      return;
+    }
+    // The key hash is recomputed as Register's callers compute it (CurrentKey's contract).
+    const CurrentKey timer_key{key, Hash64(key), key_group};
+    status = Append(queue, ReadTimestamp(table_ns), timer_key, table_ns.substr(sizeof(uint64_t)));
+  });
+  return status;
+}
+
 template <typename T>
 Status TimerService::GrowFor(std::vector<T>& vector, size_t extra) {
   const size_t needed = vector.size() + extra;

@@ -65,6 +65,7 @@
 #include "memory/memory_budget.h"
 #include "memory/segment_pool.h"
 #include "state/keyed_state.h"
+#include "state/snapshot.h"
 
 namespace weir::state {
 
@@ -123,6 +124,17 @@ class TimerService {
   const Status& status() const { return status_; }
   int64_t memory_bytes() const;
 
+  // Checkpoints. SnapshotTables pins the two timer tables as "<prefix>event" and
+  // "<prefix>processing" (copying nothing: the heaps, buckets and index derive from the tables).
+  // REQUIRES: not inside a timer callback.
+  [[nodiscard]] Status SnapshotTables(SnapshotWriter& writer, std::string_view prefix);
+  // Refills both tables from a checkpoint (the timers of this subtask's key groups) and rebuilds
+  // the heaps, buckets and index from them. The watermark is not restored (Flink's is not
+  // either): event-time timers at or before the first watermark after the restore fire then, and
+  // processing-time timers already due fire at the next OnProcessingTime.
+  // REQUIRES: called once, before any timer is registered.
+  [[nodiscard]] Status RestoreTables(RestoreReader& reader, std::string_view prefix);
+
  private:
   // One time domain: its table, heap of distinct timestamps, buckets and timestamp index
   // (defined in timer_service.cc).
@@ -156,6 +168,8 @@ class TimerService {
   // Skips stale records at the top of the heap, so the top timestamp has a registered timer.
   void Prune(Queue& queue);
   void MaybeCompact(Queue& queue);
+  // Appends a bucket record for every timer of the queue's table (after a restore).
+  [[nodiscard]] Status IndexRestored(Queue& queue);
   // Rebuilds every bucket from the table, dropping stale records and duplicates.
   void Rebuild(Queue& queue);
   // Makes room for `extra` more elements of `vector`, reserving the growth in the budget first.

@@ -208,6 +208,30 @@ class SessionWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
     this->CheckState();
   }
 
+  // Checkpoints: the session table ("sessions") and the timers (the base's "timers/...") are
+  // pinned; the late-data counter is operator state. session_count_ is re-derived on restore.
+  Status SnapshotState(state::SnapshotWriter& writer) override {
+    RETURN_IF_ERROR(Base::SnapshotState(writer));
+    RETURN_IF_ERROR(writer.AddTable("sessions", *sessions_));
+    this->SnapshotCounter(writer, "late-dropped", late_dropped_);
+    return Status::Ok();
+  }
+  Status RestoreState(state::RestoreReader& reader) override {
+    RETURN_IF_ERROR(Base::RestoreState(reader));
+    RETURN_IF_ERROR(reader.RestoreTable("sessions", *sessions_).WithContext(this->context()->task_name));
+    ASSIGN_OR_RETURN(late_dropped_, this->RestoreCounter(reader, "late-dropped"));
+    session_count_ = 0;
+    Status status;
+    sessions_->ForEach([&](int, std::string_view, std::string_view, std::span<const std::byte> value) {
+      if (value.size() % sizeof(Session) != 0 && status.ok()) {
+        status = DataLoss("{}: a restored key's sessions take {} bytes, not a multiple of {}",
+                          this->context()->task_name, value.size(), sizeof(Session));
+      }
+      session_count_ += static_cast<int64_t>(value.size() / sizeof(Session));
+    });
+    return status;
+  }
+
   // Elements dropped as late because no late-data output takes them (Flink's
   // numLateRecordsDropped).
   int64_t late_dropped() const { return late_dropped_; }

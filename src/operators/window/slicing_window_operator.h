@@ -76,6 +76,7 @@
 #pragma once
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -285,6 +286,73 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
     }
   }
 
+  // Checkpoints. Pinned, not copied: the slice table ("slices"), the sliding aggregates
+  // ("sliding"), every live tumbling-window table ("window/<end>") and the base's timers. Copied:
+  // the blob "slice-tables" (16 bytes: the end - 1 of the latest fired window table, and whether
+  // new slices take the general path since kMaxSliceTables was reached) and the late counter.
+  // Whether a window table has fired follows from the first (tables fire in order of end, and a
+  // table created behind the firing point starts fired), so it is not stored per table.
+  Status SnapshotState(state::SnapshotWriter& writer) override {
+    RETURN_IF_ERROR(Base::SnapshotState(writer));
+    RETURN_IF_ERROR(writer.AddTable("slices", *slices_));
+    if (sliding_) RETURN_IF_ERROR(writer.AddTable("sliding", *sliding_));
+    Timestamp fired_through = kMinTimestamp;
+    for (SliceTable& slice : slice_tables_) {
+      RETURN_IF_ERROR(writer.AddTable(fmt::format("{}{}", kWindowTablePrefix, slice.end), *slice.table));
+      if (slice.fired) fired_through = std::max(fired_through, slice.end - 1);
+    }
+    const int64_t disabled = slide_ == size_ && !slice_tables_enabled_ ? 1 : 0;
+    std::string blob(2 * sizeof(int64_t), '\0');
+    std::memcpy(blob.data(), &fired_through, sizeof(fired_through));
+    std::memcpy(blob.data() + sizeof(int64_t), &disabled, sizeof(disabled));
+    writer.AddBlob("slice-tables", std::move(blob));
+    this->SnapshotCounter(writer, "late-dropped", late_dropped_);
+    return Status::Ok();
+  }
+  // At another parallelism the blobs of every old subtask combine: a window table fired if it
+  // fired anywhere (the subtasks saw the same watermarks at the barrier), and the general path
+  // stays on if any old subtask switched to it.
+  Status RestoreState(state::RestoreReader& reader) override {
+    RETURN_IF_ERROR(Base::RestoreState(reader));
+    const std::string& task = this->context()->task_name;
+    RETURN_IF_ERROR(reader.RestoreTable("slices", *slices_).WithContext(task));
+    if (sliding_) RETURN_IF_ERROR(reader.RestoreTable("sliding", *sliding_).WithContext(task));
+    Timestamp fired_through = kMinTimestamp;
+    bool disabled = false;
+    for (const std::string& blob : reader.Blobs("slice-tables")) {
+      if (blob.size() != 2 * sizeof(int64_t)) {
+        return DataLoss("{}: blob 'slice-tables' has {} bytes (16 expected)", task, blob.size());
+      }
+      Timestamp through;
+      int64_t off;
+      std::memcpy(&through, blob.data(), sizeof(through));
+      std::memcpy(&off, blob.data() + sizeof(int64_t), sizeof(off));
+      fired_through = std::max(fired_through, through);
+      disabled = disabled || off != 0;
+    }
+    if (disabled) slice_tables_enabled_ = false;
+    for (const std::string& name : reader.TableNames(kWindowTablePrefix)) {
+      const std::string_view digits = std::string_view(name).substr(kWindowTablePrefix.size());
+      Timestamp end = 0;
+      const auto [rest, error] = std::from_chars(digits.data(), digits.data() + digits.size(), end);
+      if (error != std::errc() || rest != digits.data() + digits.size()) {
+        return DataLoss("{}: restored table '{}' does not name a window end", task, name);
+      }
+      auto table = std::make_unique<state::StateTable>(this->context()->state_pool,
+                                                       this->context()->managed_memory, task);
+      RETURN_IF_ERROR(reader.RestoreTable(name, *table).WithContext(task));
+      auto it = std::lower_bound(slice_tables_.begin(), slice_tables_.end(), end,
+                                 [](const SliceTable& slice, Timestamp e) { return slice.end < e; });
+      if (it != slice_tables_.end() && it->end == end) {
+        return DataLoss("{}: window table ending {} restored twice", task, end);
+      }
+      slice_tables_.insert(it, SliceTable{end, end - 1 <= fired_through, std::move(table)});
+    }
+    current_ = SliceInfo();
+    ASSIGN_OR_RETURN(late_dropped_, this->RestoreCounter(reader, "late-dropped"));
+    return Status::Ok();
+  }
+
   // Elements dropped as late because no late-data output takes them (Flink's
   // numLateRecordsDropped).
   int64_t late_dropped() const { return late_dropped_; }
@@ -361,6 +429,7 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
     std::unique_ptr<state::StateTable> table;
   };
   static constexpr size_t kMaxSliceTables = 128;
+  static constexpr std::string_view kWindowTablePrefix = "window/";
 
   static int64_t FloorMod(int64_t value, int64_t divisor) {
     const int64_t remainder = value % divisor;

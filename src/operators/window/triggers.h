@@ -359,7 +359,12 @@ class DeltaTrigger {
   template <typename W>
   void Clear(const W&, TriggerContext& ctx) {
     auto it = ctx.backend()->states().find("last-element");
-    if (it != ctx.backend()->states().end()) ctx.Scoped(it->second.get())->Clear();
+    if (it != ctx.backend()->states().end()) {
+      ctx.Scoped(it->second.get())->Clear();
+    } else {
+      // Restored from a checkpoint and not used since: the state is not registered yet.
+      ctx.backend()->RemovePendingEntry("last-element", ctx.window_namespace());
+    }
   }
 
  private:

@@ -167,6 +167,19 @@ class WindowOperator final
     Base::EmitWatermark(watermark);
   }
 
+  // Checkpoints: everything but the late-data counter is keyed state or timers, which the base
+  // pins (contents, trigger and function state, merging window sets: "keyed/<state name>").
+  Status SnapshotState(state::SnapshotWriter& writer) override {
+    RETURN_IF_ERROR(Base::SnapshotState(writer));
+    this->SnapshotCounter(writer, "late-records-dropped", late_records_dropped_);
+    return Status::Ok();
+  }
+  Status RestoreState(state::RestoreReader& reader) override {
+    RETURN_IF_ERROR(Base::RestoreState(reader));
+    ASSIGN_OR_RETURN(late_records_dropped_, this->RestoreCounter(reader, "late-records-dropped"));
+    return Status::Ok();
+  }
+
   // Elements dropped because they were late for every window and no late-data output was set.
   int64_t num_late_records_dropped() const { return late_records_dropped_; }
   // Replaces the processing-time clock (wall-clock milliseconds by default); for tests that drive
