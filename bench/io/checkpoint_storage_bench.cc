@@ -9,8 +9,8 @@
 // The disk bandwidth is the faster baseline; counters report the medians over the iterations
 // (GB/s) and ratio = checkpoint median / disk median (the target is >= 0.7). The three are
 // interleaved in every iteration so drift in a shared machine's disk hits them alike.
-// BM_CheckpointStorage_WriteDataFile times WriteDataFile alone (256 MiB) per backend: Arg(1)
-// io_uring, Arg(0) the pwrite fallback.
+// BM_CheckpointStorage_WriteDataFile times WriteDataFile alone (256 MiB) per backend: Args
+// {io_uring (1) or the pwrite fallback (0), O_DIRECT (1) or the page cache (0)}.
 //
 // Files go to $WEIR_BENCH_DIR (default /tmp) and are removed after each write.
 #include "io/checkpoint_storage.h"
@@ -113,11 +113,12 @@ double Median(std::vector<double> values) {
   return values.empty() ? 0 : values[values.size() / 2];
 }
 
-std::unique_ptr<CheckpointStorage> OpenStorage(const std::string& root, bool use_io_uring) {
+std::unique_ptr<CheckpointStorage> OpenStorage(const std::string& root, bool use_io_uring, bool direct_io) {
   CheckpointStorage::Options options;
   options.root = root;
   options.job_id = "bench";
   options.use_io_uring = use_io_uring;
+  options.direct_io = direct_io;
   Result<std::unique_ptr<CheckpointStorage>> storage = CheckpointStorage::Open(options);
   WEIR_CHECK_OK(storage.status());
   return std::move(storage).value();
@@ -127,7 +128,7 @@ void BM_CheckpointStorage_VsDisk(benchmark::State& state) {
   const size_t bytes = static_cast<size_t>(state.range(0)) << 20;
   const std::string root = BenchRoot();
   const Payload payload(bytes);
-  std::unique_ptr<CheckpointStorage> storage = OpenStorage(root, /*use_io_uring=*/true);
+  std::unique_ptr<CheckpointStorage> storage = OpenStorage(root, /*use_io_uring=*/true, /*direct_io=*/true);
   const std::string baseline_path = root + "/baseline.bin";
   std::vector<WrittenChunk> info;
   std::vector<double> buffered_rates;
@@ -156,10 +157,11 @@ BENCHMARK(BM_CheckpointStorage_VsDisk)->Arg(1024)->Iterations(5)->UseManualTime(
 
 void BM_CheckpointStorage_WriteDataFile(benchmark::State& state) {
   const bool use_io_uring = state.range(0) != 0;
+  const bool direct_io = state.range(1) != 0;
   const size_t bytes = size_t{256} << 20;
   const std::string root = BenchRoot();
   const Payload payload(bytes);
-  std::unique_ptr<CheckpointStorage> storage = OpenStorage(root, use_io_uring);
+  std::unique_ptr<CheckpointStorage> storage = OpenStorage(root, use_io_uring, direct_io);
   if (use_io_uring && !storage->uses_io_uring()) {
     state.SkipWithError("io_uring unavailable");
     return;
@@ -171,7 +173,12 @@ void BM_CheckpointStorage_WriteDataFile(benchmark::State& state) {
   storage.reset();
   std::filesystem::remove_all(root);
 }
-BENCHMARK(BM_CheckpointStorage_WriteDataFile)->Arg(1)->Arg(0)->Iterations(5)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CheckpointStorage_WriteDataFile)
+    ->Args({1, 1})
+    ->Args({1, 0})
+    ->Args({0, 1})
+    ->Args({0, 0})
+    ->Iterations(5)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace weir::io

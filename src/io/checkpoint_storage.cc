@@ -242,11 +242,11 @@ Result<std::unique_ptr<CheckpointStorage>> CheckpointStorage::Open(Options optio
       return created.status().WithContext(fmt::format("checkpoint writer for '{}'", job_dir));
     }
   }
-  return std::unique_ptr<CheckpointStorage>(new CheckpointStorage(std::move(job_dir), std::move(ring)));
+  return std::unique_ptr<CheckpointStorage>(new CheckpointStorage(std::move(job_dir), std::move(ring), options.direct_io));
 }
 
-CheckpointStorage::CheckpointStorage(std::string job_dir, std::unique_ptr<Ring> ring)
-    : job_dir_(std::move(job_dir)), ring_(std::move(ring)) {}
+CheckpointStorage::CheckpointStorage(std::string job_dir, std::unique_ptr<Ring> ring, bool direct_io)
+    : job_dir_(std::move(job_dir)), ring_(std::move(ring)), direct_io_(direct_io) {}
 
 CheckpointStorage::~CheckpointStorage() = default;
 

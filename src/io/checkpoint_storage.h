@@ -77,6 +77,9 @@ class CheckpointStorage {
     uint32_t ring_entries = 64;  // at least kStagingBuffers are used
     // false: write with pwrite even where io_uring works (tests of the fallback, comparisons).
     bool use_io_uring = true;
+    // false: write data files through the page cache instead of O_DIRECT (also what happens,
+    // automatically, on a file system that refuses O_DIRECT).
+    bool direct_io = true;
   };
 
   // Size of one write (a staging buffer) and how many buffers (hence writes in flight) there are.
@@ -96,6 +99,8 @@ class CheckpointStorage {
   std::string CheckpointDir(int64_t id) const;
   // Whether data files are written through io_uring (false: the pwrite fallback).
   bool uses_io_uring() const { return ring_ != nullptr; }
+  // Whether data files are opened with O_DIRECT (false: through the page cache).
+  bool uses_direct_io() const { return direct_io_; }
 
   // Creates chk-<id>/, first removing a stale incomplete one of that id (a crashed attempt).
   // FailedPrecondition when chk-<id> is already complete (has a _metadata). REQUIRES: id >= 0.
@@ -171,7 +176,7 @@ class CheckpointStorage {
     size_t done = 0;
   };
 
-  CheckpointStorage(std::string job_dir, std::unique_ptr<Ring> ring);
+  CheckpointStorage(std::string job_dir, std::unique_ptr<Ring> ring, bool direct_io);
   // Allocates (and tries to register) the staging buffers on first use.
   Status EnsureStaging();
   // Writes the chunks and the trailer through the staging buffers (not synced), filling

@@ -101,18 +101,26 @@ std::vector<size_t> SegmentSizes() {
   return sizes;
 }
 
-std::unique_ptr<CheckpointStorage> OpenStorage(const std::string& root, bool use_io_uring = true) {
+// How data files are written: io_uring or the pwrite fallback, O_DIRECT or the page cache.
+struct Backend {
+  bool io_uring;
+  bool direct_io;
+  std::string Name() const {
+    return fmt::format("{} {}", io_uring ? "io_uring" : "pwrite", direct_io ? "O_DIRECT" : "buffered");
+  }
+};
+const Backend kBackends[] = {{true, true}, {true, false}, {false, true}, {false, false}};
+
+std::unique_ptr<CheckpointStorage> OpenStorage(const std::string& root, Backend backend = kBackends[0]) {
   CheckpointStorage::Options options;
   options.root = root;
   options.job_id = "job-1";
-  options.use_io_uring = use_io_uring;
+  options.use_io_uring = backend.io_uring;
+  options.direct_io = backend.direct_io;
   Result<std::unique_ptr<CheckpointStorage>> storage = CheckpointStorage::Open(options);
   EXPECT_TRUE(storage.ok()) << storage.status();
   return storage.ok() ? std::move(storage).value() : nullptr;
 }
-
-// Both write paths: io_uring and the pwrite fallback.
-const bool kBackends[] = {true, false};
 
 // A completed checkpoint `id` with one data file per name (contents derived from id and name).
 void WriteCompleteCheckpoint(CheckpointStorage& storage, int64_t id, const std::vector<std::string>& names) {
@@ -134,13 +142,16 @@ std::set<std::string> FilesUnder(const std::string& dir) {
 }
 
 TEST(CheckpointStorageTest, DataFileHoldsTheChunksBackToBackAndTheTrailer) {
-  for (const bool use_io_uring : kBackends) {
-    SCOPED_TRACE(use_io_uring ? "io_uring" : "pwrite");
+  for (const Backend& backend : kBackends) {
+    SCOPED_TRACE(backend.Name());
     TempTree tree;
-    std::unique_ptr<CheckpointStorage> storage = OpenStorage(tree.path(), use_io_uring);
+    std::unique_ptr<CheckpointStorage> storage = OpenStorage(tree.path(), backend);
     ASSERT_NE(storage, nullptr);
-    if (!use_io_uring) {
+    if (!backend.io_uring) {
       EXPECT_FALSE(storage->uses_io_uring());
+    }
+    if (!backend.direct_io) {
+      EXPECT_FALSE(storage->uses_direct_io());
     }
     ASSERT_TRUE(storage->BeginCheckpoint(3).ok());
     const Chunks chunks(SegmentSizes());
@@ -188,10 +199,10 @@ TEST(CheckpointStorageTest, DataFileHoldsTheChunksBackToBackAndTheTrailer) {
 }
 
 TEST(CheckpointStorageTest, ManyTinyChunksAndAnEmptyFile) {
-  for (const bool use_io_uring : kBackends) {
-    SCOPED_TRACE(use_io_uring ? "io_uring" : "pwrite");
+  for (const Backend& backend : kBackends) {
+    SCOPED_TRACE(backend.Name());
     TempTree tree;
-    std::unique_ptr<CheckpointStorage> storage = OpenStorage(tree.path(), use_io_uring);
+    std::unique_ptr<CheckpointStorage> storage = OpenStorage(tree.path(), backend);
     ASSERT_NE(storage, nullptr);
     ASSERT_TRUE(storage->BeginCheckpoint(0).ok());
     // Many chunks per staging buffer.
@@ -452,11 +463,11 @@ TEST(CheckpointStorageTest, InjectedFaultsFailCleanly) {
       {"eio-write=3", StatusCode::kIoError, "writing"},
       {"eio-fsync=1", StatusCode::kIoError, "fsync of"},
   };
-  for (const bool use_io_uring : kBackends) {
+  for (const Backend& backend : kBackends) {
     for (const Case& c : cases) {
-      SCOPED_TRACE(fmt::format("{} {}", use_io_uring ? "io_uring" : "pwrite", c.spec));
+      SCOPED_TRACE(fmt::format("{} {}", backend.Name(), c.spec));
       TempTree tree;
-      std::unique_ptr<CheckpointStorage> storage = OpenStorage(tree.path(), use_io_uring);
+      std::unique_ptr<CheckpointStorage> storage = OpenStorage(tree.path(), backend);
       ASSERT_NE(storage, nullptr);
       ASSERT_TRUE(storage->BeginCheckpoint(1).ok());
       const Chunks chunks(std::vector<size_t>(128, 32768));  // 4 MiB: four 1 MiB writes
