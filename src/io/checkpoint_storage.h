@@ -87,7 +87,8 @@ class CheckpointStorage {
   static constexpr uint32_t kStagingBuffers = 16;
 
   // Creates <root>/<job_id>/ (and <root>) if needed. Errors name the path: InvalidArgument for an
-  // empty root or a job id that is not one path component, IoError/NotFound from mkdir.
+  // empty root or a job id that is not one path component, IoError from mkdir; Ring::Create's
+  // errors other than Unimplemented (which selects the pwrite fallback).
   static Result<std::unique_ptr<CheckpointStorage>> Open(Options options);
 
   CheckpointStorage(const CheckpointStorage&) = delete;
