@@ -13,8 +13,6 @@
 // {io_uring (1) or the pwrite fallback (0), O_DIRECT (1) or the page cache (0)}.
 //
 // Files go to $WEIR_BENCH_DIR (default /tmp) and are removed after each write.
-#include "io/checkpoint_storage.h"
-
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -30,6 +28,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "io/checkpoint_storage.h"
 
 namespace weir::io {
 namespace {
@@ -77,13 +76,16 @@ double Seconds(std::chrono::steady_clock::time_point start) {
 
 // Seconds to write the first `bytes` of `payload` to a new file with large pwrite()s and fsync it;
 // a negative value when the file cannot be opened that way (O_DIRECT refused).
-double TimeSequentialWrite(const std::string& path, const Payload& payload, size_t bytes, bool direct) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | (direct ? O_DIRECT : 0), 0644);
+double TimeSequentialWrite(const std::string& path, const Payload& payload, size_t bytes,
+                           bool direct) {
+  const int fd = ::open(path.c_str(),
+                        O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | (direct ? O_DIRECT : 0), 0644);
   if (fd < 0) return -1;
   const auto start = std::chrono::steady_clock::now();
   for (size_t offset = 0; offset < bytes; offset += kBaselineWriteBytes) {
     const size_t length = std::min(kBaselineWriteBytes, bytes - offset);
-    const ssize_t written = ::pwrite(fd, payload.data() + offset, length, static_cast<off_t>(offset));
+    const ssize_t written =
+        ::pwrite(fd, payload.data() + offset, length, static_cast<off_t>(offset));
     if (written != static_cast<ssize_t>(length)) {
       ::close(fd);
       std::remove(path.c_str());
@@ -113,7 +115,8 @@ double Median(std::vector<double> values) {
   return values.empty() ? 0 : values[values.size() / 2];
 }
 
-std::unique_ptr<CheckpointStorage> OpenStorage(const std::string& root, bool use_io_uring, bool direct_io) {
+std::unique_ptr<CheckpointStorage> OpenStorage(const std::string& root, bool use_io_uring,
+                                               bool direct_io) {
   CheckpointStorage::Options options;
   options.root = root;
   options.job_id = "bench";
@@ -128,7 +131,8 @@ void BM_CheckpointStorage_VsDisk(benchmark::State& state) {
   const size_t bytes = static_cast<size_t>(state.range(0)) << 20;
   const std::string root = BenchRoot();
   const Payload payload(bytes);
-  std::unique_ptr<CheckpointStorage> storage = OpenStorage(root, /*use_io_uring=*/true, /*direct_io=*/true);
+  std::unique_ptr<CheckpointStorage> storage =
+      OpenStorage(root, /*use_io_uring=*/true, /*direct_io=*/true);
   const std::string baseline_path = root + "/baseline.bin";
   std::vector<WrittenChunk> info;
   std::vector<double> buffered_rates;
@@ -153,7 +157,11 @@ void BM_CheckpointStorage_VsDisk(benchmark::State& state) {
   storage.reset();
   std::filesystem::remove_all(root);
 }
-BENCHMARK(BM_CheckpointStorage_VsDisk)->Arg(1024)->Iterations(5)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CheckpointStorage_VsDisk)
+    ->Arg(1024)
+    ->Iterations(5)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 void BM_CheckpointStorage_WriteDataFile(benchmark::State& state) {
   const bool use_io_uring = state.range(0) != 0;
@@ -178,7 +186,9 @@ BENCHMARK(BM_CheckpointStorage_WriteDataFile)
     ->Args({1, 0})
     ->Args({0, 1})
     ->Args({0, 0})
-    ->Iterations(5)->UseManualTime()->Unit(benchmark::kMillisecond);
+    ->Iterations(5)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace weir::io

@@ -131,7 +131,8 @@ Status FsyncDirectory(const std::string& dir) {
 }
 
 // Writes all of `data` at `offset` with pwrite, consulting the fault injector before each call.
-Status PwriteAll(int fd, const std::string& path, const std::byte* data, size_t size, int64_t offset) {
+Status PwriteAll(int fd, const std::string& path, const std::byte* data, size_t size,
+                 int64_t offset) {
   while (size > 0) {
     if (const int injected = FaultInjector::OnWrite(size)) return WriteErrorStatus(injected, path);
     const ssize_t n = ::pwrite(fd, data, size, offset);
@@ -156,8 +157,9 @@ Status PreadAll(int fd, const std::string& path, std::span<std::byte> out, int64
       return ErrnoStatus(errno, fmt::format("reading checkpoint file '{}'", path));
     }
     if (n == 0) {
-      return DataLoss("checkpoint file '{}' ends at offset {}, before the {} bytes to read there (truncated)",
-                      path, offset, out.size());
+      return DataLoss(
+          "checkpoint file '{}' ends at offset {}, before the {} bytes to read there (truncated)",
+          path, offset, out.size());
     }
     out = out.subspan(static_cast<size_t>(n));
     offset += n;
@@ -195,17 +197,21 @@ Status RemoveCheckpointDirectory(const std::string& dir) {
   for (; it != fs::directory_iterator(); it.increment(error)) {
     if (error) return IoError("cannot list '{}': {}", dir, error.message());
     const fs::path& file = it->path();
-    if (it->is_directory(error)) return IoError("'{}' is a directory inside a checkpoint; not removing it", file.string());
-    if (!fs::remove(file, error) && error) return IoError("cannot remove '{}': {}", file.string(), error.message());
+    if (it->is_directory(error))
+      return IoError("'{}' is a directory inside a checkpoint; not removing it", file.string());
+    if (!fs::remove(file, error) && error)
+      return IoError("cannot remove '{}': {}", file.string(), error.message());
   }
   if (error) return IoError("cannot list '{}': {}", dir, error.message());
-  if (!fs::remove(dir, error) && error) return IoError("cannot remove '{}': {}", dir, error.message());
+  if (!fs::remove(dir, error) && error)
+    return IoError("cannot remove '{}': {}", dir, error.message());
   return Status::Ok();
 }
 
 bool HasMetadata(const std::string& dir) {
   struct stat info;
-  return ::stat(fmt::format("{}/{}", dir, kMetadataName).c_str(), &info) == 0 && S_ISREG(info.st_mode);
+  return ::stat(fmt::format("{}/{}", dir, kMetadataName).c_str(), &info) == 0 &&
+         S_ISREG(info.st_mode);
 }
 
 }  // namespace
@@ -215,21 +221,25 @@ struct CheckpointStorage::HashState {
 };
 
 Result<std::unique_ptr<CheckpointStorage>> CheckpointStorage::Open(Options options) {
-  if (options.root.empty()) return InvalidArgument("the checkpoint directory (state.checkpoints.dir) is empty");
+  if (options.root.empty())
+    return InvalidArgument("the checkpoint directory (state.checkpoints.dir) is empty");
   if (!IsPlainName(options.job_id)) {
-    return InvalidArgument("job id '{}' cannot name a checkpoint directory (empty, '.', '..' or containing '/')",
-                           options.job_id);
+    return InvalidArgument(
+        "job id '{}' cannot name a checkpoint directory (empty, '.', '..' or containing '/')",
+        options.job_id);
   }
   std::string job_dir = fmt::format("{}/{}", options.root, options.job_id);
   std::error_code error;
   fs::create_directories(job_dir, error);
-  if (error) return IoError("cannot create checkpoint directory '{}': {}", job_dir, error.message());
+  if (error)
+    return IoError("cannot create checkpoint directory '{}': {}", job_dir, error.message());
   if (!fs::is_directory(job_dir, error)) {
     return InvalidArgument("checkpoint directory '{}' exists but is not a directory", job_dir);
   }
   std::unique_ptr<Ring> ring;
   if (options.use_io_uring) {
-    Result<std::unique_ptr<Ring>> created = Ring::Create(std::max(options.ring_entries, kStagingBuffers));
+    Result<std::unique_ptr<Ring>> created =
+        Ring::Create(std::max(options.ring_entries, kStagingBuffers));
     if (created.ok()) {
       ring = std::move(created).value();
     } else if (created.status().code() == StatusCode::kUnimplemented) {
@@ -242,10 +252,12 @@ Result<std::unique_ptr<CheckpointStorage>> CheckpointStorage::Open(Options optio
       return created.status().WithContext(fmt::format("checkpoint writer for '{}'", job_dir));
     }
   }
-  return std::unique_ptr<CheckpointStorage>(new CheckpointStorage(std::move(job_dir), std::move(ring), options.direct_io));
+  return std::unique_ptr<CheckpointStorage>(
+      new CheckpointStorage(std::move(job_dir), std::move(ring), options.direct_io));
 }
 
-CheckpointStorage::CheckpointStorage(std::string job_dir, std::unique_ptr<Ring> ring, bool direct_io)
+CheckpointStorage::CheckpointStorage(std::string job_dir, std::unique_ptr<Ring> ring,
+                                     bool direct_io)
     : job_dir_(std::move(job_dir)), ring_(std::move(ring)), direct_io_(direct_io) {}
 
 CheckpointStorage::~CheckpointStorage() = default;
@@ -262,7 +274,8 @@ Status CheckpointStorage::BeginCheckpoint(int64_t id) {
 Status CheckpointStorage::BeginDirectory(const std::string& dir) {
   std::error_code error;
   if (fs::exists(dir, error)) {
-    if (HasMetadata(dir)) return FailedPrecondition("checkpoint '{}' is already complete (has a _metadata)", dir);
+    if (HasMetadata(dir))
+      return FailedPrecondition("checkpoint '{}' is already complete (has a _metadata)", dir);
     // A stale attempt (crashed or aborted without cleanup): start over.
     RETURN_IF_ERROR(RemoveCheckpointDirectory(dir));
   }
@@ -271,17 +284,18 @@ Status CheckpointStorage::BeginDirectory(const std::string& dir) {
   return Status::Ok();
 }
 
-Result<CheckpointFile> CheckpointStorage::WriteDataFile(int64_t id, std::string_view file_name,
-                                                        std::span<const std::span<const std::byte>> chunks,
-                                                        std::vector<WrittenChunk>* chunk_info) {
-  ASSIGN_OR_RETURN(CheckpointFile file, WriteDataFileIn(CheckpointDir(id), file_name, chunks, chunk_info));
+Result<CheckpointFile> CheckpointStorage::WriteDataFile(
+    int64_t id, std::string_view file_name, std::span<const std::span<const std::byte>> chunks,
+    std::vector<WrittenChunk>* chunk_info) {
+  ASSIGN_OR_RETURN(CheckpointFile file,
+                   WriteDataFileIn(CheckpointDir(id), file_name, chunks, chunk_info));
   file.name = fmt::format("{}{}/{}", kCheckpointPrefix, id, file_name);
   return file;
 }
 
-Result<CheckpointFile> CheckpointStorage::WriteDataFileIn(const std::string& dir, std::string_view file_name,
-                                                          std::span<const std::span<const std::byte>> chunks,
-                                                          std::vector<WrittenChunk>* chunk_info) {
+Result<CheckpointFile> CheckpointStorage::WriteDataFileIn(
+    const std::string& dir, std::string_view file_name,
+    std::span<const std::span<const std::byte>> chunks, std::vector<WrittenChunk>* chunk_info) {
   if (!IsPlainName(file_name) || file_name == kMetadataName || file_name == kMetadataTempName) {
     return InvalidArgument("'{}' cannot name a checkpoint data file in '{}'", file_name, dir);
   }
@@ -297,12 +311,14 @@ Result<CheckpointFile> CheckpointStorage::WriteDataFileIn(const std::string& dir
   }
   if (fd < 0) {
     const int err = errno;
-    if (err == ENOENT) return NotFound("cannot create checkpoint file '{}': its directory does not exist", path);
+    if (err == ENOENT)
+      return NotFound("cannot create checkpoint file '{}': its directory does not exist", path);
     return ErrnoStatus(err, fmt::format("cannot create checkpoint file '{}'", path));
   }
   CheckpointFile file;
   file.name = std::string(file_name);
-  for (const std::span<const std::byte>& chunk : chunks) file.size += static_cast<int64_t>(chunk.size());
+  for (const std::span<const std::byte>& chunk : chunks)
+    file.size += static_cast<int64_t>(chunk.size());
   Status status = WriteChunks(fd, path, direct, chunks, chunk_info, &file.xxh3);
   if (status.ok()) status = SyncFile(fd, path);
   if (::close(fd) != 0 && status.ok() && errno != EINTR) status = WriteErrorStatus(errno, path);
@@ -318,13 +334,16 @@ void CheckpointStorage::StagingFree::operator()(std::byte* memory) const { std::
 
 Status CheckpointStorage::EnsureStaging() {
   if (staging_ != nullptr) return Status::Ok();
-  staging_.reset(static_cast<std::byte*>(std::aligned_alloc(kDirectAlignment, kStagingBuffers * kWriteBytes)));
+  staging_.reset(
+      static_cast<std::byte*>(std::aligned_alloc(kDirectAlignment, kStagingBuffers * kWriteBytes)));
   if (staging_ == nullptr) {
-    return ResourceExhausted("cannot allocate {} checkpoint write buffers of {} bytes", kStagingBuffers, kWriteBytes);
+    return ResourceExhausted("cannot allocate {} checkpoint write buffers of {} bytes",
+                             kStagingBuffers, kWriteBytes);
   }
   if (ring_ != nullptr) {
     std::array<iovec, kStagingBuffers> buffers;
-    for (uint32_t i = 0; i < kStagingBuffers; ++i) buffers[i] = iovec{staging_.get() + i * kWriteBytes, kWriteBytes};
+    for (uint32_t i = 0; i < kStagingBuffers; ++i)
+      buffers[i] = iovec{staging_.get() + i * kWriteBytes, kWriteBytes};
     // Failing (the locked-memory limit) only costs pinning the pages of each write.
     staging_registered_ = ring_->RegisterBuffers(buffers).ok();
   }
@@ -348,7 +367,8 @@ Status CheckpointStorage::WriteChunks(int fd, const std::string& path, bool dire
   // Hash each chunk just before copying it (it is then in cache for the copy); the writes of
   // earlier buffers proceed meanwhile.
   for (const std::span<const std::byte>& chunk : chunks) {
-    if (chunk_info != nullptr) chunk_info->push_back(WrittenChunk{hash_offset_, Hash64(chunk.data(), chunk.size())});
+    if (chunk_info != nullptr)
+      chunk_info->push_back(WrittenChunk{hash_offset_, Hash64(chunk.data(), chunk.size())});
     XXH3_64bits_update(&hash_->state, chunk.data(), chunk.size());
     hash_offset_ += static_cast<int64_t>(chunk.size());
     const Status staged = Stage(fd, path, chunk);
@@ -370,7 +390,8 @@ Status CheckpointStorage::WriteChunks(int fd, const std::string& path, bool dire
   const int64_t file_size = hash_offset_ + kCheckpointTrailerBytes;
   if (direct && next_offset_ != file_size) {
     while (::ftruncate(fd, file_size) != 0) {
-      if (errno != EINTR) return ErrnoStatus(errno, fmt::format("truncating '{}' to {} bytes", path, file_size));
+      if (errno != EINTR)
+        return ErrnoStatus(errno, fmt::format("truncating '{}' to {} bytes", path, file_size));
     }
   }
   return Status::Ok();
@@ -393,7 +414,8 @@ Status CheckpointStorage::WriteStaged(int fd, const std::string& path, size_t le
   next_offset_ += static_cast<int64_t>(length);
   fill_ = 0;
   if (ring_ == nullptr) {
-    RETURN_IF_ERROR(PwriteAll(fd, path, staging_.get() + buffer * kWriteBytes, length, staged_[buffer].offset));
+    RETURN_IF_ERROR(
+        PwriteAll(fd, path, staging_.get() + buffer * kWriteBytes, length, staged_[buffer].offset));
     return Status::Ok();  // the buffer is free again: keep filling it
   }
   RETURN_IF_ERROR(PrepareStagedWrite(fd, path, buffer));
@@ -413,15 +435,18 @@ Status CheckpointStorage::PrepareStagedWrite(int fd, const std::string& path, ui
   if (const int injected = FaultInjector::OnWrite(length)) return WriteErrorStatus(injected, path);
   const std::span<const std::byte> rest(staging_.get() + buffer * kWriteBytes + write.done, length);
   const int64_t offset = write.offset + static_cast<int64_t>(write.done);
-  const Status status = staging_registered_ ? ring_->PrepareWriteFixed(fd, rest, offset, static_cast<int>(buffer), buffer)
-                                            : ring_->PrepareWrite(fd, rest, offset, buffer);
+  const Status status =
+      staging_registered_
+          ? ring_->PrepareWriteFixed(fd, rest, offset, static_cast<int>(buffer), buffer)
+          : ring_->PrepareWrite(fd, rest, offset, buffer);
   return status.WithContext(fmt::format("writing '{}'", path));
 }
 
 Status CheckpointStorage::Reap(int fd, const std::string& path, uint32_t min_complete) {
   if (min_complete > 0) {
     // On failure the caller's Drain waits again, and gives the ring up if that fails too.
-    RETURN_IF_ERROR(ring_->SubmitAndWait(min_complete).WithContext(fmt::format("writing '{}'", path)));
+    RETURN_IF_ERROR(
+        ring_->SubmitAndWait(min_complete).WithContext(fmt::format("writing '{}'", path)));
   }
   Completion completions[kStagingBuffers];
   while (const size_t count = ring_->PopCompletions(completions)) {
@@ -469,11 +494,12 @@ Status CheckpointStorage::Drain(int fd, const std::string& path, Status status) 
 Status CheckpointStorage::SyncFile(int fd, const std::string& path) {
   if (ring_ == nullptr) return FsyncDescriptor(fd, path);
   if (const int injected = FaultInjector::OnFsync()) return FsyncStatus(injected, path);
-  RETURN_IF_ERROR(ring_->PrepareFsync(fd, /*data_only=*/false, kFsyncUserData).WithContext(
-      fmt::format("fsync of '{}'", path)));
+  RETURN_IF_ERROR(ring_->PrepareFsync(fd, /*data_only=*/false, kFsyncUserData)
+                      .WithContext(fmt::format("fsync of '{}'", path)));
   Status waited = ring_->SubmitAndWait(1);
   if (!waited.ok()) {
-    (void)ring_.release();  // an fsync in flight touches no memory of ours, but the ring is unusable
+    (void)
+        ring_.release();  // an fsync in flight touches no memory of ours, but the ring is unusable
     return waited.WithContext(fmt::format("fsync of '{}'", path));
   }
   Completion completion;
@@ -494,20 +520,25 @@ Status CheckpointStorage::CommitCheckpoint(int64_t id, std::string_view metadata
 Status CheckpointStorage::CommitDirectory(const std::string& dir, std::string_view metadata) {
   const std::string temporary = fmt::format("{}/{}", dir, kMetadataTempName);
   const std::string final_path = fmt::format("{}/{}", dir, kMetadataName);
-  if (HasMetadata(dir)) return FailedPrecondition("checkpoint '{}' is already complete (has a _metadata)", dir);
+  if (HasMetadata(dir))
+    return FailedPrecondition("checkpoint '{}' is already complete (has a _metadata)", dir);
   const int fd = OpenRetrying(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) {
     const int err = errno;
-    if (err == ENOENT) return NotFound("cannot create '{}': the checkpoint directory does not exist", temporary);
+    if (err == ENOENT)
+      return NotFound("cannot create '{}': the checkpoint directory does not exist", temporary);
     return ErrnoStatus(err, fmt::format("cannot create '{}'", temporary));
   }
   const Trailer trailer = MakeTrailer(kMetadataMagic, metadata.size(), Hash64(metadata));
-  Status status = PwriteAll(fd, temporary, reinterpret_cast<const std::byte*>(metadata.data()), metadata.size(), 0);
+  Status status = PwriteAll(fd, temporary, reinterpret_cast<const std::byte*>(metadata.data()),
+                            metadata.size(), 0);
   if (status.ok()) {
-    status = PwriteAll(fd, temporary, trailer.data(), trailer.size(), static_cast<int64_t>(metadata.size()));
+    status = PwriteAll(fd, temporary, trailer.data(), trailer.size(),
+                       static_cast<int64_t>(metadata.size()));
   }
   if (status.ok()) status = FsyncDescriptor(fd, temporary);
-  if (::close(fd) != 0 && status.ok() && errno != EINTR) status = WriteErrorStatus(errno, temporary);
+  if (::close(fd) != 0 && status.ok() && errno != EINTR)
+    status = WriteErrorStatus(errno, temporary);
   if (status.ok()) {
     const int injected = FaultInjector::OnRename();
     if (injected != 0 || ::rename(temporary.c_str(), final_path.c_str()) != 0) {
@@ -532,7 +563,9 @@ Status CheckpointStorage::CommitDirectory(const std::string& dir, std::string_vi
 Status CheckpointStorage::AbortCheckpoint(int64_t id) { return AbortDirectory(CheckpointDir(id)); }
 
 Status CheckpointStorage::AbortDirectory(const std::string& dir) {
-  if (HasMetadata(dir)) return FailedPrecondition("not aborting checkpoint '{}': it is complete (has a _metadata)", dir);
+  if (HasMetadata(dir))
+    return FailedPrecondition("not aborting checkpoint '{}': it is complete (has a _metadata)",
+                              dir);
   return RemoveCheckpointDirectory(dir);
 }
 
@@ -542,7 +575,8 @@ Result<std::vector<int64_t>> CheckpointStorage::ListCompleted() const {
   fs::directory_iterator it(job_dir_, error);
   if (error) return IoError("cannot list checkpoint directory '{}': {}", job_dir_, error.message());
   for (; it != fs::directory_iterator(); it.increment(error)) {
-    if (error) return IoError("cannot list checkpoint directory '{}': {}", job_dir_, error.message());
+    if (error)
+      return IoError("cannot list checkpoint directory '{}': {}", job_dir_, error.message());
     const int64_t id = ParseCheckpointDirName(it->path().filename().string());
     if (id >= 0 && HasMetadata(it->path().string())) ids.push_back(id);
   }
@@ -552,7 +586,8 @@ Result<std::vector<int64_t>> CheckpointStorage::ListCompleted() const {
 }
 
 Status CheckpointStorage::Retain(int retained, const std::set<std::string>& referenced) {
-  if (retained < 1) return InvalidArgument("checkpoints to retain must be at least 1, not {}", retained);
+  if (retained < 1)
+    return InvalidArgument("checkpoints to retain must be at least 1, not {}", retained);
   ASSIGN_OR_RETURN(const std::vector<int64_t> completed, ListCompleted());
   if (completed.empty()) return Status::Ok();
   const int64_t newest = completed.front();
@@ -569,16 +604,19 @@ Status CheckpointStorage::Retain(int retained, const std::set<std::string>& refe
   fs::directory_iterator it(job_dir_, error);
   if (error) return IoError("cannot list checkpoint directory '{}': {}", job_dir_, error.message());
   for (; it != fs::directory_iterator(); it.increment(error)) {
-    if (error) return IoError("cannot list checkpoint directory '{}': {}", job_dir_, error.message());
+    if (error)
+      return IoError("cannot list checkpoint directory '{}': {}", job_dir_, error.message());
     const int64_t id = ParseCheckpointDirName(it->path().filename().string());
     if (id >= 0 && id < newest && !HasMetadata(it->path().string())) stale.push_back(id);
   }
   if (error) return IoError("cannot list checkpoint directory '{}': {}", job_dir_, error.message());
-  for (const int64_t id : stale) RETURN_IF_ERROR(PruneDirectory(fmt::format("{}{}", kCheckpointPrefix, id), referenced));
+  for (const int64_t id : stale)
+    RETURN_IF_ERROR(PruneDirectory(fmt::format("{}{}", kCheckpointPrefix, id), referenced));
   return Status::Ok();
 }
 
-Status CheckpointStorage::PruneDirectory(const std::string& dir_name, const std::set<std::string>& keep) {
+Status CheckpointStorage::PruneDirectory(const std::string& dir_name,
+                                         const std::set<std::string>& keep) {
   const std::string dir = fmt::format("{}/{}", job_dir_, dir_name);
   bool kept_any = false;
   std::error_code error;
@@ -596,7 +634,8 @@ Status CheckpointStorage::PruneDirectory(const std::string& dir_name, const std:
     }
   }
   if (error) return IoError("cannot list '{}': {}", dir, error.message());
-  if (!kept_any && !fs::remove(dir, error) && error) return IoError("cannot remove '{}': {}", dir, error.message());
+  if (!kept_any && !fs::remove(dir, error) && error)
+    return IoError("cannot remove '{}': {}", dir, error.message());
   return Status::Ok();
 }
 
@@ -613,25 +652,29 @@ Result<std::string> CheckpointStorage::ReadMetadata(const std::string& path) {
   FdCloser closer(fd);
   ASSIGN_OR_RETURN(const int64_t size, FileSize(fd, file));
   if (size < kCheckpointTrailerBytes) {
-    return DataLoss("{}: torn or corrupt _metadata ({} bytes, shorter than its {}-byte trailer)", file, size,
-                    kCheckpointTrailerBytes);
+    return DataLoss("{}: torn or corrupt _metadata ({} bytes, shorter than its {}-byte trailer)",
+                    file, size, kCheckpointTrailerBytes);
   }
   std::string contents(static_cast<size_t>(size), '\0');
-  RETURN_IF_ERROR(PreadAll(fd, file, std::span<std::byte>(reinterpret_cast<std::byte*>(contents.data()), contents.size()), 0));
+  RETURN_IF_ERROR(PreadAll(
+      fd, file,
+      std::span<std::byte>(reinterpret_cast<std::byte*>(contents.data()), contents.size()), 0));
   const size_t data_size = contents.size() - kCheckpointTrailerBytes;
   const ParsedTrailer trailer =
       ParseTrailer(kMetadataMagic, reinterpret_cast<const std::byte*>(contents.data()) + data_size);
   if (!trailer.magic_ok) return DataLoss("{}: torn or corrupt _metadata (no trailer magic)", file);
   if (trailer.size != data_size) {
-    return DataLoss("{}: torn or corrupt _metadata (trailer says {} bytes, file has {})", file, trailer.size,
-                    data_size);
+    return DataLoss("{}: torn or corrupt _metadata (trailer says {} bytes, file has {})", file,
+                    trailer.size, data_size);
   }
   contents.resize(data_size);
-  if (Hash64(contents) != trailer.xxh3) return DataLoss("{}: torn or corrupt _metadata (checksum mismatch)", file);
+  if (Hash64(contents) != trailer.xxh3)
+    return DataLoss("{}: torn or corrupt _metadata (checksum mismatch)", file);
   return contents;
 }
 
-Status CheckpointStorage::ReadRange(const std::string& path, int64_t offset, std::span<std::byte> out) {
+Status CheckpointStorage::ReadRange(const std::string& path, int64_t offset,
+                                    std::span<std::byte> out) {
   WEIR_CHECK(offset >= 0);
   ASSIGN_OR_RETURN(const int fd, OpenForReading(path, "checkpoint file"));
   FdCloser closer(fd);
@@ -648,9 +691,11 @@ Status CheckpointStorage::ReadVerifiedFile(const std::string& path, int64_t size
   FdCloser closer(fd);
   ASSIGN_OR_RETURN(const int64_t file_size, FileSize(fd, path));
   if (file_size != size + kCheckpointTrailerBytes) {
-    return DataLoss("checkpoint file '{}' is {} bytes, expected {} ({} data bytes and the trailer): {}", path,
-                    file_size, size + kCheckpointTrailerBytes, size,
-                    file_size < size + kCheckpointTrailerBytes ? "truncated" : "not the file the manifest names");
+    return DataLoss(
+        "checkpoint file '{}' is {} bytes, expected {} ({} data bytes and the trailer): {}", path,
+        file_size, size + kCheckpointTrailerBytes, size,
+        file_size < size + kCheckpointTrailerBytes ? "truncated"
+                                                   : "not the file the manifest names");
   }
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   Trailer trailer_bytes;
@@ -658,9 +703,11 @@ Status CheckpointStorage::ReadVerifiedFile(const std::string& path, int64_t size
   const ParsedTrailer trailer = ParseTrailer(kDataMagic, trailer_bytes.data());
   if (!trailer.magic_ok) return DataLoss("checkpoint file '{}': corrupt trailer (bad magic)", path);
   if (trailer.size != static_cast<uint64_t>(size) || trailer.xxh3 != xxh3) {
-    return DataLoss("checkpoint file '{}': its trailer (size {}, xxh3 {:016x}) does not match the manifest (size {}, "
-                    "xxh3 {:016x})",
-                    path, trailer.size, trailer.xxh3, size, xxh3);
+    return DataLoss(
+        "checkpoint file '{}': its trailer (size {}, xxh3 {:016x}) does not match the manifest "
+        "(size {}, "
+        "xxh3 {:016x})",
+        path, trailer.size, trailer.xxh3, size, xxh3);
   }
   XXH3_state_t state;
   XXH3_64bits_reset(&state);
@@ -671,7 +718,8 @@ Status CheckpointStorage::ReadVerifiedFile(const std::string& path, int64_t size
   } else {
     std::vector<std::byte> buffer(std::min<size_t>(kReadBytes, static_cast<size_t>(size)));
     for (int64_t offset = 0; offset < size;) {
-      const std::span<std::byte> piece(buffer.data(), std::min<size_t>(buffer.size(), static_cast<size_t>(size - offset)));
+      const std::span<std::byte> piece(
+          buffer.data(), std::min<size_t>(buffer.size(), static_cast<size_t>(size - offset)));
       RETURN_IF_ERROR(PreadAll(fd, path, piece, offset));
       XXH3_64bits_update(&state, piece.data(), piece.size());
       offset += static_cast<int64_t>(piece.size());
@@ -679,8 +727,8 @@ Status CheckpointStorage::ReadVerifiedFile(const std::string& path, int64_t size
   }
   const uint64_t actual = XXH3_64bits_digest(&state);
   if (actual != xxh3) {
-    return DataLoss("checkpoint file '{}': checksum mismatch (data xxh3 {:016x}, manifest {:016x})", path, actual,
-                    xxh3);
+    return DataLoss("checkpoint file '{}': checksum mismatch (data xxh3 {:016x}, manifest {:016x})",
+                    path, actual, xxh3);
   }
   return Status::Ok();
 }

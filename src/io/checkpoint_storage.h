@@ -18,7 +18,9 @@
 // buffered writes of 1 GiB ran at 0.2-1.5 GB/s depending on whether the page cache's pages were
 // fresh, while the copy into staging buffers plus O_DIRECT kept up with the disk (see
 // docs/checkpoints.md). A file system that refuses O_DIRECT gets the same path, buffered. When
-// io_uring is unavailable, Open falls back to pwrite (saying so once on stderr).
+// io_uring is unavailable, Open falls back to pwrite (saying so once on stderr). Memory: the
+// staging buffers (kStagingBuffers x kWriteBytes = 32 MiB) are allocated by the first data file
+// and kept until the storage is destroyed.
 //
 // Every write, fsync and rename consults the FaultInjector (fault_injection.h), so injected
 // ENOSPC/EIO end in the same Status a real one would: ResourceExhausted "disk full while writing
@@ -72,8 +74,8 @@ inline constexpr int64_t kCheckpointTrailerBytes = 24;
 class CheckpointStorage {
  public:
   struct Options {
-    std::string root;    // state.checkpoints.dir
-    std::string job_id;  // a single path component
+    std::string root;            // state.checkpoints.dir
+    std::string job_id;          // a single path component
     uint32_t ring_entries = 64;  // at least kStagingBuffers are used
     // false: write with pwrite even where io_uring works (tests of the fallback, comparisons).
     bool use_io_uring = true;
@@ -163,7 +165,8 @@ class CheckpointStorage {
 
   // Reads a whole data file's `size` data bytes into `out` (resized) and verifies them like
   // VerifyFile, in one pass over the file: what a restore wants.
-  static Status ReadVerifiedFile(const std::string& path, int64_t size, uint64_t xxh3, std::vector<std::byte>* out);
+  static Status ReadVerifiedFile(const std::string& path, int64_t size, uint64_t xxh3,
+                                 std::vector<std::byte>* out);
 
  private:
   struct HashState;  // xxh3 streaming state of the file being written
@@ -184,8 +187,8 @@ class CheckpointStorage {
   // chunk_info and the file's xxh3. `direct`: fd has O_DIRECT, so writes are padded to 4 KiB and
   // the file truncated to its length afterwards.
   Status WriteChunks(int fd, const std::string& path, bool direct,
-                     std::span<const std::span<const std::byte>> chunks, std::vector<WrittenChunk>* chunk_info,
-                     uint64_t* file_xxh3);
+                     std::span<const std::span<const std::byte>> chunks,
+                     std::vector<WrittenChunk>* chunk_info, uint64_t* file_xxh3);
   // Copies `bytes` into the staging buffers, writing each one that fills up.
   Status Stage(int fd, const std::string& path, std::span<const std::byte> bytes);
   // Writes the current staging buffer's first `length` bytes at its file offset and moves to a

@@ -25,7 +25,8 @@ std::mutex arm_mutex;
 bool environment_read = false;  // guarded by arm_mutex; Arm and the first hook set it
 
 bool AnyFault(const FaultInjector::Faults& faults) {
-  return faults.enospc_after_bytes >= 0 || faults.eio_write > 0 || faults.eio_fsync > 0 || faults.eio_rename > 0;
+  return faults.enospc_after_bytes >= 0 || faults.eio_write > 0 || faults.eio_fsync > 0 ||
+         faults.eio_rename > 0;
 }
 
 }  // namespace
@@ -41,9 +42,10 @@ Result<FaultInjector::Faults> FaultInjector::Parse(std::string_view spec) {
     if (item.empty()) continue;
     const size_t equals = item.find('=');
     if (equals == std::string_view::npos) {
-      return InvalidArgument("I/O fault '{}': expected <fault>=<number> (enospc-after, eio-write, eio-fsync, "
-                             "eio-rename)",
-                             item);
+      return InvalidArgument(
+          "I/O fault '{}': expected <fault>=<number> (enospc-after, eio-write, eio-fsync, "
+          "eio-rename)",
+          item);
     }
     const std::string_view name = item.substr(0, equals);
     const std::string_view number = item.substr(equals + 1);
@@ -63,8 +65,8 @@ Result<FaultInjector::Faults> FaultInjector::Parse(std::string_view spec) {
     } else if (name == "eio-rename") {
       faults.eio_rename = value;
     } else {
-      return InvalidArgument("unknown I/O fault '{}' (expected enospc-after, eio-write, eio-fsync, eio-rename)",
-                             name);
+      return InvalidArgument(
+          "unknown I/O fault '{}' (expected enospc-after, eio-write, eio-fsync, eio-rename)", name);
     }
   }
   return faults;
@@ -112,7 +114,8 @@ bool FaultInjector::EnsureInitialized() {
     if (parsed.ok()) {
       faults = *parsed;
     } else {
-      std::fprintf(stderr, "weir: ignoring WEIR_IO_FAULT: %s\n", std::string(parsed.status().message()).c_str());
+      std::fprintf(stderr, "weir: ignoring WEIR_IO_FAULT: %s\n",
+                   std::string(parsed.status().message()).c_str());
     }
   }
   ArmLocked(faults);

@@ -13,7 +13,8 @@
 //   eio-write=K     the K-th write (1-based) fails with EIO; later writes succeed.
 //   eio-fsync=K     the K-th fsync (of a file or a directory) fails with EIO.
 //   eio-rename=K    the K-th rename fails with EIO.
-// A spec is a comma-separated list of these, e.g. "enospc-after=1048576" or "eio-write=3,eio-fsync=1".
+// A spec is a comma-separated list of these, e.g. "enospc-after=1048576" or
+// "eio-write=3,eio-fsync=1".
 //
 // Arming: programmatically (Arm / Disarm, for tests in the same process), or from the environment
 // variable WEIR_IO_FAULT holding a spec, read once on the first consulted hook, so a test can
@@ -54,15 +55,18 @@ class FaultInjector {
 
   // Hooks: 0 to go ahead, else the errno the operation must fail with.
   static int OnWrite(size_t bytes) {
-    if (state_.load(std::memory_order_relaxed) == kDisarmed) [[likely]] return 0;
+    if (state_.load(std::memory_order_relaxed) == kDisarmed) [[likely]]
+      return 0;
     return OnWriteSlow(bytes);
   }
   static int OnFsync() {
-    if (state_.load(std::memory_order_relaxed) == kDisarmed) [[likely]] return 0;
+    if (state_.load(std::memory_order_relaxed) == kDisarmed) [[likely]]
+      return 0;
     return OnFsyncSlow();
   }
   static int OnRename() {
-    if (state_.load(std::memory_order_relaxed) == kDisarmed) [[likely]] return 0;
+    if (state_.load(std::memory_order_relaxed) == kDisarmed) [[likely]]
+      return 0;
     return OnRenameSlow();
   }
 

@@ -96,7 +96,9 @@ std::vector<size_t> SegmentSizes() {
   std::mt19937_64 random(3);
   for (int i = 0; i < 150; ++i) {
     const uint64_t pick = random() % 10;
-    sizes.push_back(pick < 7 ? 32768 : pick < 9 ? 4096 + random() % 28672 : 4096 + random() % (size_t{1} << 20));
+    sizes.push_back(pick < 7   ? 32768
+                    : pick < 9 ? 4096 + random() % 28672
+                               : 4096 + random() % (size_t{1} << 20));
   }
   return sizes;
 }
@@ -106,12 +108,14 @@ struct Backend {
   bool io_uring;
   bool direct_io;
   std::string Name() const {
-    return fmt::format("{} {}", io_uring ? "io_uring" : "pwrite", direct_io ? "O_DIRECT" : "buffered");
+    return fmt::format("{} {}", io_uring ? "io_uring" : "pwrite",
+                       direct_io ? "O_DIRECT" : "buffered");
   }
 };
 const Backend kBackends[] = {{true, true}, {true, false}, {false, true}, {false, false}};
 
-std::unique_ptr<CheckpointStorage> OpenStorage(const std::string& root, Backend backend = kBackends[0]) {
+std::unique_ptr<CheckpointStorage> OpenStorage(const std::string& root,
+                                               Backend backend = kBackends[0]) {
   CheckpointStorage::Options options;
   options.root = root;
   options.job_id = "job-1";
@@ -123,7 +127,8 @@ std::unique_ptr<CheckpointStorage> OpenStorage(const std::string& root, Backend 
 }
 
 // A completed checkpoint `id` with one data file per name (contents derived from id and name).
-void WriteCompleteCheckpoint(CheckpointStorage& storage, int64_t id, const std::vector<std::string>& names) {
+void WriteCompleteCheckpoint(CheckpointStorage& storage, int64_t id,
+                             const std::vector<std::string>& names) {
   ASSERT_TRUE(storage.BeginCheckpoint(id).ok());
   for (const std::string& name : names) {
     Chunks chunks({4096, 100}, static_cast<uint64_t>(id * 31 + name.size()));
@@ -167,7 +172,8 @@ TEST(CheckpointStorageTest, DataFileHoldsTheChunksBackToBackAndTheTrailer) {
     int64_t offset = 0;
     for (size_t i = 0; i < info.size(); ++i) {
       EXPECT_EQ(info[i].offset, offset) << "chunk " << i;
-      EXPECT_EQ(info[i].xxh3, XXH3_64bits(chunks.storage[i].data(), chunks.storage[i].size())) << "chunk " << i;
+      EXPECT_EQ(info[i].xxh3, XXH3_64bits(chunks.storage[i].data(), chunks.storage[i].size()))
+          << "chunk " << i;
       offset += static_cast<int64_t>(chunks.storage[i].size());
     }
 
@@ -216,8 +222,9 @@ TEST(CheckpointStorageTest, ManyTinyChunksAndAnEmptyFile) {
     EXPECT_TRUE(CheckpointStorage::VerifyFile(path, file->size, file->xxh3).ok());
 
     // The trailer ending exactly at, or straddling, a write boundary.
-    for (const size_t size : {CheckpointStorage::kWriteBytes - kCheckpointTrailerBytes,
-                              CheckpointStorage::kWriteBytes - 10, size_t{3} * CheckpointStorage::kWriteBytes}) {
+    for (const size_t size :
+         {CheckpointStorage::kWriteBytes - kCheckpointTrailerBytes,
+          CheckpointStorage::kWriteBytes - 10, size_t{3} * CheckpointStorage::kWriteBytes}) {
       const Chunks one({size}, size);
       Result<CheckpointFile> edge = storage->WriteDataFile(0, "edge", one.spans, nullptr);
       ASSERT_TRUE(edge.ok()) << edge.status();
@@ -234,8 +241,10 @@ TEST(CheckpointStorageTest, ManyTinyChunksAndAnEmptyFile) {
     EXPECT_TRUE(info.empty());
     EXPECT_EQ(empty->size, 0);
     EXPECT_EQ(empty->xxh3, XXH3_64bits(nullptr, 0));
-    EXPECT_EQ(fs::file_size(storage->job_dir() + "/chk-0/empty"), static_cast<uintmax_t>(kCheckpointTrailerBytes));
-    EXPECT_TRUE(CheckpointStorage::VerifyFile(storage->job_dir() + "/chk-0/empty", 0, empty->xxh3).ok());
+    EXPECT_EQ(fs::file_size(storage->job_dir() + "/chk-0/empty"),
+              static_cast<uintmax_t>(kCheckpointTrailerBytes));
+    EXPECT_TRUE(
+        CheckpointStorage::VerifyFile(storage->job_dir() + "/chk-0/empty", 0, empty->xxh3).ok());
   }
 }
 
@@ -255,13 +264,16 @@ TEST(CheckpointStorageTest, RejectsBadNames) {
   options.root = tree.path() + "/file";
   Result<std::unique_ptr<CheckpointStorage>> opened = CheckpointStorage::Open(options);
   ASSERT_FALSE(opened.ok());
-  EXPECT_NE(opened.status().message().find(tree.path() + "/file"), std::string_view::npos) << opened.status();
+  EXPECT_NE(opened.status().message().find(tree.path() + "/file"), std::string_view::npos)
+      << opened.status();
 
   std::unique_ptr<CheckpointStorage> storage = OpenStorage(tree.path());
   ASSERT_NE(storage, nullptr);
   ASSERT_TRUE(storage->BeginCheckpoint(1).ok());
   for (const char* name : {"_metadata", "_metadata.tmp", "a/b", "", ".."}) {
-    EXPECT_EQ(storage->WriteDataFile(1, name, {}, nullptr).status().code(), StatusCode::kInvalidArgument) << name;
+    EXPECT_EQ(storage->WriteDataFile(1, name, {}, nullptr).status().code(),
+              StatusCode::kInvalidArgument)
+        << name;
   }
   // Without BeginCheckpoint the directory does not exist.
   Result<CheckpointFile> missing = storage->WriteDataFile(9, "x", {}, nullptr);
@@ -286,7 +298,8 @@ TEST(CheckpointStorageTest, CommitMakesTheManifestVisibleAtomically) {
   EXPECT_TRUE(storage->ListCompleted()->empty());
   Result<std::string> read = CheckpointStorage::ReadMetadata(dir);
   EXPECT_EQ(read.status().code(), StatusCode::kNotFound);
-  EXPECT_NE(read.status().message().find(dir + "/_metadata"), std::string_view::npos) << read.status();
+  EXPECT_NE(read.status().message().find(dir + "/_metadata"), std::string_view::npos)
+      << read.status();
 
   std::string metadata = "{\"checkpoint\": 7}";
   metadata.push_back('\0');  // binary-safe
@@ -385,7 +398,8 @@ TEST(CheckpointStorageTest, RetainKeepsTheNewestAndTheReferencedFiles) {
     if (!referenced.contains(file)) remaining.insert(file);
   }
   EXPECT_EQ(FilesUnder(storage->job_dir()), remaining);
-  for (const char* gone : {"/chk-0", "/chk-1", "/chk-2"}) EXPECT_FALSE(fs::exists(storage->job_dir() + gone)) << gone;
+  for (const char* gone : {"/chk-0", "/chk-1", "/chk-2"})
+    EXPECT_FALSE(fs::exists(storage->job_dir() + gone)) << gone;
   EXPECT_EQ(storage->Retain(0, {}).code(), StatusCode::kInvalidArgument);
 }
 
@@ -412,26 +426,27 @@ TEST(CheckpointStorageTest, CorruptionIsDetectedAndNamesTheFile) {
 
   // A flipped byte in the data.
   FlipByte(path, 40000);
-  expect_error(CheckpointStorage::VerifyFile(path, file->size, file->xxh3), StatusCode::kDataLoss, path,
-               "checksum mismatch");
-  std::vector<std::byte> out;
-  expect_error(CheckpointStorage::ReadVerifiedFile(path, file->size, file->xxh3, &out), StatusCode::kDataLoss,
+  expect_error(CheckpointStorage::VerifyFile(path, file->size, file->xxh3), StatusCode::kDataLoss,
                path, "checksum mismatch");
+  std::vector<std::byte> out;
+  expect_error(CheckpointStorage::ReadVerifiedFile(path, file->size, file->xxh3, &out),
+               StatusCode::kDataLoss, path, "checksum mismatch");
   // A flipped byte in the trailer.
   WriteWholeFile(path, pristine);
   FlipByte(path, file->size + 17);
-  expect_error(CheckpointStorage::VerifyFile(path, file->size, file->xxh3), StatusCode::kDataLoss, path,
-               "does not match the manifest");
+  expect_error(CheckpointStorage::VerifyFile(path, file->size, file->xxh3), StatusCode::kDataLoss,
+               path, "does not match the manifest");
   // Truncated.
   WriteWholeFile(path, pristine.substr(0, pristine.size() - 100));
-  expect_error(CheckpointStorage::VerifyFile(path, file->size, file->xxh3), StatusCode::kDataLoss, path,
-               "truncated");
+  expect_error(CheckpointStorage::VerifyFile(path, file->size, file->xxh3), StatusCode::kDataLoss,
+               path, "truncated");
   std::vector<std::byte> tail(200);
-  expect_error(CheckpointStorage::ReadRange(path, file->size - 100, tail), StatusCode::kDataLoss, path,
-               "truncated");
+  expect_error(CheckpointStorage::ReadRange(path, file->size - 100, tail), StatusCode::kDataLoss,
+               path, "truncated");
   // Missing.
   fs::remove(path);
-  expect_error(CheckpointStorage::VerifyFile(path, file->size, file->xxh3), StatusCode::kNotFound, path, "missing");
+  expect_error(CheckpointStorage::VerifyFile(path, file->size, file->xxh3), StatusCode::kNotFound,
+               path, "missing");
   expect_error(CheckpointStorage::ReadRange(path, 0, tail), StatusCode::kNotFound, path, "missing");
   WriteWholeFile(path, pristine);
   EXPECT_TRUE(CheckpointStorage::VerifyFile(path, file->size, file->xxh3).ok());
@@ -443,11 +458,12 @@ TEST(CheckpointStorageTest, CorruptionIsDetectedAndNamesTheFile) {
                "torn or corrupt _metadata (checksum mismatch)");
   for (const size_t keep : {pristine_metadata.size() - 1, size_t{10}, size_t{0}}) {
     WriteWholeFile(metadata_path, pristine_metadata.substr(0, keep));
-    expect_error(CheckpointStorage::ReadMetadata(metadata_path).status(), StatusCode::kDataLoss, metadata_path,
-                 "torn or corrupt _metadata");
+    expect_error(CheckpointStorage::ReadMetadata(metadata_path).status(), StatusCode::kDataLoss,
+                 metadata_path, "torn or corrupt _metadata");
   }
   fs::remove(metadata_path);
-  expect_error(CheckpointStorage::ReadMetadata(dir).status(), StatusCode::kNotFound, metadata_path, "no _metadata");
+  expect_error(CheckpointStorage::ReadMetadata(dir).status(), StatusCode::kNotFound, metadata_path,
+               "no _metadata");
 }
 
 // Every fault, on both write paths: a clear Status naming the file and the operation, the failed
@@ -486,7 +502,9 @@ TEST(CheckpointStorageTest, InjectedFaultsFailCleanly) {
       ASSERT_TRUE(storage->BeginCheckpoint(2).ok());
       Result<CheckpointFile> again = storage->WriteDataFile(2, "op.data", chunks.spans, nullptr);
       ASSERT_TRUE(again.ok()) << again.status();
-      EXPECT_TRUE(CheckpointStorage::VerifyFile(storage->job_dir() + "/chk-2/op.data", again->size, again->xxh3).ok());
+      EXPECT_TRUE(CheckpointStorage::VerifyFile(storage->job_dir() + "/chk-2/op.data", again->size,
+                                                again->xxh3)
+                      .ok());
     }
   }
 }
@@ -526,19 +544,23 @@ TEST(CheckpointStorageTest, InjectedFaultsDuringCommitLeaveNoManifest) {
 }
 
 TEST(CheckpointStorageTest, FaultSpecsParse) {
-  Result<FaultInjector::Faults> faults = FaultInjector::Parse("enospc-after=1048576,eio-write=3,eio-fsync=1");
+  Result<FaultInjector::Faults> faults =
+      FaultInjector::Parse("enospc-after=1048576,eio-write=3,eio-fsync=1");
   ASSERT_TRUE(faults.ok()) << faults.status();
   EXPECT_EQ(faults->enospc_after_bytes, 1048576);
   EXPECT_EQ(faults->eio_write, 3);
   EXPECT_EQ(faults->eio_fsync, 1);
   EXPECT_EQ(faults->eio_rename, 0);
   EXPECT_TRUE(FaultInjector::Parse("").ok());
-  for (const char* bad : {"enospc-after", "eio-write=0", "eio-write=-1", "eio-write=3x", "disk-on-fire=1"}) {
+  for (const char* bad :
+       {"enospc-after", "eio-write=0", "eio-write=-1", "eio-write=3x", "disk-on-fire=1"}) {
     Result<FaultInjector::Faults> parsed = FaultInjector::Parse(bad);
     EXPECT_EQ(parsed.status().code(), StatusCode::kInvalidArgument) << bad;
   }
-  // Byte and operation counting: writes up to the limit pass, the one crossing it and all after fail.
-  FaultInjector::Arm(FaultInjector::Faults{.enospc_after_bytes = 100, .eio_write = 0, .eio_fsync = 2, .eio_rename = 0});
+  // Byte and operation counting: writes up to the limit pass, the one crossing it and all after
+  // fail.
+  FaultInjector::Arm(FaultInjector::Faults{
+      .enospc_after_bytes = 100, .eio_write = 0, .eio_fsync = 2, .eio_rename = 0});
   EXPECT_EQ(FaultInjector::OnWrite(60), 0);
   EXPECT_EQ(FaultInjector::OnWrite(40), 0);
   EXPECT_EQ(FaultInjector::OnWrite(1), ENOSPC);
