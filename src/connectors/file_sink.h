@@ -134,7 +134,7 @@ class FileSink final : public operators::SinkOperator<T> {
   Status Open(operators::OperatorContext* context) override {
     RETURN_IF_ERROR(operators::SinkOperator<T>::Open(context));
     lines_.reserve(flush_bytes_ + 4096);
-    return parts_.Open(context->subtask_index).WithContext(context->task_name);
+    return parts_.Open(context->subtask_index);
   }
 
   void Collect(const T& value, Timestamp) override {
