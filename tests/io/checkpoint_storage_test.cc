@@ -6,11 +6,14 @@
 
 #include <gtest/gtest.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -506,6 +509,37 @@ TEST(CheckpointStorageTest, InjectedFaultsFailCleanly) {
                                                 again->xxh3)
                       .ok());
     }
+  }
+}
+
+// A real failed write, reported by the kernel in a completion (not injected): in a child whose
+// file-size limit is 1 MiB, the write past it fails with EFBIG.
+TEST(CheckpointStorageTest, KernelWriteErrorIsAStatusNamingTheFile) {
+  for (const Backend& backend : kBackends) {
+    SCOPED_TRACE(backend.Name());
+    TempTree tree;
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      std::signal(SIGXFSZ, SIG_IGN);
+      const rlimit limit = {size_t{1} << 20, size_t{1} << 20};
+      if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(2);
+      std::unique_ptr<CheckpointStorage> storage = OpenStorage(tree.path(), backend);
+      if (storage == nullptr || !storage->BeginCheckpoint(1).ok()) ::_exit(3);
+      const Chunks chunks(std::vector<size_t>(256, 32768));  // 8 MiB
+      Result<CheckpointFile> file = storage->WriteDataFile(1, "op.data", chunks.spans, nullptr);
+      const std::string path = storage->job_dir() + "/chk-1/op.data";
+      const bool clear =
+          !file.ok() && file.status().code() == StatusCode::kIoError &&
+          file.status().message().find("writing '" + path + "'") != std::string_view::npos &&
+          !fs::exists(path);
+      if (!clear) std::fprintf(stderr, "unexpected: %s\n", file.status().ToString().c_str());
+      ::_exit(clear ? 0 : 1);
+    }
+    int wait_status = 0;
+    ASSERT_EQ(::waitpid(child, &wait_status, 0), child);
+    ASSERT_TRUE(WIFEXITED(wait_status));
+    EXPECT_EQ(WEXITSTATUS(wait_status), 0);
   }
 }
 
