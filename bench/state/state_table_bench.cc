@@ -211,7 +211,7 @@ void BM_StateTable_Restore(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * bytes);
   state.counters["entries"] = static_cast<double>(entries);
 }
-BENCHMARK(BM_StateTable_Restore)->Arg(256)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_StateTable_Restore)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 // The baseline: copying the same bytes once.
 void BM_Memcpy_RestoreBaseline(benchmark::State& state) {
@@ -224,7 +224,7 @@ void BM_Memcpy_RestoreBaseline(benchmark::State& state) {
   }
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
 }
-BENCHMARK(BM_Memcpy_RestoreBaseline)->Arg(256)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_Memcpy_RestoreBaseline)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 void BM_UnorderedMap_Update(benchmark::State& state) {
   const auto key_count = static_cast<size_t>(state.range(0));

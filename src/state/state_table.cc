@@ -25,6 +25,15 @@ void ZeroPadding(std::byte* data, size_t size) {
 }
 
 constexpr size_t kTombstoneRecordSize = 12;
+constexpr int kRestoreBucketBits = 10;
+constexpr size_t kRestoreBuckets = size_t{1} << kRestoreBucketBits;
+constexpr int kRestoreBucketShift = 64 - kRestoreBucketBits;
+
+// A slot Restore inserts after copying the entries: (slot hash, entry reference).
+struct PendingSlot {
+  uint64_t hash;
+  uint64_t ref;
+};
 
 // Piece ids: a random per-process prefix in the high 32 bits, a counter in the low ones, so pieces
 // of different runs writing into the same checkpoint directory never share an id.
@@ -226,8 +235,10 @@ Status StateTable::CheckEntrySize(size_t key_size, size_t ns_size, size_t value_
   return Status::Ok();
 }
 
-Status StateTable::Grow() {
-  const size_t new_capacity = capacity_ == 0 ? kInitialCapacity : capacity_ * 2;
+Status StateTable::Grow(size_t capacity) {
+  const size_t new_capacity =
+      capacity != 0 ? capacity : (capacity_ == 0 ? kInitialCapacity : capacity_ * 2);
+  WEIR_DCHECK(std::has_single_bit(new_capacity) && new_capacity > capacity_);
   const int new_bits = std::countr_zero(new_capacity);
   const int new_shift = 64 - new_bits;
   const size_t new_mask = new_capacity - 1;
@@ -761,8 +772,10 @@ Status StateTable::Restore(std::span<const RestorePiece> pieces, KeyGroupRange k
   }
   for (std::vector<uint32_t>& offsets : tombstoned) std::sort(offsets.begin(), offsets.end());
 
-  // Pass 1: validate every header and count the entries to insert, to size the index once.
+  // Pass 1: validate every header and count the entries to insert, to size the index once (and
+  // per bucket, for pass 3).
   size_t count = 0;
+  std::vector<size_t> bucket_counts(kRestoreBuckets);
   for (size_t i = 0; i < pieces.size(); ++i) {
     const RestorePiece& piece = pieces[i];
     if (piece.kind != TablePiece::Kind::kEntries) continue;
@@ -815,7 +828,10 @@ Status StateTable::Restore(std::span<const RestorePiece> pieces, KeyGroupRange k
         skip = true;
         ++next_dead;
       }
-      if (!skip) ++count;
+      if (!skip) {
+        ++count;
+        ++bucket_counts[header.hash >> kRestoreBucketShift];
+      }
       offset += entry_size;
     }
     if (next_dead < dead.size()) {
@@ -825,26 +841,43 @@ Status StateTable::Restore(std::span<const RestorePiece> pieces, KeyGroupRange k
     }
   }
   if (count == 0) return Status::Ok();
-  while (grow_at_ < count) RETURN_IF_ERROR(Grow());
+  // The index at its final size at once (3/4 full at most, as Grow keeps it).
+  size_t capacity = std::max(capacity_, kInitialCapacity);
+  while (capacity / 4 * 3 < count) capacity *= 2;
+  if (capacity > capacity_) RETURN_IF_ERROR(Grow(capacity));
 
-  // Pass 2: copy the surviving entries into segments and insert their slots from the stored hash.
-  // Slots are inserted a few entries behind the copy, after a prefetch of their home slot, so the
-  // index's cache misses overlap.
-  constexpr size_t kLag = 16;
-  uint64_t lagging[kLag];
+  // Pass 2: copy the surviving entries into segments. Pass 3: insert their slots from the stored
+  // hash. Inserting in copy order would cost a cache (and TLB) miss per entry in an index of
+  // hundreds of MB, so the (hash, reference) pairs are first scattered into kRestoreBuckets runs
+  // by the top bits of the hash (counted in pass 1) and inserted run by run: each run's slots lie
+  // in a 1/kRestoreBuckets window of the index, which stays in cache. The pairs take 16 bytes per
+  // entry, reserved in the budget for the duration; without them, slots are inserted a few
+  // entries behind the copy, after a prefetch of their home slot.
+  std::unique_ptr<PendingSlot[]> pending(new (std::nothrow) PendingSlot[count]);
+  const auto pending_bytes = static_cast<int64_t>(count * sizeof(PendingSlot));
+  if (pending != nullptr && !Reserve(pending_bytes, "restoring its index").ok()) pending.reset();
+  std::vector<size_t> bucket_next(kRestoreBuckets);
+  for (size_t b = 0, at = 0; b < kRestoreBuckets; at += bucket_counts[b], ++b) bucket_next[b] = at;
+  constexpr size_t kLag = 32;
+  uint64_t lagging_hash[kLag];
+  uint64_t lagging_ref[kLag];
   size_t copied = 0;
-  auto insert = [this](uint64_t ref) {
-    EntryHeader* header = EntryAt(ref);
-    const char* key = reinterpret_cast<const char*>(header + 1);
-    const Probe probe = Lookup(header->hash, header->key_group, std::string_view(key, header->key_size),
-                               std::string_view(key + header->key_size, header->ns_size));
-    if (probe.found) {
-      // The same key in a later piece: the later copy wins.
-      MarkDead(slots_[probe.slot]);
-      slots_[probe.slot] = (slots_[probe.slot] & ~kRefMask) | ref;
+  auto insert = [this](uint64_t hash, uint64_t ref) {
+    slots_[FirstEmptySlot(hash)] = ((hash >> kRefBits) << kRefBits) | ref;
+    ++size_;
+  };
+  // Inserts the slots of every entry copied so far.
+  auto insert_copied = [&] {
+    if (pending != nullptr) {
+      for (size_t b = 0, at = 0; b < kRestoreBuckets; at += bucket_counts[b], ++b) {
+        for (size_t j = at; j < bucket_next[b]; ++j) insert(pending[j].hash, pending[j].ref);
+      }
+      pending.reset();
+      Unreserve(pending_bytes);
     } else {
-      slots_[probe.slot] = ((header->hash >> kRefBits) << kRefBits) | ref;
-      ++size_;
+      for (size_t j = copied > kLag ? copied - kLag : 0; j < copied; ++j) {
+        insert(lagging_hash[j % kLag], lagging_ref[j % kLag]);
+      }
     }
   };
   for (size_t i = 0; i < pieces.size(); ++i) {
@@ -866,23 +899,25 @@ Status StateTable::Restore(std::span<const RestorePiece> pieces, KeyGroupRange k
       if (!skip) {
         Result<uint64_t> allocated = Allocate(entry_size);
         if (!allocated.ok()) {
-          // Keep the table consistent: every copied entry gets its slot.
-          for (size_t j = copied > kLag ? copied - kLag : 0; j < copied; ++j) {
-            insert(lagging[j % kLag]);
-          }
+          insert_copied();  // every copied entry gets its slot: the table stays consistent
           return std::move(allocated).status();
         }
         const uint64_t ref = *allocated;
         std::memcpy(EntryAt(ref), bytes + offset, entry_size);
-        __builtin_prefetch(&slots_[header.hash >> shift_], 1);
-        if (copied >= kLag) insert(lagging[copied % kLag]);
-        lagging[copied % kLag] = ref;
+        if (pending != nullptr) {
+          pending[bucket_next[header.hash >> kRestoreBucketShift]++] = PendingSlot{header.hash, ref};
+        } else {
+          __builtin_prefetch(&slots_[header.hash >> shift_], 1);
+          if (copied >= kLag) insert(lagging_hash[copied % kLag], lagging_ref[copied % kLag]);
+          lagging_hash[copied % kLag] = header.hash;
+          lagging_ref[copied % kLag] = ref;
+        }
         ++copied;
       }
       offset += entry_size;
     }
   }
-  for (size_t i = copied > kLag ? copied - kLag : 0; i < copied; ++i) insert(lagging[i % kLag]);
+  insert_copied();
   MaybeCompact();
   return Status::Ok();
 }

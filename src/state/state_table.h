@@ -223,9 +223,12 @@ class StateTable {
   // (on any thread), even if the table is destroyed first.
   std::shared_ptr<TableSnapshot> Snapshot(bool full = false);
   // Inserts the live entries of `pieces` (entries flagged dead and entries a tombstone names are
-  // skipped; of two entries with the same key the later piece's wins) whose key group is in
-  // `key_groups`. Call it on an empty table, once per restore, with the pieces of every old
-  // subtask concatenated (piece ids are unique). Piece bytes need no alignment.
+  // skipped) whose key group is in `key_groups`. Call it on an empty table, once per restore, with
+  // the pieces of every old subtask concatenated (piece ids are unique). Piece bytes need no
+  // alignment. The live entries of a snapshot hold each key once, so restore inserts slots without
+  // comparing keys (the compare is a cache miss per entry); pieces that hold a key twice (bytes
+  // that passed their checksum but were not written by Snapshot) leave both copies, harmlessly
+  // for memory safety: the key's lookups then see one of them.
   // Errors: FailedPrecondition on a non-empty table; DataLoss naming the piece id and offset when a
   // piece is malformed (an entry running past its piece, a length beyond a segment, a key group out
   // of range, unknown flags, a tombstone not naming an entry, a repeated piece id); InvalidArgument
@@ -427,8 +430,9 @@ class StateTable {
   Result<std::span<std::byte>> Insert(uint64_t hash, int key_group, std::string_view key,
                                       std::string_view ns, const std::byte* value,
                                       size_t value_size, size_t empty_slot);
-  // Doubles the index (or creates it), keeping the table unchanged on failure.
-  [[nodiscard]] Status Grow();
+  // Doubles the index (or creates it), or makes it `capacity` slots (a power of two larger than
+  // the current one) when given, keeping the table unchanged on failure.
+  [[nodiscard]] Status Grow(size_t capacity = 0);
   // Room for `size` bytes in the active segment, acquiring a segment if needed; returns the
   // 40-bit reference (1-based 8-byte unit) of the room.
   [[nodiscard]] Result<uint64_t> Allocate(size_t size);
