@@ -90,6 +90,12 @@ int RunJob(api::StreamExecutionEnvironment& env, const std::string& job_name, bo
     std::fprintf(stderr, "weir: warning: skipped %lld malformed input records (ignore-parse-errors is set)\n",
                  static_cast<long long>(job.records_skipped));
   }
+  if (!job.savepoint_path.empty()) {
+    // Flink's stop-with-savepoint: the job ended on purpose right after the savepoint.
+    std::fprintf(stderr, "weir: job '%s' stopped with a savepoint: %s\nweir: resume it with --restore %s\n",
+                 job_name.c_str(), job.savepoint_path.c_str(), job.savepoint_path.c_str());
+    return kExitOk;
+  }
   if (job.stopped) {
     const int signal_number = g_stop_signal.load();
     std::fprintf(stderr, "weir: job '%s' stopped%s; its output holds the results of the input read "
@@ -108,6 +114,20 @@ int RunCli(int argc, char** argv) {
   std::vector<std::string> rest;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
+    if (arg == "--restore" || arg.starts_with("--restore=")) {
+      // Any job command: start from a checkpoint or savepoint (Flink's execution.savepoint.path).
+      std::string_view path;
+      if (arg == "--restore") {
+        if (i + 1 == argc) return UsageError("--restore needs 'latest' or a checkpoint/savepoint path");
+        path = argv[++i];
+      } else {
+        path = arg.substr(std::string_view("--restore=").size());
+      }
+      if (path.empty()) return UsageError("--restore needs 'latest' or a checkpoint/savepoint path");
+      Status status = config.Set(options::kSavepointPath.key, path);
+      if (!status.ok()) return UsageError(status.message());
+      continue;
+    }
     if (arg == "-D") {
       if (i + 1 == argc) return UsageError("-D needs key=value");
       arg = argv[++i];
@@ -123,7 +143,8 @@ int RunCli(int argc, char** argv) {
 
   CLI::App app("weir: Flink-compatible stream processing, native and fast.", "weir");
   app.set_version_flag("--version", std::string("weir ") + WEIR_VERSION);
-  app.footer("Any command takes -D key=value to set a configuration key (see --help-config).");
+  app.footer("Any command takes -D key=value to set a configuration key (see --help-config), and\n"
+             "--restore latest|<path> to start from a checkpoint or savepoint (docs/checkpoints.md).");
   bool help_config = false;
   app.add_flag("--help-config", help_config, "List the configuration keys weir understands");
   CLI::App* example = app.add_subcommand("example", "Run one of Flink's example jobs");

@@ -47,6 +47,8 @@ class ChannelWriter {
   bool has_pending() const { return pending_count_ > 0; }
   // Flushes the lanes whose open batch is older than the buffer timeout.
   void FlushTimedOut(int64_t now_nanos);
+  // Flushes every lane and sends checkpoint barrier `id` down each, after the records before it.
+  void BroadcastBarrier(int64_t id) { BroadcastEvent(StreamMessage::Barrier(id)); }
   // OK unless the writer could not get memory for a batch.
   const Status& status() const { return status_; }
 
@@ -73,7 +75,8 @@ class ChannelWriter {
     if (flush_every_record_ && lane.pending.empty()) Flush(lane);
   }
 
-  // Flushes every lane, then sends `event` (end of input) down every lane as its own message.
+  // Flushes every lane, then sends `event` (end of input, a barrier) down every lane as its own
+  // message.
   void BroadcastEvent(const StreamMessage& event);
   // Appends an in-band event (watermark, status) to every lane's open batch: it travels with the
   // records and is flushed with them (at once when the buffer timeout is 0), so a stream with

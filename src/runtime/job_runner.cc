@@ -4,12 +4,16 @@
 #include <map>
 #include <optional>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "base/clock.h"
+#include "base/log.h"
 #include "memory/memory_budget.h"
 #include "memory/segment_pool.h"
 #include "memory/topology.h"
+#include "runtime/checkpoint_coordinator.h"
+#include "runtime/restore.h"
 #include "runtime/stream_task.h"
 #include "sched/executor.h"
 
@@ -34,9 +38,151 @@ struct ExecutionGraph {
 
 }  // namespace
 
+namespace {
+
+// restart-strategy.*: how long to wait before restart number `restart` (1-based), or -1 when the
+// job must fail instead.
+class RestartStrategy {
+ public:
+  explicit RestartStrategy(const Configuration& config) {
+    const std::string type = config.GetString(options::kRestartStrategy);
+    if (type == "FIXED-DELAY" || type == "FIXEDDELAY") {
+      kind_ = Kind::kFixed;
+      attempts_ = config.GetInt(options::kFixedDelayAttempts);
+      delay_ = config.GetDurationNanos(options::kFixedDelayDelay);
+    } else if (type == "EXPONENTIAL-DELAY" || type == "EXPONENTIALDELAY") {
+      kind_ = Kind::kExponential;
+      attempts_ = config.GetInt(options::kExponentialAttempts);
+      delay_ = config.GetDurationNanos(options::kExponentialInitialBackoff);
+      max_delay_ = config.GetDurationNanos(options::kExponentialMaxBackoff);
+      multiplier_ = config.GetDouble(options::kExponentialMultiplier);
+      jitter_ = config.GetDouble(options::kExponentialJitter);
+      reset_after_ = config.GetDurationNanos(options::kExponentialResetThreshold);
+    }
+  }
+  Status Validate() const {
+    if (attempts_ < 0) return InvalidArgument("restart-strategy attempts must be >= 0, got {}", attempts_);
+    if (delay_ < 0 || max_delay_ < 0) return InvalidArgument("restart-strategy delays must not be negative");
+    if (multiplier_ < 1) {
+      return InvalidArgument("restart-strategy.exponential-delay.backoff-multiplier must be >= 1, got {}",
+                             multiplier_);
+    }
+    if (jitter_ < 0 || jitter_ > 1) {
+      return InvalidArgument("restart-strategy.exponential-delay.jitter-factor must be in [0, 1], got {}", jitter_);
+    }
+    return Status::Ok();
+  }
+  std::string_view name() const {
+    return kind_ == Kind::kNone ? "none" : kind_ == Kind::kFixed ? "fixed-delay" : "exponential-delay";
+  }
+  int64_t attempts() const { return attempts_; }
+  // The delay before the next restart, given how long the failed attempt ran; -1: give up.
+  int64_t NextDelay(int64_t ran_nanos) {
+    if (kind_ == Kind::kNone) return -1;
+    if (kind_ == Kind::kExponential && ran_nanos >= reset_after_) {
+      restarts_ = 0;
+      current_ = 0;
+    }
+    if (restarts_ >= attempts_) return -1;
+    ++restarts_;
+    if (kind_ == Kind::kFixed) return delay_;
+    current_ = current_ == 0 ? delay_
+                             : std::min<int64_t>(max_delay_, static_cast<int64_t>(current_ * multiplier_));
+    // Jitter from a cheap deterministic sequence: spreading restarts is all it is for.
+    seed_ = seed_ * 6364136223846793005ULL + 1442695040888963407ULL;
+    const double unit = static_cast<double>(seed_ >> 11) / static_cast<double>(1ULL << 53);
+    return std::max<int64_t>(0, static_cast<int64_t>(current_ * (1 + jitter_ * (2 * unit - 1))));
+  }
+
+ private:
+  enum class Kind { kNone, kFixed, kExponential };
+  Kind kind_ = Kind::kNone;
+  int64_t attempts_ = 0;
+  int64_t delay_ = 0;
+  int64_t max_delay_ = 0;
+  double multiplier_ = 1;
+  double jitter_ = 0;
+  int64_t reset_after_ = 0;
+  int64_t restarts_ = 0;
+  int64_t current_ = 0;
+  uint64_t seed_ = 0x9e3779b97f4a7c15ULL;
+};
+
+}  // namespace
+
+struct JobRunner::Attempt {
+  CheckpointOptions checkpoints;
+  std::shared_ptr<const LoadedCheckpoint> restore;
+  int64_t first_checkpoint_id = 1;
+  JobResult result;
+  int64_t checkpoints_completed = 0;
+  int64_t last_completed_id = 0;
+};
+
 Result<JobResult> JobRunner::Run(const JobGraph& graph) {
   RETURN_IF_ERROR(graph.Validate());
   if (graph.vertices.empty()) return InvalidArgument("the job '{}' has no operators", graph.name);
+  ASSIGN_OR_RETURN(CheckpointOptions checkpoints, CheckpointOptions::FromConfig(config_));
+  RestartStrategy restart(config_);
+  RETURN_IF_ERROR(restart.Validate());
+  const std::string job_id = JobIdOf(graph);
+
+  Attempt attempt;
+  attempt.checkpoints = checkpoints;
+  const std::string restore_path = config_.GetString(options::kSavepointPath);
+  if (!restore_path.empty()) {
+    ASSIGN_OR_RETURN(attempt.restore, LoadForRestore(restore_path, checkpoints.checkpoints_dir, job_id));
+  }
+  std::shared_ptr<const LoadedCheckpoint> initial = attempt.restore;
+  JobResult total;
+  if (initial != nullptr) total.restored_from = initial->directory();
+  int restarts = 0;
+  while (true) {
+    if (attempt.restore != nullptr) {
+      RETURN_IF_ERROR(CheckRestorable(*attempt.restore, graph));
+      attempt.first_checkpoint_id = attempt.restore->manifest().checkpoint_id + 1;
+    }
+    attempt.result = JobResult();
+    const int64_t started = MonotonicNanos();
+    Status status = RunAttempt(graph, attempt);
+    total.checkpoints += attempt.checkpoints_completed;
+    if (status.ok() || stop_requested_.load()) {
+      JobResult result = attempt.result;
+      result.checkpoints = total.checkpoints;
+      result.restarts = restarts;
+      result.restored_from = total.restored_from;
+      RETURN_IF_ERROR(status);
+      return result;
+    }
+    const int64_t delay = restart.NextDelay(MonotonicNanos() - started);
+    if (delay < 0) {
+      if (restarts > 0 || restart.name() != "none") {
+        return status.WithContext(fmt::format("after {} restart(s) (restart-strategy {})", restarts, restart.name()));
+      }
+      return status;
+    }
+    ++restarts;
+    // Restart from the newest completed checkpoint of this job, or from where the job started.
+    std::shared_ptr<const LoadedCheckpoint> next = initial;
+    if (!checkpoints.checkpoints_dir.empty()) {
+      Result<std::shared_ptr<const LoadedCheckpoint>> latest =
+          LoadForRestore("latest", checkpoints.checkpoints_dir, job_id);
+      if (!latest.ok()) return latest.status();
+      if (*latest != nullptr) next = *latest;
+    }
+    LogInfo("the job failed: {}; restart {} of {} ({}) in {} ms from {}", status.ToString(), restarts,
+            restart.attempts(), restart.name(), delay / 1'000'000,
+            next != nullptr ? next->directory() : std::string("the beginning"));
+    const int64_t until = MonotonicNanos() + delay;
+    while (MonotonicNanos() < until && !stop_requested_.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(10, (until - MonotonicNanos()) / 1'000'000 + 1)));
+    }
+    if (stop_requested_.load()) return status;
+    attempt.restore = std::move(next);
+  }
+}
+
+Status JobRunner::RunAttempt(const JobGraph& graph, Attempt& attempt) {
 
   // --- Configuration.
   const int64_t segment_size = config_.GetMemorySize(options::kSegmentSize);
@@ -151,6 +297,9 @@ Result<JobResult> JobRunner::Run(const JobGraph& graph) {
     ASSIGN_OR_RETURN(execution.state_pools[node], memory::SegmentPool::Create(managed));
   }
 
+  // Sources end their input when this is set (a stop without a savepoint).
+  std::atomic<bool> drain_requested{false};
+
   // --- Tasks, operators, wiring inside chains.
   std::map<std::pair<int, int>, StreamTask*> task_of;  // (chain, subtask) -> task
   std::map<StreamTask*, int> worker_of_task;
@@ -165,7 +314,7 @@ Result<JobResult> JobRunner::Run(const JobGraph& graph) {
         task_name += graph.vertices[v].name;
       }
       task_name += fmt::format(" ({}/{})", subtask + 1, head.parallelism);
-      auto task = std::make_unique<StreamTask>(task_name, &stop_requested_);
+      auto task = std::make_unique<StreamTask>(task_name, &drain_requested);
       const int worker =
           (group_offset[head.slot_sharing_group] + subtask) % static_cast<int>(worker_cores.size());
       const int node = topology.NumaNodeOfCore(worker_cores[worker]);
@@ -282,6 +431,46 @@ Result<JobResult> JobRunner::Run(const JobGraph& graph) {
     }
   }
 
+  // --- Checkpoints and restore.
+  std::vector<CheckpointCoordinator::TaskInfo> task_infos;
+  for (size_t c = 0; c < chains.size(); ++c) {
+    const JobVertex& head = graph.vertices[chains[c].head];
+    for (int subtask = 0; subtask < head.parallelism; ++subtask) {
+      CheckpointCoordinator::TaskInfo info;
+      StreamTask* task = task_of[{static_cast<int>(c), subtask}];
+      info.name = std::string(task->name());
+      info.is_source = head.is_source;
+      for (int v : chains[c].vertices) info.operators.emplace_back(v, subtask);
+      task_infos.push_back(std::move(info));
+    }
+  }
+  std::unique_ptr<CheckpointCoordinator> coordinator;
+  const CheckpointOptions& checkpoint_options = attempt.checkpoints;
+  if (checkpoint_options.enabled() || !checkpoint_options.savepoints_dir.empty()) {
+    coordinator = std::make_unique<CheckpointCoordinator>(checkpoint_options, graph, task_infos,
+                                                          attempt.first_checkpoint_id);
+    int index = 0;
+    for (size_t c = 0; c < chains.size(); ++c) {
+      for (int subtask = 0; subtask < graph.vertices[chains[c].head].parallelism; ++subtask) {
+        task_of[{static_cast<int>(c), subtask}]->SetCheckpointing(coordinator.get(), index,
+                                                                   task_infos[static_cast<size_t>(index)].operators);
+        ++index;
+      }
+    }
+  }
+  if (attempt.restore != nullptr) {
+    for (size_t c = 0; c < chains.size(); ++c) {
+      for (int subtask = 0; subtask < graph.vertices[chains[c].head].parallelism; ++subtask) {
+        std::vector<std::unique_ptr<state::RestoreReader>> readers;
+        for (int v : chains[c].vertices) {
+          readers.push_back(MakeRestoreReader(attempt.restore, OperatorUidOf(graph, v), subtask,
+                                              graph.vertices[static_cast<size_t>(v)].parallelism));
+        }
+        task_of[{static_cast<int>(c), subtask}]->SetRestore(std::move(readers));
+      }
+    }
+  }
+
   // --- Workers.
   sched::Executor::Options executor_options;
   executor_options.workers = static_cast<int>(worker_cores.size());
@@ -304,21 +493,77 @@ Result<JobResult> JobRunner::Run(const JobGraph& graph) {
                   &executor.worker(worker_of(job_edge.target, consumer)));
   }
 
+  // The supervisor: turns a stop request into a savepoint (or a drain), and a coordinator's
+  // failure into a failed job.
+  std::mutex failure_mutex;
+  Status coordinator_failure;
+  if (coordinator != nullptr) {
+    RETURN_IF_ERROR(coordinator->Start([&](Status failure) {
+      {
+        std::lock_guard lock(failure_mutex);
+        if (coordinator_failure.ok()) coordinator_failure = std::move(failure);
+      }
+      executor.RequestStop();
+    }));
+  }
+  std::atomic<bool> run_done{false};
+  std::string savepoint_path;
+  std::thread supervisor([&] {
+    bool handled = false;
+    while (!run_done.load()) {
+      if (!handled && stop_requested_.load(std::memory_order_relaxed)) {
+        handled = true;
+        if (coordinator != nullptr && !checkpoint_options.savepoints_dir.empty()) {
+          LogInfo("stopping with a savepoint");
+          Result<std::string> savepoint = coordinator->TriggerSavepoint();
+          if (savepoint.ok()) {
+            savepoint_path = *savepoint;
+            executor.RequestStop();
+            continue;
+          }
+          LogInfo("the savepoint failed ({}): draining the job instead", savepoint.status().ToString());
+        }
+        drain_requested.store(true, std::memory_order_relaxed);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+
   const int64_t start = MonotonicNanos();
   const int64_t cpu_start = ProcessCpuNanos();
   Status run_status = executor.Run();
-  JobResult result;
+  run_done.store(true);
+  supervisor.join();
+  if (coordinator != nullptr) coordinator->Stop();
+  JobResult& result = attempt.result;
   result.seconds = (MonotonicNanos() - start) / 1e9;
   result.cpu_seconds = (ProcessCpuNanos() - cpu_start) / 1e9;
   result.stopped = stop_requested_.load();
   result.tasks = static_cast<int>(execution.tasks.size());
   result.workers = static_cast<int>(worker_cores.size());
+  result.savepoint_path = savepoint_path;
+  if (coordinator != nullptr) {
+    attempt.checkpoints_completed = coordinator->checkpoints_completed();
+    attempt.last_completed_id = coordinator->last_completed_id();
+  }
+  {
+    std::lock_guard lock(failure_mutex);
+    if (!coordinator_failure.ok()) run_status = coordinator_failure;
+  }
+  // Stopped with a savepoint: the job ended on purpose, right after it.
+  const bool stopped_with_savepoint = !savepoint_path.empty() && run_status.code() == StatusCode::kCancelled;
+  if (stopped_with_savepoint) run_status = Status::Ok();
 
-  // --- Finalize: sinks commit on success, discard otherwise.
+  // --- Finalize. A checkpoint that completed after a task last looked is announced now, so its
+  // sinks commit what it covers; then sinks commit the rest on success and discard it otherwise
+  // (a stop with savepoint discards what came after the savepoint: the restore replays it).
+  const int64_t completed = coordinator != nullptr ? coordinator->completed() : 0;
+  const bool success = run_status.ok() && !stopped_with_savepoint;
   Status finalize_status;
   for (auto& task : execution.tasks) {
+    if (completed > 0) task->NotifyCompletedUpTo(completed);
     for (auto& op : task->operators()) {
-      Status status = op->Finalize(run_status.ok());
+      Status status = op->Finalize(success);
       if (!status.ok() && finalize_status.ok()) finalize_status = status;
     }
     for (auto& op : task->operators()) {
@@ -330,8 +575,7 @@ Result<JobResult> JobRunner::Run(const JobGraph& graph) {
     }
   }
   RETURN_IF_ERROR(run_status);
-  RETURN_IF_ERROR(finalize_status);
-  return result;
+  return finalize_status;
 }
 
 }  // namespace weir::runtime

@@ -10,11 +10,25 @@
 // Run() returns when the job finished, failed, or was stopped with RequestStop(). After the run
 // every operator is finalized: on success sinks commit their output, otherwise they discard it.
 //
+// Checkpoints and recovery (docs/checkpoints.md): with execution.checkpointing.interval set, a
+// CheckpointCoordinator takes periodic checkpoints into state.checkpoints.dir. With
+// execution.savepoint.path set ("latest" or a path), the job first restores from it. When a task
+// fails and restart-strategy.type allows it (fixed-delay, exponential-delay), the job is rebuilt
+// in this process and restored from its latest completed checkpoint (or from where it started, if
+// none completed yet), so sinks with two-phase commit neither lose nor duplicate output.
+//
+// Stopping: RequestStop() on a job that can take a savepoint (a checkpoint or savepoint directory
+// is configured) takes one (Flink's stop-with-savepoint): the job ends right after it, without
+// draining, and Run() returns OK with JobResult::savepoint_path. Otherwise the sources end their
+// input and the job drains and finishes cleanly.
+//
 // Threads: Run() on one control thread; RequestStop() from any thread or a signal handler.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <string>
 
 #include "base/config.h"
 #include "base/status.h"
@@ -32,6 +46,10 @@ struct JobResult {
   bool stopped = false;    // ended by RequestStop() rather than by the end of input
   int tasks = 0;
   int workers = 0;
+  int64_t checkpoints = 0;     // checkpoints completed during the run (all attempts)
+  int restarts = 0;            // in-process restarts after failures
+  std::string savepoint_path;  // the savepoint a stop took, if any
+  std::string restored_from;   // the checkpoint the (first) attempt restored, if any
 };
 
 class JobRunner {
@@ -48,6 +66,10 @@ class JobRunner {
   void RequestStop() { stop_requested_.store(true, std::memory_order_relaxed); }
 
  private:
+  struct Attempt;
+  // Builds and runs the job once, restoring from `restore` when it is not null.
+  Status RunAttempt(const JobGraph& graph, Attempt& attempt);
+
   Configuration config_;
   const memory::Topology* topology_;
   std::atomic<bool> stop_requested_{false};

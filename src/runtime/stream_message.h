@@ -11,10 +11,12 @@
 namespace weir::runtime {
 
 struct StreamMessage {
-  enum class Kind : uint8_t { kRecords, kWatermark, kWatermarkStatus, kEndOfInput };
+  enum class Kind : uint8_t { kRecords, kWatermark, kWatermarkStatus, kEndOfInput, kBarrier };
 
   Kind kind = Kind::kRecords;
-  int64_t value = 0;         // the watermark for kWatermark; 1 = idle, 0 = active for kWatermarkStatus
+  // The watermark for kWatermark; 1 = idle, 0 = active for kWatermarkStatus; the checkpoint id
+  // for kBarrier.
+  int64_t value = 0;
   serde::RecordBatch batch;  // for kRecords
 
   static StreamMessage Records(serde::RecordBatch batch) {
@@ -32,6 +34,15 @@ struct StreamMessage {
     StreamMessage message;
     message.kind = Kind::kWatermarkStatus;
     message.value = idle ? 1 : 0;
+    return message;
+  }
+  // A checkpoint barrier (Chandy-Lamport): every record before it belongs to checkpoint `id`'s
+  // state, every record after it does not. It travels as a message of its own (the writer flushes
+  // the open batch first), so a consumer aligning its inputs stops reading a channel exactly at it.
+  static StreamMessage Barrier(int64_t id) {
+    StreamMessage message;
+    message.kind = Kind::kBarrier;
+    message.value = id;
     return message;
   }
   static StreamMessage EndOfInput() {

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <exception>
 
+#include "runtime/checkpoint_coordinator.h"
+#include "runtime/task_snapshot.h"
+
 namespace weir::runtime {
 namespace {
 // Records a source may emit per poll: large enough to amortize the task switch, small enough that
@@ -37,6 +40,18 @@ Status StreamTask::Open() {
     if (!status.ok()) return status.WithContext(contexts_[i]->task_name);
   }
   opened_ = true;
+  // Restore after every operator opened (they create their tables in Open), before any record.
+  for (size_t i = 0; i < restore_readers_.size() && i < operators_.size(); ++i) {
+    if (restore_readers_[i] == nullptr) continue;
+    Status status;
+    try {
+      status = operators_[i]->RestoreState(*restore_readers_[i]);
+    } catch (const std::exception& e) {
+      status = Internal("user function threw while restoring state: {}", e.what());
+    }
+    if (!status.ok()) return status.WithContext(contexts_[i]->task_name);
+  }
+  restore_readers_.clear();
   return Status::Ok();
 }
 
@@ -59,7 +74,12 @@ sched::Task::Progress StreamTask::Fail(Status status) {
 
 sched::Task::Progress StreamTask::RunOnce(int64_t now_nanos) {
   try {
-    return Step(now_nanos);
+    const Progress progress = Step(now_nanos);
+    if (progress == Progress::kFinished && coordinator_ != nullptr && !reported_finished_) {
+      reported_finished_ = true;
+      coordinator_->TaskFinished(task_index_);
+    }
+    return progress;
   } catch (const std::exception& e) {
     return Fail(Internal("user function threw: {}", e.what()));
   } catch (...) {
@@ -90,6 +110,7 @@ bool StreamTask::FireProcessingTimers() {
 
 sched::Task::Progress StreamTask::Step(int64_t now_nanos) {
   if (!status_.ok()) return Progress::kFailed;
+  if (coordinator_ != nullptr) PollCheckpointSignals();
   bool did_work = false;
   if (!input_ended_) did_work |= FireProcessingTimers();
   for (auto& writer : writers_) did_work |= writer->DrainPending();
@@ -142,7 +163,7 @@ bool StreamTask::ProcessInput() {
   for (size_t k = 0; k < count; ++k) {
     InputGate& gate = inputs_[next_input_];
     next_input_ = next_input_ + 1 == count ? 0 : next_input_ + 1;
-    if (gate.ended) continue;
+    if (gate.ended || gate.blocked) continue;
     StreamMessage message;
     if (gate.channel->TryPop(message)) {
       HandleMessage(gate, message);
@@ -165,9 +186,15 @@ void StreamTask::HandleMessage(InputGate& gate, StreamMessage& message) {
     case StreamMessage::Kind::kWatermarkStatus:
       SetGateIdle(gate, message.value != 0);
       break;
+    case StreamMessage::Kind::kBarrier:
+      OnBarrier(gate, message.value);
+      break;
     case StreamMessage::Kind::kEndOfInput:
       gate.ended = true;
+      gate.blocked = false;
       ++ended_inputs_;
+      // An input that ended has nothing more to deliver before any barrier.
+      if (aligning_ != 0) MaybeCompleteAlignment();
       if (ended_inputs_ == inputs_.size()) {
         EndChainInput();
       } else {
@@ -257,6 +284,85 @@ void StreamTask::EndChainInput() {
     head->EmitWatermark(kMaxTimestamp);
   }
   head->EndInput();
+}
+
+void StreamTask::PollCheckpointSignals() {
+  const int64_t completed = coordinator_->completed();
+  if (completed > notified_complete_) {
+    notified_complete_ = completed;
+    for (auto& op : operators_) op->NotifyCheckpointComplete(completed);
+  }
+  const int64_t aborted = coordinator_->aborted();
+  if (aborted > notified_aborted_) {
+    notified_aborted_ = aborted;
+    for (auto& op : operators_) op->NotifyCheckpointAborted(aborted);
+    // Barriers of an aborted checkpoint may never all arrive (a source finished first): stop
+    // holding inputs back for it.
+    if (aligning_ != 0 && aligning_ <= aborted) CancelAlignment();
+  }
+  if (source_ != nullptr && !input_ended_) {
+    const int64_t triggered = coordinator_->triggered();
+    if (triggered > last_checkpoint_) TakeCheckpoint(triggered);
+  }
+}
+
+void StreamTask::OnBarrier(InputGate& gate, int64_t id) {
+  gate.barrier = std::max(gate.barrier, id);
+  if (coordinator_ == nullptr || id <= last_checkpoint_) return;  // stale: taken or given up
+  if (id > aligning_) {
+    // A newer checkpoint's barrier: an older one still aligning can no longer complete (its
+    // barrier on this input was overtaken), so it is given up for this one (Flink does the same).
+    if (aligning_ != 0) CancelAlignment();
+    aligning_ = id;
+  } else if (id < aligning_) {
+    return;
+  }
+  if (coordinator_->exactly_once()) gate.blocked = true;
+  MaybeCompleteAlignment();
+}
+
+void StreamTask::MaybeCompleteAlignment() {
+  for (const InputGate& gate : inputs_) {
+    if (!gate.ended && gate.barrier < aligning_) return;
+  }
+  const int64_t id = aligning_;
+  CancelAlignment();
+  TakeCheckpoint(id);
+}
+
+void StreamTask::CancelAlignment() {
+  aligning_ = 0;
+  for (InputGate& gate : inputs_) gate.blocked = false;
+}
+
+void StreamTask::TakeCheckpoint(int64_t id) {
+  last_checkpoint_ = id;
+  TaskSnapshot snapshot;
+  snapshot.checkpoint_id = id;
+  snapshot.task = task_index_;
+  const bool full = coordinator_->full();
+  Status status;
+  for (size_t i = 0; i < operators_.size() && status.ok(); ++i) {
+    OperatorSnapshot op;
+    op.vertex = operator_ids_[i].first;
+    op.subtask = operator_ids_[i].second;
+    OperatorSnapshotWriter writer(id, full, &op);
+    try {
+      status = operators_[i]->SnapshotState(writer);
+    } catch (const std::exception& e) {
+      status = Internal("user function threw while snapshotting state: {}", e.what());
+    }
+    if (!status.ok()) status = status.WithContext(contexts_[i]->task_name);
+    if (!op.empty()) snapshot.operators.push_back(std::move(op));
+  }
+  // The barrier follows every record emitted before the snapshot, also when the snapshot failed,
+  // so the tasks downstream never wait for it.
+  for (auto& writer : writers_) writer->BroadcastBarrier(id);
+  if (status.ok()) {
+    coordinator_->Acknowledge(std::move(snapshot));
+  } else {
+    coordinator_->Decline(id, task_index_, status);
+  }
 }
 
 }  // namespace weir::runtime

@@ -30,8 +30,11 @@
 #include "operators/stream_operator.h"
 #include "runtime/job_graph.h"
 #include "sched/task.h"
+#include "state/snapshot.h"
 
 namespace weir::runtime {
+
+class CheckpointCoordinator;
 
 class StreamTask final : public sched::Task {
  public:
@@ -42,6 +45,8 @@ class StreamTask final : public sched::Task {
     bool ended = false;
     bool idle = false;     // the producer announced WatermarkStatus idle
     bool aligned = true;   // counts towards the minimum (false after idleness until caught up)
+    int64_t barrier = 0;   // the newest checkpoint barrier received on this input
+    bool blocked = false;  // EXACTLY_ONCE alignment: not read until the other inputs' barriers came
   };
 
   StreamTask(std::string name, const std::atomic<bool>* stop_requested);
@@ -59,6 +64,24 @@ class StreamTask final : public sched::Task {
   }
   const std::vector<std::unique_ptr<operators::StreamOperator>>& operators() const {
     return operators_;
+  }
+  // Checkpointing: `coordinator` triggers and collects this task's snapshots; `operator_ids` is
+  // the (vertex, subtask) of each operator of the chain, in chain order.
+  void SetCheckpointing(CheckpointCoordinator* coordinator, int task_index,
+                        std::vector<std::pair<int, int>> operator_ids) {
+    coordinator_ = coordinator;
+    task_index_ = task_index;
+    operator_ids_ = std::move(operator_ids);
+  }
+  // After the run: tells the operators of checkpoint `id` if the task has not seen it complete.
+  void NotifyCompletedUpTo(int64_t id) {
+    if (id <= notified_complete_) return;
+    notified_complete_ = id;
+    for (auto& op : operators_) op->NotifyCheckpointComplete(id);
+  }
+  // Restore: one reader per operator of the chain (null: nothing to restore), used once by Open.
+  void SetRestore(std::vector<std::unique_ptr<state::RestoreReader>> readers) {
+    restore_readers_ = std::move(readers);
   }
 
   // sched::Task
@@ -97,6 +120,14 @@ class StreamTask final : public sched::Task {
   void EndChainInput();
   Progress Fail(Status status);
 
+  // Checkpoints (see checkpoint_coordinator.h).
+  void PollCheckpointSignals();
+  void OnBarrier(InputGate& gate, int64_t id);
+  // Snapshots when every input that has not ended delivered the barrier being aligned.
+  void MaybeCompleteAlignment();
+  void TakeCheckpoint(int64_t id);
+  void CancelAlignment();
+
   std::string name_;
   const std::atomic<bool>* stop_requested_;
   std::vector<std::unique_ptr<operators::StreamOperator>> operators_;
@@ -113,6 +144,16 @@ class StreamTask final : public sched::Task {
   bool idle_ = false;
   bool opened_ = false;
   Status status_;
+
+  CheckpointCoordinator* coordinator_ = nullptr;
+  int task_index_ = 0;
+  std::vector<std::pair<int, int>> operator_ids_;
+  std::vector<std::unique_ptr<state::RestoreReader>> restore_readers_;
+  int64_t last_checkpoint_ = 0;  // the newest checkpoint this task took (or declined)
+  int64_t aligning_ = 0;         // the checkpoint whose barriers are being collected, 0: none
+  int64_t notified_complete_ = 0;
+  int64_t notified_aborted_ = 0;
+  bool reported_finished_ = false;
 };
 
 }  // namespace weir::runtime
