@@ -169,7 +169,8 @@ Result<std::span<std::byte>> StateTable::Put(uint64_t key_hash, int key_group,
         if (IsSealed(slots_[probe.slot], header)) {
           // Relocation keeps the old copy readable (it only gains a dead flag, possibly deferred),
           // so `value` may still point into it.
-          ASSIGN_OR_RETURN(const std::span<std::byte> moved, RelocateForWrite(probe.slot));
+          ASSIGN_OR_RETURN(const std::span<std::byte> moved,
+                           RelocateForWrite(probe.slot, /*may_compact=*/false));
           (void)moved;
           header = EntryAt(slots_[probe.slot]);
         }
@@ -410,7 +411,7 @@ void StateTable::AddTombstone(uint32_t segment_index, uint32_t offset) {
   AccountSide(sizeof(Tombstone));
 }
 
-Result<std::span<std::byte>> StateTable::RelocateForWrite(size_t slot_index) {
+Result<std::span<std::byte>> StateTable::RelocateForWrite(size_t slot_index, bool may_compact) {
   CollectReleasedSnapshots();
   const uint64_t slot = slots_[slot_index];
   const EntryHeader* old_header = EntryAt(slot);
@@ -422,6 +423,11 @@ Result<std::span<std::byte>> StateTable::RelocateForWrite(size_t slot_index) {
   header->flags = 0;
   MarkDead(slot);
   slots_[slot_index] = (slot & ~kRefMask) | ref;
+  if (may_compact) {
+    // Compaction keeps slot positions: re-read the slot.
+    MaybeCompact();
+    header = EntryAt(slots_[slot_index]);
+  }
   return std::span<std::byte>(ValueOf(header), header->value_size);
 }
 

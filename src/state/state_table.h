@@ -96,9 +96,9 @@
 // may be shared with other tables on other threads.
 //
 // Span validity: every span the table returns points into a segment and stays valid until the
-// next Put, FindOrInsert or Remove on this table (which may relocate or compact entries). Find and
-// FindOrInsert may relocate the entry they return (a sealed one) but move no other entry, so spans
-// of other entries stay valid across them. Spans passed in may point into this table (e.g.
+// next Put, FindOrInsert or Remove on this table (which may relocate or compact entries). Find may
+// relocate the entry it returns (a sealed one) but moves no other entry, so spans of other entries
+// stay valid across it. Spans passed in may point into this table (e.g.
 // Put(k2, Find(k1))).
 #pragma once
 
@@ -148,7 +148,7 @@ class StateTable {
     const uint64_t slot = slots_[probe.slot];
     EntryHeader* header = EntryAt(slot);
     if (IsSealed(slot, header)) [[unlikely]] {
-      Result<std::span<std::byte>> moved = RelocateForWrite(probe.slot);
+      Result<std::span<std::byte>> moved = RelocateForWrite(probe.slot, /*may_compact=*/false);
       if (moved.ok()) return *moved;
       if (status_.ok()) status_ = std::move(moved).status();
       return {};
@@ -192,7 +192,9 @@ class StateTable {
       if (probe.found) {
         const uint64_t slot = slots_[probe.slot];
         EntryHeader* header = EntryAt(slot);
-        if (IsSealed(slot, header)) [[unlikely]] return RelocateForWrite(probe.slot);
+        if (IsSealed(slot, header)) [[unlikely]] {
+          return RelocateForWrite(probe.slot, /*may_compact=*/true);
+        }
         return std::span<std::byte>(ValueOf(header), header->value_size);
       }
       empty_slot = probe.slot;
@@ -448,8 +450,10 @@ class StateTable {
   void MarkDead(uint64_t slot);
   void RemoveSlot(size_t slot);
   // Copies the sealed entry of slots_[slot] to the active segment, marks the old copy dead and
-  // re-points the slot; returns the new value span.
-  Result<std::span<std::byte>> RelocateForWrite(size_t slot);
+  // re-points the slot; returns the new value span. With `may_compact` (FindOrInsert, whose
+  // contract allows it) the garbage relocations leave is compacted when due; Find never moves
+  // another entry.
+  Result<std::span<std::byte>> RelocateForWrite(size_t slot, bool may_compact);
   void AddTombstone(uint32_t segment_index, uint32_t offset);
   // Applies the releases of snapshot objects destroyed since the last call (any thread sets the
   // flag; the task thread unpins here) and frees tombstone pieces no snapshot holds any more.
