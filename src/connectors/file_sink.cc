@@ -61,6 +61,13 @@ Status PartFileWriter::Fail(Status status) {
 }
 
 Status PartFileWriter::OpenPart() {
+  if (!cleaned_) {
+    // A fresh job: hidden files of this subtask's names are leftovers of a run that died, which
+    // nothing will commit (a restore would have cleaned them already).
+    cleaned_ = true;
+    Status cleaned = RemoveHiddenFiles(subtask_);
+    if (!cleaned.ok()) return Fail(cleaned);
+  }
   const std::string path = PathOf(HiddenName(subtask_, next_part_, kInProgress));
   int fd;
   do {
@@ -236,6 +243,7 @@ Status PartFileWriter::Restore(const std::vector<std::string>& blobs, int old_pa
   // This subtask's own name prefix: leftovers of an older run are not work of the checkpoint.
   if (!removed_own) RETURN_IF_ERROR(RemoveHiddenFiles(subtask_));
   if (committed) RETURN_IF_ERROR(SyncDirectory());
+  cleaned_ = true;
   next_part_ = next_part;
   return Status::Ok();
 }

@@ -34,7 +34,9 @@
 // Write path: records are formatted into a buffer that goes to the in-progress file with one
 // write() per 64 KiB (or per `rolling_bytes` when smaller), when the task is idle, and at
 // checkpoints; no allocation per record. A fresh (not restored) job writing into a directory that
-// holds part files of an earlier job replaces those with the same names, as Flink does.
+// holds part files of an earlier job replaces the visible ones with the same names, and deletes
+// the hidden files of its subtasks' names before its first part file (leftovers of a run that
+// died: nothing will commit them).
 #pragma once
 
 #include <algorithm>
@@ -119,6 +121,7 @@ class PartFileWriter {
   int64_t current_part_ = -1;
   int64_t current_bytes_ = 0;
   std::vector<Pending> pending_;
+  bool cleaned_ = false;      // this subtask's stale hidden files were removed (restore or first part)
   Status error_;              // sticky: the first failed write
 };
 

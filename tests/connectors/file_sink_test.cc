@@ -153,6 +153,20 @@ TEST_F(FileSinkTest, BoundedJobWithoutCheckpointsCommitsEverythingAndRollsBySize
   }
 }
 
+TEST_F(FileSinkTest, FreshJobRemovesLeftoversOfItsSubtaskOnly) {
+  fs::create_directories(dir_);
+  for (const char* name : {".part-0-0.inprogress", ".part-0-7.pending", ".part-1-0.inprogress"}) {
+    std::ofstream(dir_ / name) << "stale\n";
+  }
+  std::unique_ptr<Sink> sink = OpenSink(0, 2);
+  Write(*sink, 0, 100);
+  sink->EndInput();
+  ASSERT_TRUE(sink->Finalize(true).ok());
+  EXPECT_EQ(VisibleLines(), Lines(0, 100));
+  // Subtask 1's names belong to another subtask of the job, which cleans them itself.
+  EXPECT_EQ(Names(true), std::vector<std::string>{".part-1-0.inprogress"});
+}
+
 TEST_F(FileSinkTest, CrashBeforeNotifyIsRepairedByRestore) {
   // Rolling at 2 KiB makes several pending files per checkpoint, and unclaimed ones at the crash.
   SubtaskBlobs checkpoint2;
