@@ -333,6 +333,40 @@ TEST(WindowRestoreTest, SlicingBeyondTheWindowTableLimit) {
   ExpectRestoresMatchUninterrupted(harness, steps, Cuts(steps.size(), 22));
 }
 
+// Rescaling 2 -> 1 when the old subtasks disagree: subtask 0's keys spread over many windows (it
+// passes kMaxSliceTables and keeps later windows in slices and timers), subtask 1's keys arrive
+// later in a narrow band (their windows are tables). The restored subtask holds both kinds for the
+// same windows; every (key, window) must still fire once with all its elements.
+TEST(WindowRestoreTest, SlicingRescaleMergesTablesAndSlicesOfTheSameWindow) {
+  SlicingWindowOptions options = SlicingWindowOptions::Tumbling(2);
+  options.allowed_lateness_ms = 20;
+  std::vector<int64_t> spread_keys;  // owned by subtask 0 of 2
+  std::vector<int64_t> band_keys;    // owned by subtask 1 of 2
+  for (int64_t key = 0; spread_keys.size() < 8 || band_keys.size() < 8; ++key) {
+    (state::OperatorIndexForKeyGroup(128, 2, KeyGroupOf(key)) == 0 ? spread_keys : band_keys).push_back(key);
+  }
+  std::mt19937_64 random(40);
+  std::vector<Step<Event>> steps;
+  Timestamp clock = 1000;
+  Timestamp watermark = kMinTimestamp;
+  for (int i = 0; i < 3000; ++i) {
+    clock += static_cast<Timestamp>(random() % 3);
+    const bool band = i >= 1500 && random() % 2 == 0;
+    const int64_t key = band ? band_keys[random() % band_keys.size()] : spread_keys[random() % spread_keys.size()];
+    const Timestamp timestamp = clock - static_cast<Timestamp>(random() % (i < 1500 ? 500 : 30));
+    steps.push_back(Step<Event>::Record(Event{key, i}, timestamp));
+    if (random() % 5 == 0 && clock - 550 > watermark) {
+      watermark = clock - 550;
+      steps.push_back(Step<Event>::Watermark(watermark));
+    }
+  }
+  steps.push_back(Step<Event>::Watermark(kMaxTimestamp));
+  RestoreHarness<Event, std::string> harness(SlicingHooks(options));
+  const size_t n = steps.size();
+  ExpectRestoresMatchUninterrupted(harness, steps, {n * 6 / 10, n * 7 / 10, n * 8 / 10, n * 9 / 10},
+                                   {{2, 1}, {2, 2}, {2, 3}});
+}
+
 // --- The session fast path ----------------------------------------------------------------------
 
 TEST(WindowRestoreTest, SessionOperatorKeepsSessionsAndTimers) {

@@ -92,6 +92,7 @@
 
 #include "base/clock.h"
 #include "base/status.h"
+#include "base/xxhash.h"
 #include "operators/key_encoder.h"
 #include "operators/keyed_operator.h"
 #include "operators/output.h"
@@ -288,15 +289,19 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
 
   // Checkpoints. Pinned, not copied: the slice table ("slices"), the sliding aggregates
   // ("sliding"), every live tumbling-window table ("window/<end>") and the base's timers. Copied:
-  // the blob "slice-tables" (16 bytes: the end - 1 of the latest fired window table, and whether
-  // new slices take the general path since kMaxSliceTables was reached) and the late counter.
-  // Whether a window table has fired follows from the first (tables fire in order of end, and a
-  // table created behind the firing point starts fired), so it is not stored per table.
+  // the blob "slice-tables" (16 bytes: the time up to which window tables have fired -- the
+  // watermark in event time -- and whether new slices take the general path since
+  // kMaxSliceTables was reached) and the late counter. Whether a window table has fired follows
+  // from the first (tables fire in order of end, and a table created behind the firing point
+  // starts fired), so it is not stored per table.
   Status SnapshotState(state::SnapshotWriter& writer) override {
     RETURN_IF_ERROR(Base::SnapshotState(writer));
     RETURN_IF_ERROR(writer.AddTable("slices", *slices_));
     if (sliding_) RETURN_IF_ERROR(writer.AddTable("sliding", *sliding_));
-    Timestamp fired_through = kMinTimestamp;
+    // In event time every table ending by the watermark has fired (or is gone): the watermark
+    // also covers tables another old subtask held, which a restore at another parallelism (or a
+    // restore listing every old subtask's tables) creates here.
+    Timestamp fired_through = event_time_ ? this->timers().current_watermark() : kMinTimestamp;
     for (SliceTable& slice : slice_tables_) {
       RETURN_IF_ERROR(writer.AddTable(fmt::format("{}{}", kWindowTablePrefix, slice.end), *slice.table));
       if (slice.fired) fired_through = std::max(fired_through, slice.end - 1);
@@ -348,6 +353,7 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
       }
       slice_tables_.insert(it, SliceTable{end, end - 1 <= fired_through, std::move(table)});
     }
+    RETURN_IF_ERROR(MoveRestoredSlicesIntoTables());
     current_ = SliceInfo();
     ASSIGN_OR_RETURN(late_dropped_, this->RestoreCounter(reader, "late-dropped"));
     return Status::Ok();
@@ -529,6 +535,46 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
       slice_tables_.erase(slice_tables_.begin(), cleaned);
       current_ = SliceInfo();  // it may name a dropped table
     }
+  }
+
+  // After a restore at another parallelism: an old subtask may have kept window E in a table while
+  // another (past kMaxSliceTables) kept its keys' slices of E in slices_. A key's slice must live
+  // in one place (new elements of E go to the table), so those slices move into E's table, which
+  // fires them with the others; their timers then find no slice and do nothing. (Tumbling windows
+  // only, where a slice is a window; the keys are disjoint, as old subtasks own disjoint key
+  // groups.) Runs once per restore; copies only the moved entries.
+  Status MoveRestoredSlicesIntoTables() {
+    if (slice_tables_.empty() || slices_->size() == 0) return Status::Ok();
+    struct Moved {
+      int key_group;
+      std::string key;
+      Timestamp end;
+      Acc accumulator;
+    };
+    std::vector<Moved> moved;
+    slices_->ForEach([&](int key_group, std::string_view key, std::string_view ns, std::span<const std::byte> value) {
+      Timestamp end;
+      if (ns.size() != sizeof(end) || value.size() != sizeof(Acc)) return;
+      std::memcpy(&end, ns.data(), sizeof(end));
+      if (FindSliceTable(end) == nullptr) return;
+      Moved entry{key_group, std::string(key), end, {}};
+      std::memcpy(static_cast<void*>(&entry.accumulator), value.data(), sizeof(Acc));
+      moved.push_back(std::move(entry));
+    });
+    for (const Moved& entry : moved) {
+      const uint64_t hash = Hash64(entry.key);
+      auto stored = FindSliceTable(entry.end)->Put(
+          hash, entry.key_group, entry.key, {},
+          std::span<const std::byte>(reinterpret_cast<const std::byte*>(&entry.accumulator), sizeof(Acc)));
+      if (!stored.ok()) return stored.status().WithContext(this->context()->task_name);
+      slices_->Remove(hash, entry.key_group, entry.key, Namespace(entry.end));
+    }
+    return Status::Ok();
+  }
+  state::StateTable* FindSliceTable(Timestamp end) {
+    auto it = std::lower_bound(slice_tables_.begin(), slice_tables_.end(), end,
+                               [](const SliceTable& table, Timestamp e) { return table.end < e; });
+    return it != slice_tables_.end() && it->end == end ? it->table.get() : nullptr;
   }
 
   // The accumulator of (key, ns) in `table`, created with CreateAccumulator() when new
