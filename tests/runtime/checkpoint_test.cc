@@ -324,6 +324,56 @@ TEST(SavepointTest, StopWithSavepointThenRestoreAtAnotherParallelism) {
   EXPECT_TRUE(actual == expected);
 }
 
+// Two failures, restarted with exponential-delay; then a job whose failures exceed its attempts.
+TEST(RestartStrategyTest, ExponentialDelayRestartsTwiceAndStaysExactlyOnce) {
+  TempDir dir;
+  Configuration config = CheckpointConfig(dir, 1);
+  ASSERT_TRUE(config.Set("restart-strategy.type", "exponential-delay").ok());
+  ASSERT_TRUE(config.Set("restart-strategy.exponential-delay.initial-backoff", "5 ms").ok());
+  ASSERT_TRUE(config.Set("restart-strategy.exponential-delay.max-backoff", "40 ms").ok());
+  api::StreamExecutionEnvironment env(config);
+  std::atomic<int64_t> first{kRecords / 4};
+  std::atomic<int64_t> second{kRecords / 2};
+  const std::string checkpoints = dir / "checkpoints";
+  env.FromGenerator(kRecords, [](int64_t i) { return MakeRecord(i); }, 100'000.0)
+      .SetParallelism(1)
+      .Map(FailOnceAfterCheckpoint(&first, checkpoints))
+      .SetParallelism(1)
+      .Map(FailOnceAfterCheckpoint(&second, checkpoints))
+      .SetParallelism(1)
+      .KeyBy([](const Record& r) { return r.first; })
+      .Sum<1>()
+      .SinkToFiles(dir / "out", [](std::string& line, const Record& r) {
+        fmt::format_to(std::back_inserter(line), "{},{}", r.first, r.second);
+      });
+  Result<api::JobResult> job = env.Execute("twice restarted running sum");
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  EXPECT_EQ(first.load(), -1);
+  EXPECT_EQ(second.load(), -1);
+  EXPECT_EQ(job->restarts, 2);
+  EXPECT_TRUE(CommittedLines(dir / "out") == ReferenceLines());
+}
+
+TEST(RestartStrategyTest, FailsOnceAttemptsAreExhausted) {
+  TempDir dir;
+  Configuration config = CheckpointConfig(dir, 1);
+  ASSERT_TRUE(config.Set("restart-strategy.fixed-delay.attempts", "1").ok());
+  api::StreamExecutionEnvironment env(config);
+  env.FromGenerator(kRecords, [](int64_t i) { return MakeRecord(i); }, 1'000'000.0)
+      .Map([](const Record& r) -> Record {
+        if (r.first == 5) throw std::runtime_error("always fails on key 5");
+        return r;
+      })
+      .SinkToFiles(dir / "out", [](std::string& line, const Record& r) {
+        fmt::format_to(std::back_inserter(line), "{},{}", r.first, r.second);
+      });
+  Result<api::JobResult> job = env.Execute("always failing");
+  ASSERT_FALSE(job.ok());
+  const std::string message = job.status().ToString();
+  EXPECT_NE(message.find("always fails on key 5"), std::string::npos) << message;
+  EXPECT_NE(message.find("after 1 restart(s)"), std::string::npos) << message;
+}
+
 TEST(RestoreTest, ExplicitPathThatIsNotACheckpointFailsClearly) {
   TempDir dir;
   Configuration config = CheckpointConfig(dir, 1);
