@@ -17,10 +17,12 @@
 // bytes plus the tombstones. The table decides when old pieces stop being referenced (compaction
 // copies the live entries of garbage-heavy sealed segments into fresh ones).
 //
-// Lifetime: the snapshot pins its new pieces' bytes (the table will not write, move or free them)
-// until the snapshot object is destroyed, which may happen on another thread (the checkpoint
-// writer's). A table destroyed while pinned hands its pinned segments to the snapshot, which
-// frees them when it goes.
+// Lifetime: the snapshot pins the bytes of every piece it lists, written before or not (the table
+// will not write, move or free them), until the snapshot object is destroyed, which may happen on
+// another thread (the checkpoint writer's). A table destroyed while pinned hands its pinned
+// segments to the snapshot, which frees them when it goes (the segment pool must outlive it).
+// Restore order: StateTable::Restore skips the entries that tombstone pieces name wherever the
+// tombstone pieces appear in the list; Snapshot lists entries pieces first, then tombstone pieces.
 #pragma once
 
 #include <cstddef>
