@@ -1,7 +1,10 @@
 // Replayable sources: read K records, snapshot, restore a fresh source from the blob, and it emits
 // exactly the records after K. The reference for files is the file's lines split by the test
 // itself (std::string::find of '\n', one '\r' dropped); for generators the index arithmetic.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,10 +14,12 @@
 #include <set>
 
 #include "checkpoint_test_util.h"
+#include "connectors/checkpointing_config.h"
 #include "connectors/collection_source.h"
 #include "connectors/generated_text_source.h"
 #include "connectors/generator_source.h"
 #include "connectors/row_file_source.h"
+#include "connectors/socket_text_source.h"
 #include "connectors/text_file_source.h"
 #include "serde/csv.h"
 
@@ -330,6 +335,48 @@ TEST_F(SourceCheckpointTest, GeneratedTextResumesWhereTheUninterruptedRunIs) {
   SubtaskBlobs blob = before.Snapshot(1);
   Driven<std::string_view> rescaled(std::make_unique<GeneratedTextSource>(block, total), 0, 2);
   EXPECT_EQ(rescaled.Restore(1, {blob}).code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SourceCheckpointTest, SocketRecordsNothingAndWarnsOnceWhenCheckpointed) {
+  // A listener the source connects to; the connection is accepted by the kernel's backlog.
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  socklen_t length = sizeof(address);
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  const int port = ntohs(address.sin_port);
+
+  for (bool checkpointing : {true, false}) {
+    Configuration config;
+    if (checkpointing) ASSERT_TRUE(config.Set(kCheckpointingIntervalKey, "1 s").ok());
+    ::testing::internal::CaptureStderr();
+    {
+      auto source = std::make_unique<SocketTextSource>("127.0.0.1", port);
+      operators::OperatorContext context;
+      context.task_name = "Source: Socket Stream (1/1)";
+      context.config = &config;
+      Recorder<std::string_view> output;
+      source->SetOutput(&output);
+      ASSERT_TRUE(source->Open(&context).ok());
+      for (int64_t id = 1; id <= 3; ++id) {
+        MemorySnapshotWriter writer(id);
+        ASSERT_TRUE(source->SnapshotState(writer).ok());
+        EXPECT_TRUE(writer.blobs().empty());
+      }
+      source->Close();
+    }
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    const std::string warning = fmt::format("127.0.0.1:{} is not replayable", port);
+    size_t count = 0;
+    for (size_t at = log.find(warning); at != std::string::npos; at = log.find(warning, at + 1)) ++count;
+    // With checkpoints on: once at Open. Without: once at the first (triggered) snapshot.
+    EXPECT_EQ(count, 1u) << log;
+    if (checkpointing) EXPECT_NE(log.find("Source: Socket Stream (1/1)"), std::string::npos) << log;
+  }
+  ::close(listener);
 }
 
 }  // namespace
