@@ -271,6 +271,12 @@ class SourceWithWatermarks final : public SourceOperator<T>, private SourceSplit
   void Flush() override { inner_->Flush(); }
   int64_t NextReadyNanos() const override { return inner_->NextReadyNanos(); }
   Status Finalize(bool success) override { return inner_->Finalize(success); }
+  // Checkpoints are the wrapped source's: its read position. The watermark generators are not
+  // checkpointed (Flink does not either): they start again from the restored position.
+  Status SnapshotState(state::SnapshotWriter& writer) override { return inner_->SnapshotState(writer); }
+  Status RestoreState(state::RestoreReader& reader) override { return inner_->RestoreState(reader); }
+  void NotifyCheckpointComplete(int64_t id) override { inner_->NotifyCheckpointComplete(id); }
+  void NotifyCheckpointAborted(int64_t id) override { inner_->NotifyCheckpointAborted(id); }
 
   Result<SourceStatus> Poll(int max_records) override {
     Result<SourceStatus> polled = inner_->Poll(max_records);

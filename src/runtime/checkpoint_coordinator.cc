@@ -298,11 +298,11 @@ Status CheckpointCoordinator::WriteTaskSnapshot(Pending& pending, TaskSnapshot& 
         if (!pending.full && piece.written_before && known != piece_files_.end()) {
           // Incremental: the bytes are already in an earlier checkpoint's file.
           const auto& [name, chunk] = known->second;
-          const auto& [size, xxh3] = file_info_.at(name);
+          const auto& [size, xxh3] = file_info_.at(*name);
           out.chunk = chunk;
-          out.chunk.file = file_index(name, size, xxh3);
+          out.chunk.file = file_index(*name, size, xxh3);
           pending.pieces[piece.id] = {name, chunk};
-          pending.referenced.insert(name);
+          pending.referenced.insert(*name);
           continue;
         }
         chunks.push_back(piece.bytes);
@@ -335,6 +335,7 @@ Status CheckpointCoordinator::WriteTaskSnapshot(Pending& pending, TaskSnapshot& 
   }
   const int index = file_index(file.name, file.size, file.xxh3);
   pending.referenced.insert(file.name);
+  const std::string* interned = &*file_names_.insert(file.name).first;
   pending.files[file.name] = {file.size, file.xxh3};
   for (size_t i = 0; i < targets.size(); ++i) {
     ChunkRef& chunk = *targets[i].chunk;
@@ -342,7 +343,7 @@ Status CheckpointCoordinator::WriteTaskSnapshot(Pending& pending, TaskSnapshot& 
     chunk.offset = written[i].offset;
     chunk.length = static_cast<int64_t>(chunks[i].size());
     chunk.xxh3 = written[i].xxh3;
-    if (targets[i].piece_id != 0) pending.pieces[targets[i].piece_id] = {file.name, chunk};
+    if (targets[i].piece_id != 0) pending.pieces[targets[i].piece_id] = {interned, chunk};
   }
   return Status::Ok();
 }
@@ -481,7 +482,9 @@ void CheckpointCoordinator::Run() {
                       : FailedPrecondition("not complete after execution.checkpointing.timeout ({} ms)",
                                          options_.timeout_nanos / 1'000'000);
         lock.unlock();
-        Abort(*pending_, reason);
+        // A task that finished (end of input) is the normal end of a bounded job, not a failure
+        // of the checkpoint mechanism: it does not count towards tolerable-failed-checkpoints.
+        Abort(*pending_, reason, /*count_failure=*/!lost_task);
         lock.lock();
         pending_.reset();
         continue;

@@ -41,6 +41,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "base/config.h"
@@ -131,7 +132,7 @@ class CheckpointCoordinator {
     Manifest manifest;
     std::string directory;  // chk-<n> or the savepoint directory (absolute)
     // Pieces written or referenced by this checkpoint: id -> (file relative to the job dir, range).
-    std::map<uint64_t, std::pair<std::string, ChunkRef>> pieces;
+    std::unordered_map<uint64_t, std::pair<const std::string*, ChunkRef>> pieces;
     std::set<std::string> referenced;  // files (relative to the job dir) this one uses
     std::map<std::string, std::pair<int64_t, uint64_t>> files;  // written: name -> (size, xxh3)
   };
@@ -183,7 +184,10 @@ class CheckpointCoordinator {
   int consecutive_failures_ = 0;
   bool next_full_ = true;  // the first checkpoint of a run writes everything
   // Pieces of the last completed checkpoint: id -> (file relative to the job dir, byte range).
-  std::map<uint64_t, std::pair<std::string, ChunkRef>> piece_files_;
+  // File names are interned in file_names_ (a few per checkpoint), so a piece's location is a
+  // pointer, not a string copy: a 1 GB table has ~30 000 pieces per checkpoint.
+  std::unordered_map<uint64_t, std::pair<const std::string*, ChunkRef>> piece_files_;
+  std::set<std::string> file_names_;
   std::map<std::string, std::pair<int64_t, uint64_t>> file_info_;  // retained files: (size, xxh3)
   std::deque<std::pair<int64_t, std::set<std::string>>> retained_;   // completed ids and their files
 

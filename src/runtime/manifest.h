@@ -1,8 +1,9 @@
 // The `_metadata` manifest of a checkpoint or savepoint (docs/checkpoints.md, "Manifest"): which
 // operators and subtasks hold which state, and where each byte of it lies.
 //
-// It is JSON (nlohmann): small (one line per table piece), read once per restore, and readable
-// by a person debugging a restore. Every byte range it names carries its own xxh3; every file its
+// It is JSON (nlohmann), read once per restore and readable by a person debugging one; only the
+// tables' piece lists are packed binary (hex) records, because a large table has tens of
+// thousands of pieces. Every byte range it names carries its own xxh3; every file its
 // size and xxh3. File names are relative to the manifest's directory, so a savepoint directory can
 // be moved; an incremental checkpoint names files of earlier checkpoints as "../chk-<n>/<file>".
 #pragma once

@@ -122,6 +122,12 @@ class StateBase {
     const CurrentKey& current = key();
     return table_->Find(current.hash, current.key_group, current.bytes, ns);
   }
+  // As FindEntry, for reading only: never relocates an entry a checkpoint sealed, so reads do
+  // not grow the next incremental checkpoint (StateTable::Get).
+  std::span<const std::byte> GetEntry(std::string_view ns) const {
+    const CurrentKey& current = key();
+    return table_->Get(current.hash, current.key_group, current.bytes, ns);
+  }
   // Stores `value` under the current key and `ns`; on failure records it in the backend, leaves
   // the table unchanged and returns false. `value` may point into the table.
   bool PutEntry(std::string_view ns, std::span<const std::byte> value);
@@ -307,6 +313,10 @@ class ListState final : public StateBase {
   std::span<std::byte> FindChunk(std::string_view ns, uint32_t index) const {
     const CurrentKey& current = key();
     return chunks_->Find(current.hash, current.key_group, current.bytes, ChunkNamespace(ns, index));
+  }
+  std::span<const std::byte> GetChunk(std::string_view ns, uint32_t index) const {
+    const CurrentKey& current = key();
+    return chunks_->Get(current.hash, current.key_group, current.bytes, ChunkNamespace(ns, index));
   }
   // As PutEntry, in the chunk table.
   bool PutChunk(std::string_view ns, uint32_t index, std::span<const std::byte> value);
@@ -571,7 +581,7 @@ inline const CurrentKey& StateBase::key() const { return backend_->current_key()
 
 template <typename T>
 std::optional<T> ValueState<T>::Value() const {
-  const std::span<const std::byte> stored = FindEntry(namespace_);
+  const std::span<const std::byte> stored = GetEntry(namespace_);
   if (stored.data() == nullptr) return std::nullopt;
   return std::optional<T>(serde::Codec<T>::Read(stored.data()));
 }
@@ -695,7 +705,7 @@ bool ListState<T>::PutChunks(std::string_view ns, uint32_t first,
 
 template <typename T>
 void ListState<T>::RemoveList(std::string_view ns) {
-  const std::span<const std::byte> head = FindEntry(ns);
+  const std::span<const std::byte> head = GetEntry(ns);
   if (head.data() == nullptr) return;
   const auto header = internal::LoadHeader<internal::ListHeader>(head.data());
   RemoveChunks(ns, header.first_chunk, header.chunk_count);
@@ -827,7 +837,7 @@ void ListState<T>::Update(std::span<const T> values) {
   while (head_used < used && head_used + EncodedStride(elements.data() + head_used) <= head_max) {
     head_used += EncodedStride(elements.data() + head_used);
   }
-  const std::span<const std::byte> old_head = FindEntry(namespace_);
+  const std::span<const std::byte> old_head = GetEntry(namespace_);
   const internal::ListHeader old =
       old_head.data() == nullptr ? internal::ListHeader{0, 0, 0, 0}
                                  : internal::LoadHeader<internal::ListHeader>(old_head.data());
@@ -853,12 +863,12 @@ void ListState<T>::Update(std::span<const T> values) {
 template <typename T>
 template <typename F>
 size_t ListState<T>::ForEach(F&& visit) const {
-  const std::span<const std::byte> head = FindEntry(namespace_);
+  const std::span<const std::byte> head = GetEntry(namespace_);
   if (head.data() == nullptr) return 0;
   const auto header = internal::LoadHeader<internal::ListHeader>(head.data());
   VisitBlock(head.data() + internal::kListHeaderSize, header.used, visit);
   for (uint32_t i = 0; i < header.chunk_count; ++i) {
-    const std::span<const std::byte> chunk = FindChunk(namespace_, header.first_chunk + i);
+    const std::span<const std::byte> chunk = GetChunk(namespace_, header.first_chunk + i);
     WEIR_DCHECK(chunk.data() != nullptr);
     VisitBlock(chunk.data() + internal::kChunkHeaderSize,
                internal::LoadHeader<internal::ChunkHeader>(chunk.data()).used, visit);
@@ -876,12 +886,12 @@ std::vector<T> ListState<T>::Get() const {
 
 template <typename T>
 bool ListState<T>::IsEmpty() const {
-  return FindEntry(namespace_).data() == nullptr;
+  return GetEntry(namespace_).data() == nullptr;
 }
 
 template <typename T>
 size_t ListState<T>::Size() const {
-  const std::span<const std::byte> head = FindEntry(namespace_);
+  const std::span<const std::byte> head = GetEntry(namespace_);
   return head.data() == nullptr ? 0 : internal::LoadHeader<internal::ListHeader>(head.data()).count;
 }
 
@@ -907,7 +917,7 @@ void ListState<T>::MergeNamespaces(std::string_view target,
   uint32_t source_count = 0;
   for (size_t i = 0; i < sources.size(); ++i) {
     if (internal::IsRepeatedSource(sources, i, target)) continue;
-    const std::span<const std::byte> head = FindEntry(sources[i]);
+    const std::span<const std::byte> head = GetEntry(sources[i]);
     if (head.data() == nullptr) continue;
     const auto header = internal::LoadHeader<internal::ListHeader>(head.data());
     any_source = true;
@@ -916,7 +926,7 @@ void ListState<T>::MergeNamespaces(std::string_view target,
     for (uint32_t c = 0; c < header.chunk_count; ++c) {
       chunked = true;
       source_bytes += internal::LoadHeader<internal::ChunkHeader>(
-                          FindChunk(sources[i], header.first_chunk + c).data())
+                          GetChunk(sources[i], header.first_chunk + c).data())
                           .used;
     }
   }
@@ -925,13 +935,13 @@ void ListState<T>::MergeNamespaces(std::string_view target,
   const auto copy_sources = [&](std::byte* out) {
     for (size_t i = 0; i < sources.size(); ++i) {
       if (internal::IsRepeatedSource(sources, i, target)) continue;
-      const std::span<const std::byte> head = FindEntry(sources[i]);
+      const std::span<const std::byte> head = GetEntry(sources[i]);
       if (head.data() == nullptr) continue;
       const auto header = internal::LoadHeader<internal::ListHeader>(head.data());
       std::memcpy(out, head.data() + internal::kListHeaderSize, header.used);
       out += header.used;
       for (uint32_t c = 0; c < header.chunk_count; ++c) {
-        const std::span<const std::byte> chunk = FindChunk(sources[i], header.first_chunk + c);
+        const std::span<const std::byte> chunk = GetChunk(sources[i], header.first_chunk + c);
         const uint32_t used = internal::LoadHeader<internal::ChunkHeader>(chunk.data()).used;
         std::memcpy(out, chunk.data() + internal::kChunkHeaderSize, used);
         out += used;
@@ -1002,7 +1012,7 @@ std::string_view MapState<K, V>::BuildNamespace(std::string& out, char tag, cons
 
 template <typename K, typename V>
 uint64_t MapState<K, V>::Count() const {
-  const std::span<const std::byte> count = FindEntry(CountNamespace());
+  const std::span<const std::byte> count = GetEntry(CountNamespace());
   return count.data() == nullptr ? 0 : internal::LoadU64(count.data());
 }
 
@@ -1027,7 +1037,7 @@ std::optional<V> MapState<K, V>::Get(const K& key) const {
 
 template <typename K, typename V>
 bool MapState<K, V>::Contains(const K& key) const {
-  return FindEntry(EntryNamespace(internal::Encode(key, user_key_))).data() != nullptr;
+  return GetEntry(EntryNamespace(internal::Encode(key, user_key_))).data() != nullptr;
 }
 
 template <typename K, typename V>
@@ -1071,7 +1081,7 @@ void MapState<K, V>::Put(const K& key, const V& value) {
 template <typename K, typename V>
 void MapState<K, V>::Remove(const K& key) {
   const std::string_view entry_ns = EntryNamespace(internal::Encode(key, user_key_));
-  const std::span<const std::byte> entry = FindEntry(entry_ns);
+  const std::span<const std::byte> entry = GetEntry(entry_ns);
   if (entry.data() == nullptr) return;
   const uint32_t position = internal::LoadU32(entry.data());
   const uint64_t count = Count();
@@ -1079,7 +1089,7 @@ void MapState<K, V>::Remove(const K& key) {
   const auto last = static_cast<uint32_t>(count - 1);
   if (position != last) {
     // Move the last slot's key into the hole first: the only step that can fail.
-    const std::span<const std::byte> last_key = FindEntry(SlotNamespace(last));
+    const std::span<const std::byte> last_key = GetEntry(SlotNamespace(last));
     WEIR_CHECK(last_key.data() != nullptr);
     moved_key_.assign(last_key.begin(), last_key.end());
     if (!PutEntry(SlotNamespace(position), moved_key_)) return;
@@ -1100,9 +1110,9 @@ template <typename F>
 void MapState<K, V>::ForEach(F&& visit) const {
   const uint64_t count = Count();
   for (uint64_t i = 0; i < count; ++i) {
-    const std::span<const std::byte> user_key = FindEntry(SlotNamespace(static_cast<uint32_t>(i)));
+    const std::span<const std::byte> user_key = GetEntry(SlotNamespace(static_cast<uint32_t>(i)));
     WEIR_DCHECK(user_key.data() != nullptr);
-    const std::span<const std::byte> entry = FindEntry(EntryNamespace(user_key));
+    const std::span<const std::byte> entry = GetEntry(EntryNamespace(user_key));
     WEIR_DCHECK(entry.data() != nullptr);
     visit(serde::Codec<K>::Read(user_key.data()),
           serde::Codec<V>::Read(entry.data() + kValueOffset));
@@ -1124,7 +1134,7 @@ void MapState<K, V>::Clear() {
   const uint64_t count = Count();
   for (uint64_t i = count; i-- > 0;) {
     const auto position = static_cast<uint32_t>(i);
-    const std::span<const std::byte> user_key = FindEntry(SlotNamespace(position));
+    const std::span<const std::byte> user_key = GetEntry(SlotNamespace(position));
     WEIR_CHECK(user_key.data() != nullptr);
     RemoveEntry(EntryNamespace(user_key));
     RemoveEntry(SlotNamespace(position));
@@ -1155,7 +1165,7 @@ void ReducingState<T, Reduce>::Add(const T& value) {
     WEIR_DCHECK(serde::Codec<T>::Size(reduced) == stored->size());
     serde::Codec<T>::Write(reduced, stored->data());
   } else {
-    const std::span<const std::byte> stored = FindEntry(namespace_);
+    const std::span<const std::byte> stored = GetEntry(namespace_);
     if (stored.data() == nullptr) {
       PutEntry(namespace_, internal::Encode(value, scratch_));
       return;
@@ -1167,7 +1177,7 @@ void ReducingState<T, Reduce>::Add(const T& value) {
 
 template <typename T, typename Reduce>
 std::optional<T> ReducingState<T, Reduce>::Get() const {
-  const std::span<const std::byte> stored = FindEntry(namespace_);
+  const std::span<const std::byte> stored = GetEntry(namespace_);
   if (stored.data() == nullptr) return std::nullopt;
   return std::optional<T>(serde::Codec<T>::Read(stored.data()));
 }
@@ -1185,7 +1195,7 @@ void ReducingState<T, Reduce>::MergeNamespaces(std::string_view target,
   bool merged = false;
   for (size_t i = 0; i < sources.size(); ++i) {
     if (internal::IsRepeatedSource(sources, i, target)) continue;
-    const std::span<const std::byte> stored = FindEntry(sources[i]);
+    const std::span<const std::byte> stored = GetEntry(sources[i]);
     if (stored.data() == nullptr) continue;
     if (!merged) {
       scratch_.assign(stored.begin(), stored.end());
@@ -1198,7 +1208,7 @@ void ReducingState<T, Reduce>::MergeNamespaces(std::string_view target,
     scratch_.swap(merge_scratch_);
   }
   if (!merged) return;
-  const std::span<const std::byte> stored = FindEntry(target);
+  const std::span<const std::byte> stored = GetEntry(target);
   if (stored.data() != nullptr) {
     const T reduced =
         reduce_(serde::Codec<T>::Read(stored.data()), serde::Codec<T>::Read(scratch_.data()));
@@ -1239,7 +1249,7 @@ void AggregatingState<In, Acc, Out, Aggregate>::Add(const In& value) {
     WEIR_DCHECK(serde::Codec<Acc>::Size(accumulator) == stored->size());
     serde::Codec<Acc>::Write(accumulator, stored->data());
   } else {
-    const std::span<const std::byte> stored = FindEntry(namespace_);
+    const std::span<const std::byte> stored = GetEntry(namespace_);
     Acc accumulator = stored.data() == nullptr ? aggregate_.CreateAccumulator()
                                                : Acc(serde::Codec<Acc>::Read(stored.data()));
     AddTo(value, accumulator);
@@ -1249,14 +1259,14 @@ void AggregatingState<In, Acc, Out, Aggregate>::Add(const In& value) {
 
 template <typename In, typename Acc, typename Out, typename Aggregate>
 std::optional<Out> AggregatingState<In, Acc, Out, Aggregate>::Get() const {
-  const std::span<const std::byte> stored = FindEntry(namespace_);
+  const std::span<const std::byte> stored = GetEntry(namespace_);
   if (stored.data() == nullptr) return std::nullopt;
   return std::optional<Out>(aggregate_.GetResult(serde::Codec<Acc>::Read(stored.data())));
 }
 
 template <typename In, typename Acc, typename Out, typename Aggregate>
 std::optional<Acc> AggregatingState<In, Acc, Out, Aggregate>::GetAccumulator() const {
-  const std::span<const std::byte> stored = FindEntry(namespace_);
+  const std::span<const std::byte> stored = GetEntry(namespace_);
   if (stored.data() == nullptr) return std::nullopt;
   return std::optional<Acc>(serde::Codec<Acc>::Read(stored.data()));
 }
@@ -1272,7 +1282,7 @@ void AggregatingState<In, Acc, Out, Aggregate>::MergeNamespaces(
   bool merged = false;
   for (size_t i = 0; i < sources.size(); ++i) {
     if (internal::IsRepeatedSource(sources, i, target)) continue;
-    const std::span<const std::byte> stored = FindEntry(sources[i]);
+    const std::span<const std::byte> stored = GetEntry(sources[i]);
     if (stored.data() == nullptr) continue;
     if (!merged) {
       scratch_.assign(stored.begin(), stored.end());
@@ -1285,7 +1295,7 @@ void AggregatingState<In, Acc, Out, Aggregate>::MergeNamespaces(
     scratch_.swap(merge_scratch_);
   }
   if (!merged) return;
-  const std::span<const std::byte> stored = FindEntry(target);
+  const std::span<const std::byte> stored = GetEntry(target);
   if (stored.data() != nullptr) {
     const Acc accumulator = aggregate_.Merge(serde::Codec<Acc>::Read(stored.data()),
                                              serde::Codec<Acc>::Read(scratch_.data()));
