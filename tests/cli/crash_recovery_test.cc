@@ -61,9 +61,9 @@ class CrashRecoveryTest : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("weir-crash-" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    // About 2.7 MB in Release (a run lasts 1-2 s on the loaded 2-core CI machine); the sanitized
+    // About 5 MB in Release (a run lasts 1-3 s on the loaded 2-core CI machine); the sanitized
     // binary is several times slower, so it gets a quarter.
-    text_ = testing::GenerateWords(/*seed=*/2026, UnderSanitizer() ? 20000 : 80000);
+    text_ = testing::GenerateWords(/*seed=*/2026, UnderSanitizer() ? 30000 : 150000);
     input_ = dir_ / "input.txt";
     std::ofstream(input_, std::ios::binary) << text_;
   }
@@ -107,10 +107,20 @@ class CrashRecoveryTest : public ::testing::Test {
       case Phase::kEarly:
         alive = sleep_ms(uniform(0, 250));
         break;
-      case Phase::kDuringCheckpoint:
-        alive = sleep_ms(uniform(0, typical_run_ms / 3));
+      case Phase::kDuringCheckpoint: {
+        // While this attempt writes its second checkpoint or a later one (the first one is what
+        // kEarly and kAnywhere tend to hit).
+        const std::vector<fs::path> before = CompletedCheckpoints(checkpoints);
+        const fs::path newest_before = before.empty() ? fs::path() : before.front();
+        while (alive) {
+          const std::vector<fs::path> now = CompletedCheckpoints(checkpoints);
+          if (!now.empty() && now.front() != newest_before) break;
+          alive = sleep_ms(0.2);
+        }
+        if (alive) alive = sleep_ms(uniform(0, typical_run_ms / 5));
         while (alive && !CheckpointInProgress(checkpoints)) alive = sleep_ms(0.2);
         break;
+      }
       case Phase::kAfterCheckpoint: {
         const std::vector<fs::path> before = CompletedCheckpoints(checkpoints);
         const fs::path newest_before = before.empty() ? fs::path() : before.front();
