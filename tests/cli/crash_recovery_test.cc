@@ -64,7 +64,7 @@ class CrashRecoveryTest : public ::testing::Test {
     // About 5 MB in Release (a run lasts 1-3 s on the loaded 2-core CI machine); the sanitized
     // binary is several times slower but starts slower still (at parallelism 2 a 30000-line run took
     // no checkpoint at all), so it gets 60%.
-    text_ = testing::GenerateWords(/*seed=*/2026, UnderSanitizer() ? 90000 : 150000);
+    text_ = testing::GenerateWords(/*seed=*/2026, UnderSanitizer() ? 90000 : 600000);
     input_ = dir_ / "input.txt";
     std::ofstream(input_, std::ios::binary) << text_;
   }
