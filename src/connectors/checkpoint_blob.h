@@ -9,11 +9,15 @@
 
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/check.h"
 #include "base/status.h"
+#include "operators/stream_operator.h"
+#include "state/snapshot.h"
 
 namespace weir::connectors {
 
@@ -81,5 +85,25 @@ class BlobReader {
   std::string_view bytes_;
   std::string what_;
 };
+
+// The restore step every source whose position depends on its parallelism shares: the bytes of
+// the blob `name` this subtask wrote, or nullopt when the checkpoint holds none (the source starts
+// from its beginning). FailedPrecondition naming the task and both parallelisms when the
+// checkpoint was taken at another one; `kind` ("a generator source") and `why` (what ties the
+// position to the parallelism) complete that message.
+inline Result<std::optional<std::string>> OwnPositionBlob(const state::RestoreReader& reader,
+                                                          const operators::OperatorContext& context,
+                                                          std::string_view name, std::string_view kind,
+                                                          std::string_view why) {
+  std::vector<std::string> blobs = reader.Blobs(name);
+  if (blobs.empty()) return std::optional<std::string>();
+  if (reader.old_parallelism() != context.parallelism) {
+    return FailedPrecondition(
+        "{}: {} cannot be restored at another parallelism (checkpoint {} was taken at parallelism {}, the "
+        "job runs at {}): {}",
+        context.task_name, kind, reader.checkpoint_id(), reader.old_parallelism(), context.parallelism, why);
+  }
+  return std::optional<std::string>(std::move(blobs[0]));
+}
 
 }  // namespace weir::connectors

@@ -41,15 +41,11 @@ class CollectionSource final : public operators::SourceOperator<T> {
 
   Status RestoreState(state::RestoreReader& reader) override {
     const operators::OperatorContext& context = *this->context();
-    const std::vector<std::string> blobs = reader.Blobs(kState);
-    if (blobs.empty()) return Status::Ok();
-    if (reader.old_parallelism() != context.parallelism) {
-      return FailedPrecondition(
-          "{}: a collection source cannot be restored at another parallelism (checkpoint {} was taken at "
-          "parallelism {}, the job runs at {})",
-          context.task_name, reader.checkpoint_id(), reader.old_parallelism(), context.parallelism);
-    }
-    BlobReader blob(blobs[0], context.task_name);
+    ASSIGN_OR_RETURN(std::optional<std::string> bytes,
+                     OwnPositionBlob(reader, context, kState, "a collection source",
+                                     "its position is an index into the share of this subtask"));
+    if (!bytes.has_value()) return Status::Ok();
+    BlobReader blob(*bytes, context.task_name);
     RETURN_IF_ERROR(blob.ExpectTag(kTag));
     ASSIGN_OR_RETURN(int64_t size, blob.GetInt64());
     ASSIGN_OR_RETURN(int64_t next, blob.GetInt64());

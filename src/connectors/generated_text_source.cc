@@ -110,15 +110,10 @@ Status GeneratedTextSource::SnapshotState(state::SnapshotWriter& writer) {
 
 Status GeneratedTextSource::RestoreState(state::RestoreReader& reader) {
   const operators::OperatorContext& context = *this->context();
-  const std::vector<std::string> blobs = reader.Blobs(kPositionState);
-  if (blobs.empty()) return Status::Ok();
-  if (reader.old_parallelism() != context.parallelism) {
-    return FailedPrecondition(
-        "{}: a generated-text source cannot be restored at another parallelism (checkpoint {} was taken at "
-        "parallelism {}, the job runs at {}): each subtask's share depends on the parallelism",
-        context.task_name, reader.checkpoint_id(), reader.old_parallelism(), context.parallelism);
-  }
-  BlobReader blob(blobs[0], context.task_name);
+  ASSIGN_OR_RETURN(std::optional<std::string> bytes,
+                   OwnPositionBlob(reader, context, kPositionState, "a generated-text source", "each subtask's share depends on the parallelism"));
+  if (!bytes.has_value()) return Status::Ok();
+  BlobReader blob(*bytes, context.task_name);
   RETURN_IF_ERROR(blob.ExpectTag(kPositionTag));
   ASSIGN_OR_RETURN(int64_t total_bytes, blob.GetInt64());
   ASSIGN_OR_RETURN(int64_t block_size, blob.GetInt64());

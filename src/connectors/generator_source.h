@@ -71,15 +71,10 @@ class GeneratorSource final : public operators::SourceOperator<T> {
 
   Status RestoreState(state::RestoreReader& reader) override {
     const operators::OperatorContext& context = *this->context();
-    const std::vector<std::string> blobs = reader.Blobs(kState);
-    if (blobs.empty()) return Status::Ok();
-    if (reader.old_parallelism() != context.parallelism) {
-      return FailedPrecondition(
-          "{}: a generator source cannot be restored at another parallelism (checkpoint {} was taken at "
-          "parallelism {}, the job runs at {}): its index ranges are cut by the parallelism",
-          context.task_name, reader.checkpoint_id(), reader.old_parallelism(), context.parallelism);
-    }
-    BlobReader blob(blobs[0], context.task_name);
+    ASSIGN_OR_RETURN(std::optional<std::string> bytes,
+                     OwnPositionBlob(reader, context, kState, "a generator source", "its index ranges are cut by the parallelism"));
+    if (!bytes.has_value()) return Status::Ok();
+    BlobReader blob(*bytes, context.task_name);
     RETURN_IF_ERROR(blob.ExpectTag(kTag));
     ASSIGN_OR_RETURN(int64_t count, blob.GetInt64());
     ASSIGN_OR_RETURN(int64_t next, blob.GetInt64());
