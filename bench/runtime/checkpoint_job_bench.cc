@@ -711,5 +711,70 @@ BENCHMARK(BM_CheckpointJob_Targets)
     ->UseManualTime()
     ->Unit(benchmark::kSecond);
 
+// The restore alone, repeated: what the Targets run measures once in its step 3, for working on
+// restore. WEIR_CHECKPOINT_BENCH_BASE=<dir> keeps the base checkpoint in <dir> (made there on the
+// first use, reused by later invocations of the same key count), so a profile of an invocation
+// covers restores only; WEIR_CHECKPOINT_BENCH_RESTORES=<n> sets the number of restores (default 3).
+void BM_CheckpointRestore_Repeated(benchmark::State& state) {
+  const char* keys_override = std::getenv("WEIR_CHECKPOINT_BENCH_KEYS");
+  const int64_t keys = keys_override != nullptr ? std::atoll(keys_override) : state.range(0);
+  WEIR_CHECK_MSG(keys >= 1000, "WEIR_CHECKPOINT_BENCH_KEYS must be at least 1000");
+  const char* restores_override = std::getenv("WEIR_CHECKPOINT_BENCH_RESTORES");
+  const int restores = restores_override != nullptr ? std::atoi(restores_override) : 3;
+  const char* env_dir = std::getenv("WEIR_BENCH_DIR");
+  const fs::path root = fs::path(env_dir != nullptr ? env_dir : "/tmp") / fmt::format("weir_checkpoint_restore_bench_{}", ::getpid());
+  const char* kept_base = std::getenv("WEIR_CHECKPOINT_BENCH_BASE");
+  const fs::path base_dir = kept_base != nullptr ? fs::path(kept_base) / fmt::format("keys-{}", keys) : root / "base";
+  fs::remove_all(root);
+  fs::create_directories(root);
+  for (auto _ : state) {
+    // The base checkpoint: the newest complete chk-<n> under base_dir, made when there is none.
+    std::string base;
+    if (fs::is_directory(base_dir)) {
+      for (const auto& job_dir : fs::directory_iterator(base_dir)) {
+        if (!job_dir.is_directory()) continue;
+        for (const auto& entry : fs::directory_iterator(job_dir.path())) {
+          if (fs::exists(entry.path() / "_metadata")) base = entry.path().string();
+        }
+      }
+    }
+    if (base.empty()) {
+      fs::remove_all(base_dir);
+      fs::create_directories(base_dir);
+      g_probe.Reset();
+      Run run = RunJob({keys, {{Step::kInsert, keys}, {Step::kWaitForCheckpoint}}, true, base_dir.string(), "", "5 s"});
+      WEIR_CHECK_MSG(!run.last_checkpoint.empty(), "the base run completed no checkpoint");
+      base = run.last_checkpoint;
+      fmt::print(stderr, "[bench] base: {} keys inserted in {:.2f} s, checkpoint {}\n", keys, run.execute_seconds, base);
+    }
+    std::vector<double> restore_seconds, load_seconds;
+    int64_t state_bytes = 0;
+    for (int i = 0; i < restores; ++i) {
+      g_probe.Reset();
+      const std::string dir = (root / fmt::format("run-{}", i)).string();
+      fs::create_directories(dir);
+      Run run = RunJob({keys, {{Step::kChange, 1}}, false, dir, base});
+      fs::remove_all(dir);
+      restore_seconds.push_back(run.restore_seconds);
+      load_seconds.push_back(run.load_seconds);
+      state_bytes = run.state_bytes;
+      fmt::print(stderr, "[bench] restore {}: {:.3f} s, of which {:.3f} s reading and verifying the files\n", i,
+                 run.restore_seconds, run.load_seconds);
+    }
+    fs::remove_all(root);
+    std::string runs;
+    for (double s : restore_seconds) runs += fmt::format("{}{:.3f}", runs.empty() ? "" : " ", s);
+    fmt::print("\nRestore of {} keys ({} bytes): median {:.3f} s (runs: {}), of which reading and verifying the files "
+               "{:.3f} s (median)\n\n", keys, state_bytes, Median(restore_seconds), runs, Median(load_seconds));
+    std::fflush(stdout);
+    state.counters["restore_s"] = Median(restore_seconds);
+    state.counters["load_s"] = Median(load_seconds);
+  }
+}
+BENCHMARK(BM_CheckpointRestore_Repeated)
+    ->Arg(20'000'000)
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond);
+
 }  // namespace
 }  // namespace weir::api

@@ -5,6 +5,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include <filesystem>
 #include <mutex>
 #include <system_error>
+#include <utility>
 
 #include "base/check.h"
 #include "base/xxhash.h"
@@ -685,10 +687,11 @@ Status CheckpointStorage::VerifyFile(const std::string& path, int64_t size, uint
   return ReadVerifiedFile(path, size, xxh3, nullptr);
 }
 
-Status CheckpointStorage::ReadVerifiedFile(const std::string& path, int64_t size, uint64_t xxh3,
-                                           std::vector<std::byte>* out) {
-  ASSIGN_OR_RETURN(const int fd, OpenForReading(path, "checkpoint file"));
-  FdCloser closer(fd);
+namespace {
+
+// The checks of a data file that precede hashing its data: its length against the manifest's size,
+// then its trailer (magic, and size and xxh3 against the manifest's).
+Status CheckLengthAndTrailer(int fd, const std::string& path, int64_t size, uint64_t xxh3) {
   ASSIGN_OR_RETURN(const int64_t file_size, FileSize(fd, path));
   if (file_size != size + kCheckpointTrailerBytes) {
     return DataLoss(
@@ -709,6 +712,24 @@ Status CheckpointStorage::ReadVerifiedFile(const std::string& path, int64_t size
         "xxh3 {:016x})",
         path, trailer.size, trailer.xxh3, size, xxh3);
   }
+  return Status::Ok();
+}
+
+Status CheckDataHash(const std::string& path, uint64_t actual, uint64_t xxh3) {
+  if (actual != xxh3) {
+    return DataLoss("checkpoint file '{}': checksum mismatch (data xxh3 {:016x}, manifest {:016x})",
+                    path, actual, xxh3);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status CheckpointStorage::ReadVerifiedFile(const std::string& path, int64_t size, uint64_t xxh3,
+                                           std::vector<std::byte>* out) {
+  ASSIGN_OR_RETURN(const int fd, OpenForReading(path, "checkpoint file"));
+  FdCloser closer(fd);
+  RETURN_IF_ERROR(CheckLengthAndTrailer(fd, path, size, xxh3));
   XXH3_state_t state;
   XXH3_64bits_reset(&state);
   if (out != nullptr) {
@@ -725,12 +746,61 @@ Status CheckpointStorage::ReadVerifiedFile(const std::string& path, int64_t size
       offset += static_cast<int64_t>(piece.size());
     }
   }
-  const uint64_t actual = XXH3_64bits_digest(&state);
-  if (actual != xxh3) {
-    return DataLoss("checkpoint file '{}': checksum mismatch (data xxh3 {:016x}, manifest {:016x})",
-                    path, actual, xxh3);
+  return CheckDataHash(path, XXH3_64bits_digest(&state), xxh3);
+}
+
+Result<VerifiedFileBytes> CheckpointStorage::MapVerifiedFile(const std::string& path, int64_t size,
+                                                             uint64_t xxh3) {
+  ASSIGN_OR_RETURN(const int fd, OpenForReading(path, "checkpoint file"));
+  FdCloser closer(fd);
+  RETURN_IF_ERROR(CheckLengthAndTrailer(fd, path, size, xxh3));
+  VerifiedFileBytes file;
+  const auto data_bytes = static_cast<size_t>(size);
+  if (data_bytes > 0) {
+    const size_t mapping_bytes = data_bytes + kCheckpointTrailerBytes;
+    // MADV_POPULATE_READ reads the file in as MAP_POPULATE would, but reports a read error as an
+    // error instead of a SIGBUS on the first access; then the bytes are read with pread, which
+    // names the error (as on a kernel before 5.14 or a file system that cannot map).
+    void* mapping = ::mmap(nullptr, mapping_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (mapping != MAP_FAILED && ::madvise(mapping, mapping_bytes, MADV_POPULATE_READ) != 0) {
+      ::munmap(mapping, mapping_bytes);
+      mapping = MAP_FAILED;
+    }
+    if (mapping != MAP_FAILED) {
+      file.mapping_ = mapping;
+      file.mapping_bytes_ = mapping_bytes;
+      file.bytes_ = std::span<const std::byte>(static_cast<const std::byte*>(mapping), data_bytes);
+    } else {
+      file.buffer_ = std::make_unique_for_overwrite<std::byte[]>(data_bytes);
+      RETURN_IF_ERROR(PreadAll(fd, path, std::span<std::byte>(file.buffer_.get(), data_bytes), 0));
+      file.bytes_ = std::span<const std::byte>(file.buffer_.get(), data_bytes);
+    }
   }
-  return Status::Ok();
+  RETURN_IF_ERROR(CheckDataHash(path, XXH3_64bits(file.bytes_.data(), file.bytes_.size()), xxh3));
+  return file;
+}
+
+VerifiedFileBytes::VerifiedFileBytes(VerifiedFileBytes&& other) noexcept { *this = std::move(other); }
+
+VerifiedFileBytes& VerifiedFileBytes::operator=(VerifiedFileBytes&& other) noexcept {
+  if (this != &other) {
+    Reset();
+    mapping_ = std::exchange(other.mapping_, nullptr);
+    mapping_bytes_ = std::exchange(other.mapping_bytes_, 0);
+    buffer_ = std::move(other.buffer_);
+    bytes_ = std::exchange(other.bytes_, {});
+  }
+  return *this;
+}
+
+VerifiedFileBytes::~VerifiedFileBytes() { Reset(); }
+
+void VerifiedFileBytes::Reset() {
+  if (mapping_ != nullptr) ::munmap(mapping_, mapping_bytes_);
+  mapping_ = nullptr;
+  mapping_bytes_ = 0;
+  buffer_.reset();
+  bytes_ = {};
 }
 
 void CheckpointStorage::StartHash() {

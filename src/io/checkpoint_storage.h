@@ -71,6 +71,34 @@ struct WrittenChunk {
 // (uint64 little-endian), XXH3-64 of the data (uint64 little-endian).
 inline constexpr int64_t kCheckpointTrailerBytes = 24;
 
+// The data bytes of one verified checkpoint file, as CheckpointStorage::MapVerifiedFile returns
+// them: the file mapped read-only (its page-cache pages, so no copy and no freshly faulted memory),
+// or, where the file system cannot map it, read into a buffer. Move-only; unmaps when destroyed.
+// A mapping stays valid when the file is unlinked (Retain pruning it), not when the file is
+// truncated underneath it: CheckpointStorage never truncates a file of a completed checkpoint.
+class VerifiedFileBytes {
+ public:
+  VerifiedFileBytes() = default;
+  VerifiedFileBytes(VerifiedFileBytes&& other) noexcept;
+  VerifiedFileBytes& operator=(VerifiedFileBytes&& other) noexcept;
+  VerifiedFileBytes(const VerifiedFileBytes&) = delete;
+  VerifiedFileBytes& operator=(const VerifiedFileBytes&) = delete;
+  ~VerifiedFileBytes();
+
+  std::span<const std::byte> bytes() const { return bytes_; }
+  // Whether the bytes are the file's mapping (false: a buffer, or an empty file).
+  bool mapped() const { return mapping_ != nullptr; }
+
+ private:
+  friend class CheckpointStorage;
+  void Reset();
+
+  void* mapping_ = nullptr;  // mmap of the whole file (data and trailer), or null
+  size_t mapping_bytes_ = 0;
+  std::unique_ptr<std::byte[]> buffer_;  // the data bytes when the file is not mapped
+  std::span<const std::byte> bytes_;
+};
+
 class CheckpointStorage {
  public:
   struct Options {
@@ -167,6 +195,16 @@ class CheckpointStorage {
   // VerifyFile, in one pass over the file: what a restore wants.
   static Status ReadVerifiedFile(const std::string& path, int64_t size, uint64_t xxh3,
                                  std::vector<std::byte>* out);
+
+  // As ReadVerifiedFile, without copying: the file is mapped and populated (MADV_POPULATE_READ, so
+  // the kernel reads it ahead in large requests, reports read errors as errors, and no page fault
+  // follows) and hashed in place. What a restore wants: a 1 GB checkpoint costs no fresh memory to
+  // zero and fault in, and a file still in the page cache is not read again (measured on the
+  // development VM: 500 MB in 0.3 s from the disk, 0.03 s from the page cache, against 0.5-1.8 s
+  // for a zero-filled vector read with pread). Falls back to reading into a buffer (not
+  // zero-filled) when the file cannot be mapped or populated. Errors as ReadVerifiedFile.
+  static Result<VerifiedFileBytes> MapVerifiedFile(const std::string& path, int64_t size,
+                                                   uint64_t xxh3);
 
  private:
   struct HashState;  // xxh3 streaming state of the file being written

@@ -113,20 +113,19 @@ Result<std::shared_ptr<const LoadedCheckpoint>> LoadedCheckpoint::Load(const std
   auto loaded = std::make_shared<LoadedCheckpoint>();
   loaded->directory_ = dir.string();
   ASSIGN_OR_RETURN(loaded->manifest_, ParseManifest(text, (dir / "_metadata").string()));
-  loaded->files_.resize(loaded->manifest_.files.size());
-  for (size_t i = 0; i < loaded->manifest_.files.size(); ++i) {
-    const ManifestFile& file = loaded->manifest_.files[i];
+  loaded->files_.reserve(loaded->manifest_.files.size());
+  for (const ManifestFile& file : loaded->manifest_.files) {
     const std::string file_path = (dir / file.name).lexically_normal().string();
-    RETURN_IF_ERROR(io::CheckpointStorage::ReadVerifiedFile(file_path, file.size, file.xxh3, &loaded->files_[i])
-                        .WithContext(fmt::format("checkpoint {}", loaded->directory_)));
+    Result<io::VerifiedFileBytes> bytes = io::CheckpointStorage::MapVerifiedFile(file_path, file.size, file.xxh3);
+    RETURN_IF_ERROR(bytes.status().WithContext(fmt::format("checkpoint {}", loaded->directory_)));
+    loaded->files_.push_back(std::move(bytes).value());
     loaded->bytes_ += file.size;
   }
   return std::shared_ptr<const LoadedCheckpoint>(std::move(loaded));
 }
 
 std::span<const std::byte> LoadedCheckpoint::Chunk(const ChunkRef& chunk) const {
-  const std::vector<std::byte>& file = files_[static_cast<size_t>(chunk.file)];
-  return std::span<const std::byte>(file).subspan(static_cast<size_t>(chunk.offset),
+  return files_[static_cast<size_t>(chunk.file)].bytes().subspan(static_cast<size_t>(chunk.offset),
                                                    static_cast<size_t>(chunk.length));
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "io/checkpoint_storage.h"
 #include "runtime/job_graph.h"
 #include "runtime/manifest.h"
 #include "state/snapshot.h"
@@ -35,7 +36,7 @@ class LoadedCheckpoint {
  private:
   std::string directory_;
   Manifest manifest_;
-  std::vector<std::vector<std::byte>> files_;
+  std::vector<io::VerifiedFileBytes> files_;  // mapped read-only (see MapVerifiedFile)
   int64_t bytes_ = 0;
 };
 

@@ -471,6 +471,67 @@ TEST(CheckpointStorageTest, CorruptionIsDetectedAndNamesTheFile) {
 
 // Every fault, on both write paths: a clear Status naming the file and the operation, the failed
 // file removed, and no _metadata.
+TEST(CheckpointStorageTest, MapVerifiedFileHoldsTheDataAndNamesTheFileOnError) {
+  TempTree tree;
+  std::unique_ptr<CheckpointStorage> storage = OpenStorage(tree.path());
+  ASSERT_NE(storage, nullptr);
+  ASSERT_TRUE(storage->BeginCheckpoint(1).ok());
+  const Chunks chunks(SegmentSizes());
+  Result<CheckpointFile> file = storage->WriteDataFile(1, "op.data", chunks.spans, nullptr);
+  ASSERT_TRUE(file.ok()) << file.status();
+  Result<CheckpointFile> empty = storage->WriteDataFile(1, "empty.data", {}, nullptr);
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  const std::string path = storage->job_dir() + "/chk-1/op.data";
+  const std::string expected = chunks.Concatenated();
+  auto as_string = [](std::span<const std::byte> bytes) {
+    return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  };
+
+  Result<VerifiedFileBytes> mapped = CheckpointStorage::MapVerifiedFile(path, file->size, file->xxh3);
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  EXPECT_TRUE(mapped->mapped());
+  EXPECT_EQ(as_string(mapped->bytes()), expected);
+  // Moved, and with the file unlinked (Retain pruning it), the bytes stay readable.
+  VerifiedFileBytes moved = std::move(mapped).value();
+  fs::remove(path);
+  EXPECT_EQ(as_string(moved.bytes()), expected);
+  VerifiedFileBytes assigned;
+  assigned = std::move(moved);
+  EXPECT_TRUE(moved.bytes().empty());
+  EXPECT_EQ(as_string(assigned.bytes()), expected);
+
+  Result<VerifiedFileBytes> nothing =
+      CheckpointStorage::MapVerifiedFile(storage->job_dir() + "/chk-1/empty.data", 0, empty->xxh3);
+  ASSERT_TRUE(nothing.ok()) << nothing.status();
+  EXPECT_TRUE(nothing->bytes().empty());
+
+  auto expect_error = [&](const std::string& what, StatusCode code) {
+    Result<VerifiedFileBytes> bad = CheckpointStorage::MapVerifiedFile(path, file->size, file->xxh3);
+    ASSERT_FALSE(bad.ok()) << what;
+    EXPECT_EQ(bad.status().code(), code) << bad.status();
+    EXPECT_NE(bad.status().message().find(path), std::string_view::npos) << bad.status();
+    EXPECT_NE(bad.status().message().find(what), std::string_view::npos) << bad.status();
+  };
+  expect_error("missing", StatusCode::kNotFound);
+  // The file as written: the data, then its trailer (magic, size, xxh3; docs/checkpoints.md).
+  const std::string& pristine = expected;
+  std::string trailer = "WEIRDAT1";
+  const uint64_t size = expected.size();
+  trailer.append(reinterpret_cast<const char*>(&size), 8);
+  trailer.append(reinterpret_cast<const char*>(&file->xxh3), 8);
+  WriteWholeFile(path, pristine + trailer);
+  Result<VerifiedFileBytes> again = CheckpointStorage::MapVerifiedFile(path, file->size, file->xxh3);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(as_string(again->bytes()), expected);
+  FlipByte(path, 1234567);
+  expect_error("checksum mismatch", StatusCode::kDataLoss);
+  WriteWholeFile(path, pristine + trailer);
+  FlipByte(path, file->size + 2);
+  expect_error("bad magic", StatusCode::kDataLoss);
+  WriteWholeFile(path, (pristine + trailer).substr(0, pristine.size() - 5000));
+  expect_error("truncated", StatusCode::kDataLoss);
+}
+
 TEST(CheckpointStorageTest, InjectedFaultsFailCleanly) {
   struct Case {
     const char* spec;
