@@ -19,7 +19,8 @@ bool StateBase::PutEntry(std::string_view ns, std::span<const std::byte> value) 
   return false;
 }
 
-void StateBase::Fail(const Status& status) { backend_->Fail(status); }
+void StateBase::Fail(const Status& status) const { backend_->Fail(status); }
+bool StateBase::failed() const { return !backend_->ok(); }
 
 namespace internal {
 

@@ -118,9 +118,14 @@ class StateBase {
   const CurrentKey& key() const;
   // The stored value of the current key under `ns` (any of this state's encodings), or a span
   // whose data() is null when absent. Valid until the next mutation of this state.
+  // An empty span is also what a failed relocation returns (an entry a checkpoint sealed, with no
+  // budget left to move it): that is recorded in the backend, and callers tell the two apart with
+  // failed() before treating the entry as absent.
   std::span<std::byte> FindEntry(std::string_view ns) const {
     const CurrentKey& current = key();
-    return table_->Find(current.hash, current.key_group, current.bytes, ns);
+    const std::span<std::byte> found = table_->Find(current.hash, current.key_group, current.bytes, ns);
+    if (found.data() == nullptr && !table_->status().ok()) [[unlikely]] Fail(table_->status());
+    return found;
   }
   // As FindEntry, for reading only: never relocates an entry a checkpoint sealed, so reads do
   // not grow the next incremental checkpoint (StateTable::Get).
@@ -136,7 +141,10 @@ class StateBase {
     table_->Remove(current.hash, current.key_group, current.bytes, ns);
   }
   // Records a failed write (the first one wins) in the backend.
-  void Fail(const Status& status);
+  void Fail(const Status& status) const;
+  // Whether the backend holds a failure: the task is failing, and a write skipped now is lost with
+  // the rest of its state, which the restart restores from the last checkpoint.
+  bool failed() const;
 
   KeyedStateBackend* const backend_;
   const std::string name_;
@@ -310,9 +318,13 @@ class ListState final : public StateBase {
   size_t MaxChunkCapacity(std::string_view ns) const;
 
   std::string_view ChunkNamespace(std::string_view ns, uint32_t index) const;
+  // As FindEntry, for a chunk.
   std::span<std::byte> FindChunk(std::string_view ns, uint32_t index) const {
     const CurrentKey& current = key();
-    return chunks_->Find(current.hash, current.key_group, current.bytes, ChunkNamespace(ns, index));
+    const std::span<std::byte> found =
+        chunks_->Find(current.hash, current.key_group, current.bytes, ChunkNamespace(ns, index));
+    if (found.data() == nullptr && !chunks_->status().ok()) [[unlikely]] Fail(chunks_->status());
+    return found;
   }
   std::span<const std::byte> GetChunk(std::string_view ns, uint32_t index) const {
     const CurrentKey& current = key();
@@ -734,6 +746,7 @@ void ListState<T>::Add(const T& value) {
   const size_t stride = internal::Align8(size);
   const std::span<std::byte> head = FindEntry(namespace_);
   if (head.data() == nullptr) {
+    if (failed()) [[unlikely]] return;
     scratch_.resize(internal::kListHeaderSize + stride);
     internal::StoreHeader(scratch_.data(),
                           internal::ListHeader{1, static_cast<uint32_t>(stride), 0, 0});
@@ -770,7 +783,10 @@ void ListState<T>::Add(const T& value) {
   } else {
     const uint32_t last = header.first_chunk + header.chunk_count - 1;
     const std::span<std::byte> chunk = FindChunk(namespace_, last);
-    WEIR_CHECK(chunk.data() != nullptr);
+    if (chunk.data() == nullptr) [[unlikely]] {
+      WEIR_CHECK(failed());  // the head names the chunk: only a failed relocation hides it
+      return;
+    }
     auto chunk_header = internal::LoadHeader<internal::ChunkHeader>(chunk.data());
     const size_t capacity = chunk.size() - internal::kChunkHeaderSize;
     const size_t needed = chunk_header.used + stride;
@@ -904,6 +920,7 @@ template <typename T>
 void ListState<T>::MergeNamespaces(std::string_view target,
                                    std::span<const std::string_view> sources) {
   const std::span<std::byte> target_head = FindEntry(target);
+  if (target_head.data() == nullptr && failed()) [[unlikely]] return;
   internal::ListHeader merged{0, 0, 0, 0};
   size_t capacity = 0;
   if (target_head.data() != nullptr) {
@@ -1030,7 +1047,7 @@ bool MapState<K, V>::StoreCount(uint64_t count) {
 template <typename K, typename V>
 std::optional<V> MapState<K, V>::Get(const K& key) const {
   const std::span<const std::byte> entry =
-      FindEntry(EntryNamespace(internal::Encode(key, user_key_)));
+      GetEntry(EntryNamespace(internal::Encode(key, user_key_)));
   if (entry.data() == nullptr) return std::nullopt;
   return std::optional<V>(serde::Codec<V>::Read(entry.data() + kValueOffset));
 }
@@ -1045,6 +1062,7 @@ void MapState<K, V>::Put(const K& key, const V& value) {
   const std::span<const std::byte> user_key = internal::Encode(key, user_key_);
   const std::string_view entry_ns = EntryNamespace(user_key);
   const std::span<std::byte> entry = FindEntry(entry_ns);
+  if (entry.data() == nullptr && failed()) [[unlikely]] return;
   const size_t entry_size = kValueOffset + serde::Codec<V>::Size(value);
   if (entry.data() != nullptr) {
     if constexpr (internal::kPlainBytes<V>) {
@@ -1087,15 +1105,26 @@ void MapState<K, V>::Remove(const K& key) {
   const uint64_t count = Count();
   WEIR_CHECK(count > position);
   const auto last = static_cast<uint32_t>(count - 1);
+  // The entries rewritten in place below (the count, the moved key's entry) may lie in bytes a
+  // checkpoint sealed; moving them out needs memory and can fail, so it is done first, while the
+  // map is unchanged (a Find relocates; the rewrites then find them in place).
+  if (count > 1 && FindEntry(CountNamespace()).data() == nullptr) [[unlikely]] {
+    WEIR_CHECK(failed());  // the map has a count: only a failed relocation hides it
+    return;
+  }
   if (position != last) {
-    // Move the last slot's key into the hole first: the only step that can fail.
     const std::span<const std::byte> last_key = GetEntry(SlotNamespace(last));
     WEIR_CHECK(last_key.data() != nullptr);
     moved_key_.assign(last_key.begin(), last_key.end());
+    if (FindEntry(EntryNamespace(moved_key_)).data() == nullptr) [[unlikely]] {
+      WEIR_CHECK(failed());  // the slot names the key: only a failed relocation hides it
+      return;
+    }
+    // Move the last slot's key into the hole: the only step left that can fail.
     if (!PutEntry(SlotNamespace(position), moved_key_)) return;
-    RemoveEntry(entry_ns);
+    RemoveEntry(EntryNamespace(internal::Encode(key, user_key_)));  // (entry_ns's buffer was reused)
     const std::span<std::byte> moved = FindEntry(EntryNamespace(moved_key_));
-    WEIR_CHECK(moved.data() != nullptr);
+    WEIR_CHECK(moved.data() != nullptr);  // moved out of sealed bytes above: found in place
     internal::StoreU32(moved.data(), position);
   } else {
     RemoveEntry(entry_ns);

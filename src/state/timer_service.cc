@@ -389,10 +389,10 @@ void TimerService::Prune(Queue& queue) {
     Queue::Bucket& bucket = queue.buckets[top.bucket];
     while (bucket.cursor < bucket.bytes.size()) {
       const Record record = ReadRecord(bucket.bytes.data() + bucket.cursor);
-      // Find returns a null span for an absent entry; a present one (with its empty value) points
-      // into the table.
+      // Get returns a null span for an absent entry; a present one (with its empty value) points
+      // into the table. (Get: an existence check must not relocate an entry a checkpoint sealed.)
       if (queue.table
-              .Find(record.hash, record.key_group, record.key, TableNamespace(top.time, record.ns))
+              .Get(record.hash, record.key_group, record.key, TableNamespace(top.time, record.ns))
               .data() != nullptr) {
         return;
       }

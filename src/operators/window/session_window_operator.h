@@ -173,6 +173,7 @@ class SessionWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
     if (end - 1 <= watermark) [[unlikely]] {
       // The element's own window has fired or is late: only an open session can take it.
       const std::span<std::byte> stored = sessions_->Find(key.hash, key.key_group, key.bytes);
+      if (RelocationFailed(stored)) [[unlikely]] return;
       AddToSessions(value, timestamp, end, key, stored, watermark);
       this->CheckState();
       return;
@@ -253,7 +254,7 @@ class SessionWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
     const Timestamp time = timer.timestamp;
     const std::span<std::byte> stored =
         sessions_->Find(timer.key.hash, timer.key.key_group, timer.key.bytes);
-    if (stored.empty()) return;
+    if (RelocationFailed(stored) || stored.empty()) return;
     std::span<Session> sessions = SessionsOf(stored);
     size_t kept = 0;
     for (Session& session : sessions) {
@@ -369,6 +370,15 @@ class SessionWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
   // end) merges with the sessions in `stored` (the key's array, empty when the key has none) it
   // intersects, or opens a session; late windows drop the element, windows behind the watermark
   // fire at once.
+  // Whether Find's empty span `stored` is a failed relocation (an entry a checkpoint sealed, with
+  // no budget left to move it) rather than an absent key: then the task fails, as for any write
+  // the budget refuses, instead of taking the key's sessions for none.
+  bool RelocationFailed(std::span<std::byte> stored) {
+    if (stored.data() != nullptr || sessions_->status().ok()) [[likely]] return false;
+    this->context()->Fail(sessions_->status());
+    return true;
+  }
+
   void AddToSessions(const In& value, Timestamp timestamp, Timestamp end,
                      const state::CurrentKey& key, std::span<std::byte> stored, Timestamp watermark) {
     std::span<Session> sessions = SessionsOf(stored);

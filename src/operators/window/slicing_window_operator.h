@@ -452,6 +452,9 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
   static Acc& AccOf(std::span<std::byte> bytes) {
     return *std::launder(reinterpret_cast<Acc*>(bytes.data()));
   }
+  static const Acc& AccOf(std::span<const std::byte> bytes) {
+    return *std::launder(reinterpret_cast<const Acc*>(bytes.data()));
+  }
 
   SliceInfo SliceOf(Timestamp time) const {
     SliceInfo info;
@@ -755,8 +758,8 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
   bool MergeSlices(const state::CurrentKey& key, Timestamp end, Acc* merged, Timestamp* latest) {
     bool any = false;
     for (Timestamp slice_end = end - size_ + slice_; slice_end <= end; slice_end += slice_) {
-      const std::span<std::byte> stored =
-          slices_->Find(key.hash, key.key_group, key.bytes, Namespace(slice_end));
+      const std::span<const std::byte> stored =
+          slices_->Get(key.hash, key.key_group, key.bytes, Namespace(slice_end));
       if (stored.empty()) continue;
       *merged = any ? Combine(*merged, AccOf(stored)) : AccOf(stored);
       any = true;
@@ -809,8 +812,8 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
       Acc suffix = aggregate_.CreateAccumulator();
       for (int64_t j = window_slices_ - 1; j >= 0; --j) {
         const Timestamp slice_end = start + (j + 1) * slice_;
-        const std::span<std::byte> slice =
-            slices_->Find(key.hash, key.key_group, key.bytes, Namespace(slice_end));
+        const std::span<const std::byte> slice =
+            slices_->Get(key.hash, key.key_group, key.bytes, Namespace(slice_end));
         if (!slice.empty()) {
           if (header->front_latest == kMinTimestamp) {
             suffix = AccOf(slice);
@@ -828,8 +831,8 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
     }
     Acc* back = SlidingAcc(base, -1);
     for (Timestamp slice_end = header->back_end + slice_; slice_end <= end; slice_end += slice_) {
-      const std::span<std::byte> slice =
-          slices_->Find(key.hash, key.key_group, key.bytes, Namespace(slice_end));
+      const std::span<const std::byte> slice =
+          slices_->Get(key.hash, key.key_group, key.bytes, Namespace(slice_end));
       if (slice.empty()) continue;
       if (header->back_latest == kMinTimestamp) {
         new (back) Acc(AccOf(slice));
