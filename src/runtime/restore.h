@@ -2,8 +2,10 @@
 // RestoreReader each operator subtask reads its state through (state/snapshot.h).
 //
 // A checkpoint is loaded whole before any task starts: the manifest is parsed, every file it names
-// is read and checked against its size and xxh3 (and its own trailer), so a corrupt checkpoint is
-// rejected before a single operator has restored anything. With "latest", a checkpoint that does
+// is mapped and checked against its size and xxh3 (and its own trailer), so a corrupt checkpoint is
+// rejected before a single operator has restored anything. The files stay mapped read-only (their
+// page-cache pages; io::CheckpointStorage::MapVerifiedFile) until the LoadedCheckpoint goes, and
+// operators restore straight from the mapping. With "latest", a checkpoint that does
 // not verify is skipped for the next older complete one, with a log line naming what is wrong.
 #pragma once
 
