@@ -1,6 +1,8 @@
 #include "state/state_table.h"
 
+#include <sched.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -56,6 +58,13 @@ class SegmentPrefaulter {
 
  private:
   void Run() {
+    // A thread inherits its creator's CPU affinity, and the task thread may be pinned to one CPU
+    // (weir.worker.pin-cpus): take the process's (its main thread's), so the faults can run on
+    // another core instead of taking turns with the copy.
+    cpu_set_t cpus;
+    if (::sched_getaffinity(::getpid(), sizeof(cpus), &cpus) == 0) {
+      (void)::sched_setaffinity(0, sizeof(cpus), &cpus);
+    }
     for (const std::span<std::byte> range : ranges_) {
       if (stop_.load(std::memory_order_relaxed)) return;
       if (::madvise(range.data(), range.size(), MADV_POPULATE_WRITE) != 0) return;
