@@ -66,12 +66,12 @@ bool ChannelWriter::DrainPending() {
   return moved;
 }
 
-void ChannelWriter::FlushTimedOut(int64_t now_nanos) {
+void ChannelWriter::FlushTimedOut(int64_t now_nanos, bool idle) {
   for (Lane& lane : lanes_) {
     // A lane still waiting for credit keeps its batch open: it goes once the pending messages
     // have (the next call after DrainPending), so waiting output stays bounded.
     if (lane.batch.has_memory() && !lane.batch.empty() && lane.pending.empty() &&
-        now_nanos - lane.opened_nanos >= buffer_timeout_nanos_) {
+        (idle || now_nanos - lane.opened_nanos >= buffer_timeout_nanos_)) {
       Flush(lane);
     }
   }

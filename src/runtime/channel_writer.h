@@ -45,8 +45,9 @@ class ChannelWriter {
   // Moves pending messages into their channels while they have credit; true if any moved.
   bool DrainPending();
   bool has_pending() const { return pending_count_ > 0; }
-  // Flushes the lanes whose open batch is older than the buffer timeout.
-  void FlushTimedOut(int64_t now_nanos);
+  // Flushes the lanes whose open batch is older than the buffer timeout; with `idle` (the task
+  // found no input this step), every lane with an open batch (see StreamTask::Step).
+  void FlushTimedOut(int64_t now_nanos, bool idle = false);
   // Flushes every lane and sends checkpoint barrier `id` down each, after the records before it.
   void BroadcastBarrier(int64_t id) { BroadcastEvent(StreamMessage::Barrier(id)); }
   // OK unless the writer could not get memory for a batch.

@@ -122,8 +122,15 @@ sched::Task::Progress StreamTask::Step(int64_t now_nanos) {
     did_work |= ProcessInput();
   }
 
+  // Batches fill while input keeps coming and go as soon as it pauses ("smart batching"): a task
+  // that found no input this step sends its open batches now rather than when the buffer timeout
+  // passes. A busy task never idles, so its batches still fill; a paced or bursty stream's last
+  // records do not wait up to a timeout for records that are not coming. A task held back by
+  // backpressure is not idle: flushing then would only send smaller batches into the congestion.
+  // The timeout stays the bound for a task that is busy but writes a lane rarely.
+  const bool idle = !did_work && !blocked;
   for (auto& writer : writers_) {
-    writer->FlushTimedOut(now_nanos);
+    writer->FlushTimedOut(now_nanos, idle);
     if (!writer->status().ok()) return Fail(writer->status());
   }
   for (auto& context : contexts_) {

@@ -3,6 +3,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -106,6 +107,8 @@ void Worker::Wake() {
 void Worker::Loop() {
   const std::string thread_name = fmt::format("weir-w{}", options_.index);
   pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
+  // Timed parks end at their deadline, not up to the default 50 us slack later.
+  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   if (options_.cpu >= 0) {
     Status pinned = PinCurrentThread(options_.cpu);
     if (!pinned.ok()) {
@@ -211,6 +214,9 @@ void Worker::CloseTasks() {
   active_.clear();
 }
 
+// How long before a source's next due instant a parked worker wakes to poll (Park).
+constexpr int64_t kWakeLeadNanos = 200'000;
+
 void Worker::Park(uint32_t epoch) {
   int64_t timeout = options_.park_timeout_nanos;
   Timestamp next = timers_.empty() ? kMaxTimestamp : timers_.next_time();
@@ -225,10 +231,12 @@ void Worker::Park(uint32_t epoch) {
   for (const Task* task : active_) ready = std::min(ready, task->NextWakeupNanos());
   if (ready != kMaxTimestamp) {
     const int64_t wait = ready - MonotonicNanos();
-    // Work due within a spin's length (a futex wake-up is late by tens of microseconds): keep
-    // polling.
-    if (wait <= options_.spin_nanos) return;
-    timeout = std::min(timeout, wait);
+    // Work due within kWakeLeadNanos: keep polling. Otherwise sleep until that long before it and
+    // poll the rest: a parked worker's wake-up is late by tens of microseconds on bare metal and by
+    // hundreds on a VM whose idle vCPU the host has descheduled, and a source's due instant is a
+    // latency measurement's zero.
+    if (wait <= kWakeLeadNanos) return;
+    timeout = std::min(timeout, wait - kWakeLeadNanos);
   }
   parks_.store(parks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (FutexWait(&wake_epoch_, epoch, timeout)) {
