@@ -116,7 +116,8 @@ Result<std::shared_ptr<const LoadedCheckpoint>> LoadedCheckpoint::Load(const std
   loaded->files_.reserve(loaded->manifest_.files.size());
   for (const ManifestFile& file : loaded->manifest_.files) {
     const std::string file_path = (dir / file.name).lexically_normal().string();
-    Result<io::VerifiedFileBytes> bytes = io::CheckpointStorage::MapVerifiedFile(file_path, file.size, file.xxh3);
+    Result<io::VerifiedFileBytes> bytes =
+        io::CheckpointStorage::MapVerifiedFile(file_path, file.size, file.xxh3);
     RETURN_IF_ERROR(bytes.status().WithContext(fmt::format("checkpoint {}", loaded->directory_)));
     loaded->files_.push_back(std::move(bytes).value());
     loaded->bytes_ += file.size;

@@ -824,8 +824,8 @@ Status StateTable::Restore(std::span<const RestorePiece> pieces, KeyGroupRange k
   for (std::vector<uint32_t>& offsets : tombstoned) std::sort(offsets.begin(), offsets.end());
 
   // Pass 1: validate every header and count the entries to insert, to size the index once, and
-  // pack them into segments as pass 2 will (an entry that does not fit
-  // the rest of a segment starts the next one, as Allocate does), to acquire the segments at once.
+  // pack them into segments as pass 2 will (an entry that does not fit the rest of a segment starts
+  // the next one, as Allocate does), to acquire every segment at once.
   size_t count = 0;
   size_t segments_needed = 0;
   size_t segment_fill = segment_size_;

@@ -51,7 +51,8 @@ std::unique_ptr<memory::SegmentPool> MakePool() {
 
 Model Contents(const state::StateTable& table) {
   Model contents;
-  table.ForEach([&](int key_group, std::string_view key, std::string_view ns, std::span<const std::byte> value) {
+  table.ForEach([&](int key_group, std::string_view key, std::string_view ns,
+                    std::span<const std::byte> value) {
     contents[{key_group, std::string(key), std::string(ns)}] =
         std::string(reinterpret_cast<const char*>(value.data()), value.size());
   });
@@ -124,7 +125,8 @@ class LoadedCheckpointTest : public ::testing::Test {
     // Every restored entry is found through the index too.
     for (const auto& [entry, value] : contents) {
       const std::string& key = std::get<1>(entry);
-      const std::span<const std::byte> stored = table.Get(Hash64(key), std::get<0>(entry), key, std::get<2>(entry));
+      const std::span<const std::byte> stored =
+          table.Get(Hash64(key), std::get<0>(entry), key, std::get<2>(entry));
       EXPECT_EQ(std::string(reinterpret_cast<const char*>(stored.data()), stored.size()), value);
     }
     return contents;
@@ -147,7 +149,8 @@ class LoadedCheckpointTest : public ::testing::Test {
       }
       std::string value(random() % 300, '\0');
       for (char& c : value) c = static_cast<char>(random());
-      Result<std::span<std::byte>> stored = table.Put(hash, key_group, key, ns, std::as_bytes(std::span(value)));
+      Result<std::span<std::byte>> stored =
+          table.Put(hash, key_group, key, ns, std::as_bytes(std::span(value)));
       ASSERT_TRUE(stored.ok()) << stored.status();
       model[{key_group, key, ns}] = value;
     }
