@@ -1,7 +1,10 @@
 #include "runtime/restore.h"
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
+#include <system_error>
+#include <thread>
 
 #include "base/log.h"
 #include "io/checkpoint_storage.h"
@@ -13,6 +16,9 @@ namespace weir::runtime {
 namespace {
 
 namespace fs = std::filesystem;
+
+// Files of a checkpoint mapped and verified at once (see LoadedCheckpoint::Load).
+constexpr size_t kLoadThreads = 4;
 
 class Reader final : public state::RestoreReader {
  public:
@@ -113,14 +119,38 @@ Result<std::shared_ptr<const LoadedCheckpoint>> LoadedCheckpoint::Load(const std
   auto loaded = std::make_shared<LoadedCheckpoint>();
   loaded->directory_ = dir.string();
   ASSIGN_OR_RETURN(loaded->manifest_, ParseManifest(text, (dir / "_metadata").string()));
-  loaded->files_.reserve(loaded->manifest_.files.size());
-  for (const ManifestFile& file : loaded->manifest_.files) {
-    const std::string file_path = (dir / file.name).lexically_normal().string();
-    Result<io::VerifiedFileBytes> bytes =
-        io::CheckpointStorage::MapVerifiedFile(file_path, file.size, file.xxh3);
-    RETURN_IF_ERROR(bytes.status().WithContext(fmt::format("checkpoint {}", loaded->directory_)));
-    loaded->files_.push_back(std::move(bytes).value());
-    loaded->bytes_ += file.size;
+  // The files are mapped and verified up to kLoadThreads at a time, each populated by its own
+  // thread: reading a file in costs the pages of the page cache it fills, which the kernel (and,
+  // on a VM, the host) must supply, and that work runs in parallel. Every file is verified; the
+  // error reported is that of the first bad file in manifest order, so it does not depend on
+  // timing.
+  const std::vector<ManifestFile>& files = loaded->manifest_.files;
+  std::vector<Result<io::VerifiedFileBytes>> results;
+  results.reserve(files.size());
+  for (size_t i = 0; i < files.size(); ++i) results.emplace_back(Internal("file {} not loaded", i));
+  std::atomic<size_t> next{0};
+  auto load_files = [&] {
+    for (size_t i = next.fetch_add(1); i < files.size(); i = next.fetch_add(1)) {
+      const std::string file_path = (dir / files[i].name).lexically_normal().string();
+      results[i] = io::CheckpointStorage::MapVerifiedFile(file_path, files[i].size, files[i].xxh3);
+    }
+  };
+  {
+    std::vector<std::jthread> helpers;
+    for (size_t t = 1; t < std::min(kLoadThreads, files.size()); ++t) {
+      try {
+        helpers.emplace_back(load_files);
+      } catch (const std::system_error&) {
+        break;  // fewer threads: this one loads what the others do not
+      }
+    }
+    load_files();
+  }
+  loaded->files_.reserve(files.size());
+  for (size_t i = 0; i < files.size(); ++i) {
+    RETURN_IF_ERROR(results[i].status().WithContext(fmt::format("checkpoint {}", loaded->directory_)));
+    loaded->files_.push_back(std::move(results[i]).value());
+    loaded->bytes_ += files[i].size;
   }
   return std::shared_ptr<const LoadedCheckpoint>(std::move(loaded));
 }
