@@ -236,7 +236,10 @@ Result<std::unique_ptr<SegmentPool>> SegmentPool::Create(const Options& options)
     impl->hwloc_owner.emplace(*options.topology);
     hwloc_nodeset_t bound = hwloc_bitmap_alloc();
     hwloc_membind_policy_t policy;
-    impl->numa_bound = hwloc_get_area_membind(topology, memory, impl->bytes, bound, &policy,
+    // The first page tells whether the kernel took the binding (it applies to the whole area):
+    // asking about the whole area costs a get_mempolicy syscall per page, about a second for a
+    // few GiB of managed memory at every job start.
+    impl->numa_bound = hwloc_get_area_membind(topology, memory, PageSize(), bound, &policy,
                                               HWLOC_MEMBIND_BYNODESET) == 0 &&
                        policy == HWLOC_MEMBIND_BIND && hwloc_bitmap_isequal(bound, node->nodeset);
     hwloc_bitmap_free(bound);
