@@ -18,6 +18,8 @@
 #include "operators/window/triggers.h"
 #include "operators/window/window_functions.h"
 #include "operators/window/window_operator.h"
+#include "state/snapshot.h"
+#include "state/table_snapshot.h"
 
 namespace weir::operators::window {
 namespace {
@@ -650,6 +652,43 @@ TEST_F(SessionWindowOperatorTest, BudgetExhaustionFailsWithResourceExhaustedNami
   EXPECT_LE(small.used(), small.total());
   op.Close();
   EXPECT_EQ(small.used(), 0);
+}
+
+// Pins every table it is given with StateTable::Snapshot, as a checkpoint's synchronous part does.
+class SealingWriter : public state::SnapshotWriter {
+ public:
+  int64_t checkpoint_id() const override { return 1; }
+  Status AddTable(std::string_view, state::StateTable& table) override {
+    pins_.push_back(table.Snapshot());
+    return Status::Ok();
+  }
+  void AddKeyedRecord(std::string_view, int, std::string_view) override {}
+  void AddBlob(std::string_view, std::string) override {}
+
+ private:
+  std::vector<std::shared_ptr<state::TableSnapshot>> pins_;
+};
+
+// Firing a session rewrites its entry; after a checkpoint sealed it, that first moves the entry,
+// which needs memory. With none left the task must fail, not skip the session as if it had none.
+TEST_F(SessionWindowOperatorTest, FiringSealedSessionsWithoutMemoryFailsTheTask) {
+  Operator<SumAggregate, int64_t> op(KeyOf(), SumAggregate(), SessionWindowOptions::WithGap(1000));
+  CollectingOutput<Emitted<int64_t>> sink;
+  op.SetOutput(&sink);
+  ASSERT_TRUE(op.Open(&context_).ok());
+  constexpr int64_t kKeys = 20'000;  // about a megabyte of sessions: many segments to relocate into
+  for (int64_t key = 0; key < kKeys; ++key) op.Collect({key, key}, 500);
+  ASSERT_FALSE(context_.failed()) << context_.status();
+  SealingWriter checkpoint;
+  ASSERT_TRUE(op.SnapshotState(checkpoint).ok());
+  auto rest = budget_.Reserve("another operator", budget_.available());
+  ASSERT_TRUE(rest.ok()) << rest.status().ToString();
+  op.EmitWatermark(1499);
+  ASSERT_TRUE(context_.failed()) << sink.values.size() << " of " << kKeys
+                                 << " sessions fired and the rest were skipped";
+  EXPECT_EQ(context_.status().code(), StatusCode::kResourceExhausted) << context_.status();
+  EXPECT_LT(sink.values.size(), static_cast<size_t>(kKeys));
+  op.Close();
 }
 
 TEST_F(SessionWindowOperatorTest, KeysWithinTheBudgetFitAndFire) {
