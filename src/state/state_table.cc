@@ -13,7 +13,6 @@
 #include <system_error>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 #include "state/key_groups.h"
@@ -212,7 +211,7 @@ Result<std::span<std::byte>> StateTable::Put(uint64_t key_hash, int key_group,
       EntryHeader* header = EntryAt(slots_[probe.slot]);
       if (Align8(header->value_size) == Align8(value.size())) {
         if (IsSealed(slots_[probe.slot], header)) {
-          // Relocation keeps the old copy readable (it only gains a dead flag, possibly deferred),
+          // Relocation leaves the old copy's bytes as they are (a sealed entry dies in a bitmap),
           // so `value` may still point into it.
           ASSIGN_OR_RETURN(const std::span<std::byte> moved,
                            RelocateForWrite(probe.slot, /*may_compact=*/false));
@@ -432,28 +431,41 @@ void StateTable::MarkDead(uint64_t slot) {
   dead_bytes_ += size;
   if (offset < state.sealed) {
     AddTombstone(index, offset);
-    if (state.pins != 0) {
-      if (!state.deferred_dead) {
-        const size_t words = segment_size_ / 512;
-        state.deferred_dead.reset(new uint64_t[words]());
-        AccountSide(static_cast<int64_t>(words * sizeof(uint64_t)));
-      }
-      segments_[index].deferred_dead[offset >> 9] |= uint64_t{1} << ((offset >> 3) & 63);
-      return;
-    }
+    SetSealedDead(index, offset);
+    return;
   }
   header->flags |= kDeadFlag;
 }
 
+void StateTable::SetSealedDead(uint32_t segment_index, uint32_t offset) {
+  SegmentState& state = segments_[segment_index];
+  WEIR_DCHECK(offset < state.sealed);
+  if (!state.sealed_dead) {
+    const size_t words = segment_size_ / 512;
+    state.sealed_dead.reset(new uint64_t[words]());
+    AccountSide(static_cast<int64_t>(words * sizeof(uint64_t)));
+  }
+  state.sealed_dead[offset >> 9] |= uint64_t{1} << ((offset >> 3) & 63);
+}
+
 void StateTable::AddTombstone(uint32_t segment_index, uint32_t offset) {
-  const std::vector<PieceRange>& pieces = segments_[segment_index].pieces;
+  std::vector<PieceRange>& pieces = segments_[segment_index].pieces;
   // The last piece beginning at or before `offset`.
   const auto piece = std::prev(std::upper_bound(
       pieces.begin(), pieces.end(), offset,
       [](uint32_t value, const PieceRange& range) { return value < range.begin; }));
   WEIR_DCHECK(offset >= piece->begin && offset < piece->end);
-  pending_tombstones_.push_back(Tombstone{piece->id, offset - piece->begin});
-  AccountSide(sizeof(Tombstone));
+  piece->tombstoned = true;
+  const uint32_t in_piece = offset - piece->begin;
+  const size_t at = pending_tombstones_.size();
+  pending_tombstones_.resize(at + kTombstoneRecordSize);
+  std::memcpy(pending_tombstones_.data() + at, &piece->id, 8);
+  std::memcpy(pending_tombstones_.data() + at + 8, &in_piece, 4);
+  const auto capacity = static_cast<int64_t>(pending_tombstones_.capacity());
+  if (capacity != pending_tombstones_accounted_) {
+    AccountSide(capacity - pending_tombstones_accounted_);
+    pending_tombstones_accounted_ = capacity;
+  }
 }
 
 Result<std::span<std::byte>> StateTable::RelocateForWrite(size_t slot_index, bool may_compact) {
@@ -506,27 +518,15 @@ void StateTable::CollectReleasedSnapshots() {
       ++i;
       continue;
     }
-    AccountSide(-static_cast<int64_t>(retired_tombstones_[i]->size()));
+    AccountSide(-static_cast<int64_t>(retired_tombstones_[i]->capacity()));
     retired_tombstones_[i] = std::move(retired_tombstones_.back());
     retired_tombstones_.pop_back();
   }
 }
 
 void StateTable::Unpin(uint32_t segment_index) {
-  SegmentState& state = segments_[segment_index];
-  WEIR_DCHECK(state.pins > 0);
-  if (--state.pins != 0 || !state.deferred_dead) return;
-  // Write the queued dead flags now that no snapshot reads these bytes.
-  const size_t words = segment_size_ / 512;
-  std::byte* base = state.segment.data();
-  for (size_t word = 0; word < words; ++word) {
-    for (uint64_t bits = state.deferred_dead[word]; bits != 0; bits &= bits - 1) {
-      const size_t unit = word * 64 + static_cast<size_t>(std::countr_zero(bits));
-      reinterpret_cast<EntryHeader*>(base + unit * 8)->flags |= kDeadFlag;
-    }
-  }
-  state.deferred_dead.reset();
-  AccountSide(-static_cast<int64_t>(words * sizeof(uint64_t)));
+  WEIR_DCHECK(segments_[segment_index].pins > 0);
+  --segments_[segment_index].pins;
 }
 
 void StateTable::RemoveSlot(size_t slot) {
@@ -548,7 +548,10 @@ void StateTable::RemoveSlot(size_t slot) {
 }
 
 void StateTable::ReleaseSegment(uint32_t index) {
-  WEIR_DCHECK(segments_[index].pins == 0);
+  SegmentState& state = segments_[index];
+  WEIR_DCHECK(state.pins == 0);
+  for (const PieceRange& piece : state.pieces) dropped_pieces_.push_back(piece.id);
+  if (state.sealed_dead) AccountSide(-static_cast<int64_t>(segment_size_ / 512 * sizeof(uint64_t)));
   segments_[index] = SegmentState{};
   segment_views_[index] = SegmentView{};
   free_indexes_.push_back(index);
@@ -639,7 +642,7 @@ void StateTable::SlideUnsealed(const std::vector<uint32_t>& victims, bool active
 
 void StateTable::EvacuateSealed() {
   std::vector<uint32_t> moved;    // offsets of the entries copied out of the current segment
-  std::vector<uint64_t> dropped;  // ids of the pieces of released segments
+  const size_t dropped_before = dropped_pieces_.size();
   for (size_t i = 0; i < segments_.size(); ++i) {
     {
       const SegmentState& state = segments_[i];
@@ -657,7 +660,7 @@ void StateTable::EvacuateSealed() {
       auto* header = reinterpret_cast<EntryHeader*>(base + offset);
       const auto size =
           static_cast<uint32_t>(EntrySize(header->key_size, header->ns_size, header->value_size));
-      if ((header->flags & kDeadFlag) == 0) {
+      if (!IsDead(segments_[i], offset, header)) {
         Result<uint64_t> ref = Allocate(size);
         if (!ref.ok()) {
           failed = true;  // out of memory: keep the rest; compaction is opportunistic
@@ -671,9 +674,6 @@ void StateTable::EvacuateSealed() {
         }
         std::memcpy(EntryAt(*ref), header, size);
         slots_[slot] = (slots_[slot] & ~kRefMask) | *ref;
-        // The segment is unpinned, so the flag may be written; its tombstone is needed only if
-        // the segment (and so its pieces) stays.
-        header->flags |= kDeadFlag;
         segments_[i].live -= size;
         live_bytes_ -= size;
         moved.push_back(offset);
@@ -681,37 +681,61 @@ void StateTable::EvacuateSealed() {
       offset += size;
     }
     if (failed) {
-      for (const uint32_t offset : moved) AddTombstone(index, offset);
+      // The segment stays: the entries copied out died in it, like relocated ones (a tombstone
+      // only for those its pieces hold; an unsealed tail entry takes the flag).
+      for (const uint32_t offset : moved) {
+        if (offset < segments_[i].sealed) {
+          AddTombstone(index, offset);
+          SetSealedDead(index, offset);
+        } else {
+          reinterpret_cast<EntryHeader*>(base + offset)->flags |= kDeadFlag;
+        }
+      }
       break;
     }
     WEIR_DCHECK(segments_[i].live == 0);
-    for (const PieceRange& piece : segments_[i].pieces) dropped.push_back(piece.id);
     ReleaseSegment(index);
   }
   // Tombstones naming the released pieces are moot: drop them now rather than at the next
-  // snapshot, so removals followed by compaction do not hold 16 bytes per removed entry.
-  if (dropped.empty() || pending_tombstones_.empty()) return;
+  // snapshot, so removals followed by compaction do not hold 12 bytes per removed entry.
+  if (dropped_pieces_.size() == dropped_before || pending_tombstones_.empty()) return;
+  std::vector<uint64_t> dropped(dropped_pieces_.begin() + static_cast<std::ptrdiff_t>(dropped_before),
+                                dropped_pieces_.end());
   std::sort(dropped.begin(), dropped.end());
-  const size_t before = pending_tombstones_.size();
-  std::erase_if(pending_tombstones_, [&](const Tombstone& tombstone) {
-    return std::binary_search(dropped.begin(), dropped.end(), tombstone.piece_id);
-  });
+  size_t kept = 0;
+  for (size_t at = 0; at < pending_tombstones_.size(); at += kTombstoneRecordSize) {
+    uint64_t piece_id;
+    std::memcpy(&piece_id, pending_tombstones_.data() + at, 8);
+    if (std::binary_search(dropped.begin(), dropped.end(), piece_id)) continue;
+    if (kept != at) {
+      std::memmove(pending_tombstones_.data() + kept, pending_tombstones_.data() + at,
+                   kTombstoneRecordSize);
+    }
+    kept += kTombstoneRecordSize;
+  }
+  pending_tombstones_.resize(kept);
   if (pending_tombstones_.size() * 2 < pending_tombstones_.capacity()) {
     pending_tombstones_.shrink_to_fit();
+    const auto capacity = static_cast<int64_t>(pending_tombstones_.capacity());
+    AccountSide(capacity - pending_tombstones_accounted_);
+    pending_tombstones_accounted_ = capacity;
   }
-  AccountSide(-static_cast<int64_t>((before - pending_tombstones_.size()) * sizeof(Tombstone)));
 }
 
-
 std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
+  // The synchronous part of a checkpoint: O(segments + pieces), no hashing, no sorting and no
+  // per-entry work, so it stays well under a millisecond for a 1 GB table however many entries
+  // died since the last one (their tombstones are already encoded).
   CollectReleasedSnapshots();
   auto pin = std::make_shared<SnapshotPin>();
   auto snapshot = std::make_shared<StateTableSnapshot>(pin, &pin->released, &pin->mutex,
                                                        &pin->orphans);
   snapshot->entries_ = size_;
   std::vector<TablePiece>& pieces = snapshot->pieces_;
+  pieces.reserve(segment_count_ + tombstone_pieces_.size() + 1);
   PinRecord record{pin, {}};
-  std::unordered_set<uint64_t> listed;
+  record.segments.reserve(segment_count_);
+  std::vector<uint64_t> targets;  // the pieces the new tombstones name
   for (size_t i = 0; i < segments_.size(); ++i) {
     SegmentState& state = segments_[i];
     if (!state.segment) continue;
@@ -726,50 +750,52 @@ std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
     ++state.pins;
     record.segments.push_back(static_cast<uint32_t>(i));
     for (size_t p = 0; p < state.pieces.size(); ++p) {
-      const PieceRange& range = state.pieces[p];
+      PieceRange& range = state.pieces[p];
       const bool is_new = sealed_now && p + 1 == state.pieces.size();
       pieces.push_back(TablePiece{
           range.id, TablePiece::Kind::kEntries,
           std::span<const std::byte>(segment_views_[i].base + range.begin, range.end - range.begin),
           !full && !is_new});
-      listed.insert(range.id);
+      if (range.tombstoned) {
+        targets.push_back(range.id);
+        range.tombstoned = false;
+      }
     }
   }
 
-  // Earlier tombstone pieces stay while a piece they name is listed (their targets shrink to the
-  // listed ones, so the test stays cheap).
-  for (size_t i = 0; i < tombstone_pieces_.size();) {
-    std::vector<uint64_t>& targets = tombstone_pieces_[i].targets;
-    std::erase_if(targets, [&](uint64_t id) { return !listed.contains(id); });
-    if (!targets.empty()) {
-      ++i;
-      continue;
+  // Earlier tombstone pieces stay listed while a piece they name is: every piece of a held
+  // segment is listed, so only the pieces of segments released since the last snapshot leave.
+  if (!dropped_pieces_.empty()) {
+    std::sort(dropped_pieces_.begin(), dropped_pieces_.end());
+    for (size_t i = 0; i < tombstone_pieces_.size();) {
+      std::vector<uint64_t>& named = tombstone_pieces_[i].targets;
+      std::erase_if(named, [&](uint64_t id) {
+        return std::binary_search(dropped_pieces_.begin(), dropped_pieces_.end(), id);
+      });
+      if (!named.empty()) {
+        ++i;
+        continue;
+      }
+      retired_tombstones_.push_back(std::move(tombstone_pieces_[i].bytes));
+      tombstone_pieces_.erase(tombstone_pieces_.begin() + static_cast<std::ptrdiff_t>(i));
     }
-    retired_tombstones_.push_back(std::move(tombstone_pieces_[i].bytes));
-    tombstone_pieces_.erase(tombstone_pieces_.begin() + static_cast<std::ptrdiff_t>(i));
+    dropped_pieces_.clear();
   }
   const size_t old_tombstone_pieces = tombstone_pieces_.size();
-  // The tombstones since the previous snapshot whose pieces are still listed.
+  // The tombstones since the previous snapshot (those naming released pieces were dropped with
+  // them), taken as they are: their capacity is accounted already and moves with them.
   if (!pending_tombstones_.empty()) {
-    auto bytes = std::make_shared<std::vector<std::byte>>();
-    std::vector<uint64_t> targets;
-    for (const Tombstone& tombstone : pending_tombstones_) {
-      if (!listed.contains(tombstone.piece_id)) continue;
-      std::byte record[kTombstoneRecordSize];
-      std::memcpy(record, &tombstone.piece_id, 8);
-      std::memcpy(record + 8, &tombstone.offset, 4);
-      bytes->insert(bytes->end(), record, record + kTombstoneRecordSize);
-      targets.push_back(tombstone.piece_id);
-    }
-    AccountSide(-static_cast<int64_t>(pending_tombstones_.size() * sizeof(Tombstone)));
-    std::vector<Tombstone>().swap(pending_tombstones_);
-    if (!bytes->empty()) {
-      std::sort(targets.begin(), targets.end());
-      targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
-      bytes->shrink_to_fit();
-      AccountSide(static_cast<int64_t>(bytes->size()));
-      tombstone_pieces_.push_back(TombstonePiece{NextPieceId(), std::move(bytes), std::move(targets)});
-    }
+    WEIR_DCHECK(!targets.empty());
+    auto bytes = std::make_shared<std::vector<std::byte>>(std::move(pending_tombstones_));
+    pending_tombstones_ = {};
+    pending_tombstones_accounted_ = 0;
+    // Room for as many records as this interval had, and a quarter more: a vector of megabytes
+    // doubling on the task thread (a copy into freshly faulted memory) stalled records for
+    // milliseconds between checkpoints.
+    pending_tombstones_.reserve(bytes->size() + bytes->size() / 4);
+    pending_tombstones_accounted_ = static_cast<int64_t>(pending_tombstones_.capacity());
+    AccountSide(pending_tombstones_accounted_);
+    tombstone_pieces_.push_back(TombstonePiece{NextPieceId(), std::move(bytes), std::move(targets)});
   }
   for (size_t i = 0; i < tombstone_pieces_.size(); ++i) {
     const TombstonePiece& piece = tombstone_pieces_[i];

@@ -54,8 +54,10 @@
 // * Sealing. Snapshot() seals, per segment, the bytes written so far: [0, sealed). Each newly
 //   sealed range becomes an entries piece with a fresh id; ranges sealed by earlier snapshots are
 //   listed again as written before (unless `full`), with the same id and the same entries. A sealed
-//   entry's bytes are persisted content, so they never change again: its value is immutable and
-//   only its dead flag may still be set (below). Snapshot() copies no entry: O(segments + pieces).
+//   entry's bytes are persisted content, so they never change again, not even its dead flag: a
+//   sealed entry that dies gets a bit in its segment's sealed_dead bitmap instead (which ForEach
+//   and compaction consult). Snapshot() copies no entry and does no per-entry work: O(segments +
+//   pieces), well under a millisecond for a 1 GB table (it hashes and sorts nothing).
 // * Writes to sealed entries relocate. A FindOrInsert or Find hit (the caller may write the span)
 //   or a same-size Put on a sealed entry first copies the entry to the active segment, re-points
 //   its slot and marks the old copy dead, exactly as a size-changing Put does. The hot path pays one
@@ -63,17 +65,18 @@
 //   an unsealed entry reads the same cache line as before. A read that must not relocate uses
 //   Get().
 // * Tombstones. Every entry of a sealed range that dies (relocated, replaced, removed) is recorded
-//   as (piece id, offset in the piece). The next snapshot turns the records accumulated since the
-//   previous one into a tombstone piece (12-byte records), keeping only records whose piece is
-//   still listed. An earlier tombstone piece stays listed while any piece it names is listed.
+//   as (piece id, offset in the piece), appended in the on-disk format (12-byte records), and its
+//   piece is flagged. The next snapshot takes the records accumulated since the previous one as
+//   they are (a move) as a new tombstone piece naming the flagged pieces; records naming pieces
+//   that compaction released are dropped with them. An earlier tombstone piece stays listed while
+//   any piece it names is listed (pieces leave only when their segment is released).
 //   Restore skips entries flagged dead and entries a tombstone names, so with 1% of keys changed an
 //   incremental snapshot's new bytes are the changed entries plus 12 bytes per change.
 // * Pinning. A snapshot pins every segment it lists (written-before pieces included, so the
 //   checkpoint writer may still read them) until the snapshot object is destroyed, possibly on
 //   another thread: it only sets an atomic flag, which the task thread polls on the slow paths
-//   (Snapshot, compaction, relocation). While a segment is pinned its sealed bytes do not change at
-//   all: a dead flag due in a sealed range is queued in a per-segment bitmap (which ForEach
-//   consults) and written when the last pin goes. Compaction skips pinned segments.
+//   (Snapshot, compaction, relocation). Since sealed bytes never change, a release only drops pin
+//   counts (nothing is written back). Compaction skips pinned segments.
 // * Compaction with seals. Unsealed segments are slid in place as above. A sealed, unpinned,
 //   non-active segment at most half live is evacuated: its live entries are copied to the active
 //   segment and it is released, which drops its pieces from the next snapshot (and with them the
@@ -83,7 +86,7 @@
 // * Destruction while pinned. The table hands its pinned segments (and the budget reservation for
 //   them) to the unreleased snapshots; the last of them releases them to the pool. The pool must
 //   therefore outlive the snapshots too.
-// * Accounting. Relocated copies are entries like any other; tombstone records and deferred-flag
+// * Accounting. Relocated copies are entries like any other; tombstone records and sealed_dead
 //   bitmaps are reserved in the budget in 4 KiB steps. Remove, MarkDead and Find cannot report
 //   failure, so a step they cannot reserve is owed and collected by the next allocation, which
 //   fails with ResourceExhausted until it is paid.
@@ -259,11 +262,9 @@ class StateTable {
     for (const SegmentState& state : segments_) {
       if (!state.segment) continue;
       const std::byte* base = state.segment.data();
-      const uint64_t* deferred = state.deferred_dead.get();
       for (uint32_t offset = 0; offset < state.used;) {
         const auto* header = reinterpret_cast<const EntryHeader*>(base + offset);
-        if ((header->flags & kDeadFlag) == 0 &&
-            (deferred == nullptr || ((deferred[offset >> 9] >> ((offset >> 3) & 63)) & 1) == 0)) {
+        if (!IsDead(state, offset, header)) {
           const char* key = reinterpret_cast<const char*>(header + 1);
           visit(static_cast<int>(header->key_group), std::string_view(key, header->key_size),
                 std::string_view(key + header->key_size, header->ns_size),
@@ -301,6 +302,9 @@ class StateTable {
     uint64_t id;
     uint32_t begin;
     uint32_t end;
+    // A tombstone naming this piece was recorded since the last snapshot (that snapshot's
+    // tombstone piece lists this piece among its targets).
+    bool tombstoned = false;
   };
 
   struct SegmentState {
@@ -310,9 +314,19 @@ class StateTable {
     uint32_t sealed = 0;  // [0, sealed) is sealed: persisted content, values never change
     uint32_t pins = 0;    // unreleased snapshots listing this segment (its sealed bytes are frozen)
     std::vector<PieceRange> pieces;  // tiling [0, sealed), in order
-    // While pinned: a bit per 8-byte unit, set for entries that died with their dead flag deferred.
-    std::unique_ptr<uint64_t[]> deferred_dead;
+    // A bit per 8-byte unit of [0, sealed), set for the entries of the sealed range that died.
+    // Sealed bytes are persisted content and never written again, dead flag included, so a
+    // snapshot's release costs nothing; allocated at the range's first death.
+    std::unique_ptr<uint64_t[]> sealed_dead;
   };
+  // Whether the entry at `offset` of `state`'s segment is dead: flagged (it died before its range
+  // was sealed, or is unsealed) or in the sealed_dead bits.
+  static bool IsDead(const SegmentState& state, uint32_t offset, const EntryHeader* header) {
+    if ((header->flags & kDeadFlag) != 0) return true;
+    const uint64_t* bits = state.sealed_dead.get();
+    return bits != nullptr && offset < state.sealed &&
+           ((bits[offset >> 9] >> ((offset >> 3) & 63)) & 1) != 0;
+  }
 
   // What the probe path reads per segment, in one 16-byte record: entries before sealed_end
   // (== base when nothing is sealed) must be relocated before they are written.
@@ -321,11 +335,6 @@ class StateTable {
     const std::byte* sealed_end = nullptr;
   };
 
-  // A record of an entry of a sealed range that died since the last snapshot.
-  struct Tombstone {
-    uint64_t piece_id;
-    uint32_t offset;  // within the piece
-  };
   // A tombstone piece a snapshot produced; listed while one of the pieces it names is.
   struct TombstonePiece {
     uint64_t id;
@@ -445,8 +454,8 @@ class StateTable {
   // when it is null.
   EntryHeader* WriteEntry(uint64_t ref, uint64_t hash, int key_group, std::string_view key,
                           std::string_view ns, const std::byte* value, size_t value_size);
-  // Marks the entry of `slot` dead: records a tombstone when it is sealed and defers the flag while
-  // its segment is pinned.
+  // Marks the entry of `slot` dead: a sealed one gets a tombstone and a sealed_dead bit (its bytes
+  // stay as persisted), any other one the dead flag in its header.
   void MarkDead(uint64_t slot);
   void RemoveSlot(size_t slot);
   // Copies the sealed entry of slots_[slot] to the active segment, marks the old copy dead and
@@ -454,7 +463,10 @@ class StateTable {
   // contract allows it) the garbage relocations leave is compacted when due; Find never moves
   // another entry.
   Result<std::span<std::byte>> RelocateForWrite(size_t slot, bool may_compact);
+  // Records the death of the sealed entry at `offset` for the next snapshot (its piece gains a
+  // tombstone) and in the segment's sealed_dead bits.
   void AddTombstone(uint32_t segment_index, uint32_t offset);
+  void SetSealedDead(uint32_t segment_index, uint32_t offset);
   // Applies the releases of snapshot objects destroyed since the last call (any thread sets the
   // flag; the task thread unpins here) and frees tombstone pieces no snapshot holds any more.
   void CollectReleasedSnapshots();
@@ -520,10 +532,17 @@ class StateTable {
   // Snapshots: the unreleased ones, the tombstones since the last one, the listed tombstone pieces
   // and those dropped from the list that a snapshot may still hold.
   std::vector<PinRecord> pins_;
-  std::vector<Tombstone> pending_tombstones_;
+  // The entries of sealed ranges that died since the last snapshot, already in the tombstone
+  // piece's format (12-byte records: piece id u64, offset in the piece u32, native endian), so a
+  // snapshot takes them as they are.
+  std::vector<std::byte> pending_tombstones_;
+  int64_t pending_tombstones_accounted_ = 0;  // their capacity, in side_bytes_
+  // Ids of the pieces of segments released since the last snapshot: the tombstone pieces naming
+  // them may retire.
+  std::vector<uint64_t> dropped_pieces_;
   std::vector<TombstonePiece> tombstone_pieces_;
   std::vector<std::shared_ptr<const std::vector<std::byte>>> retired_tombstones_;
-  // Bytes of tombstones (pending and in pieces) and deferred-flag bitmaps, and of those the bytes
+  // Bytes of tombstones (pending and in pieces) and sealed_dead bitmaps, and of those the bytes
   // reserved in the budget (less only while a reservation is owed).
   int64_t side_bytes_ = 0;
   int64_t side_reserved_ = 0;
