@@ -4,12 +4,17 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <sched.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -111,6 +116,18 @@ struct SegmentPool::Impl {
   std::vector<std::byte*> shared;        // GUARDED_BY(mutex); capacity() == count, never grows
   std::atomic<size_t> shared_count{0};   // shared.size(), for available(); relaxed, a hint
 
+  // Fault-ahead (Options::fault_ahead_bytes). Segments leave the shared list lowest address first
+  // and come back on top of it, so every segment below the high-water mark has been handed out
+  // before and every one above it is fresh: keeping [high_water, high_water + ahead) faulted
+  // covers the next segments a thread will take. The thread is woken only when the mark passes
+  // the middle of the faulted lead, i.e. once per ahead/2 bytes taken, from Take's slow path.
+  size_t fault_ahead = 0;
+  size_t high_water = 0;  // GUARDED_BY(mutex): bytes from `memory` to the end of the highest taken
+  size_t faulted = 0;     // GUARDED_BY(mutex): [0, faulted) is faulted in (or was handed out)
+  bool stopping = false;  // GUARDED_BY(mutex)
+  std::condition_variable fault_wanted;
+  std::thread fault_thread;
+
   void Give(std::byte* const* segments, size_t n) {
     std::lock_guard lock(mutex);
     WEIR_CHECK(shared.size() + n <= count);  // more returned than exist: a double release
@@ -124,7 +141,47 @@ struct SegmentPool::Impl {
     std::copy(shared.end() - static_cast<std::ptrdiff_t>(taken), shared.end(), out);
     shared.resize(shared.size() - taken);
     shared_count.store(shared.size(), std::memory_order_relaxed);
+    if (fault_ahead != 0 && taken != 0) {
+      const std::byte* highest = *std::max_element(out, out + taken);
+      high_water = std::max(high_water, static_cast<size_t>(highest - memory) + segment_size);
+      if (high_water + fault_ahead / 2 > faulted) fault_wanted.notify_one();
+    }
     return taken;
+  }
+
+  // The fault-ahead thread: faults [faulted, high_water + ahead) in 2 MiB steps, then sleeps.
+  void FaultAhead() {
+    // A thread inherits its creator's CPU affinity, which may be one worker's core: take the
+    // process's (its main thread's), so the faults run beside the tasks rather than between them.
+    cpu_set_t cpus;
+    if (::sched_getaffinity(::getpid(), sizeof(cpus), &cpus) == 0) {
+      (void)::sched_setaffinity(0, sizeof(cpus), &cpus);
+    }
+    constexpr size_t kStep = size_t{2} << 20;
+    std::unique_lock lock(mutex);
+    while (true) {
+      fault_wanted.wait(lock, [&] {
+        return stopping || faulted < std::min(bytes, high_water + fault_ahead);
+      });
+      if (stopping) return;
+      const size_t begin = std::max(faulted, high_water);
+      const size_t end = std::min({bytes, high_water + fault_ahead, begin + kStep});
+      faulted = end;  // claimed before the work, so Take does not wake this thread for it again
+      lock.unlock();
+      const bool done = end <= begin || ::madvise(memory + begin, end - begin, MADV_POPULATE_WRITE) == 0;
+      lock.lock();
+      if (!done) return;  // no MADV_POPULATE_WRITE (kernel < 5.14): threads fault their own pages
+    }
+  }
+
+  void StopFaultAhead() {
+    if (!fault_thread.joinable()) return;
+    {
+      std::lock_guard lock(mutex);
+      stopping = true;
+    }
+    fault_wanted.notify_one();
+    fault_thread.join();
   }
 };
 
@@ -257,6 +314,14 @@ Result<std::unique_ptr<SegmentPool>> SegmentPool::Create(const Options& options)
     volatile std::byte* bytes = impl->memory;
     for (size_t offset = 0; offset < impl->bytes; offset += page) bytes[offset] = std::byte{0};
   }
+  if (!options.prefault && options.fault_ahead_bytes != 0) {
+    impl->fault_ahead = std::min(options.fault_ahead_bytes, impl->bytes);
+    try {
+      impl->fault_thread = std::thread([raw = impl.get()] { raw->FaultAhead(); });
+    } catch (const std::system_error&) {
+      impl->fault_ahead = 0;  // no thread: threads fault their own pages
+    }
+  }
   impl->shared.reserve(impl->count);
   // Reversed, so that the first segments handed out are the lowest addresses.
   for (size_t i = impl->count; i-- > 0;) impl->shared.push_back(impl->memory + i * size);
@@ -272,6 +337,7 @@ Result<std::unique_ptr<SegmentPool>> SegmentPool::Create(const Options& options)
 SegmentPool::SegmentPool(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 SegmentPool::~SegmentPool() {
+  impl_->StopFaultAhead();
   {
     Registry& registry = LivePools();
     std::lock_guard lock(registry.mutex);

@@ -1,5 +1,6 @@
 // SegmentPool: a fixed number of equal-size segments, carved from one allocation bound to one NUMA
-// node and pre-faulted at creation, so no page fault or malloc happens on the record path.
+// node and pre-faulted at creation (or faulted ahead of use by a helper thread), so no page fault
+// or malloc happens on the record path.
 //
 // Memory: one allocation per pool. With a topology and a NUMA node it comes from
 // hwloc_alloc_membind(HWLOC_MEMBIND_BIND) on that node (numa_bound() says whether the kernel
@@ -50,6 +51,13 @@ class SegmentPool {
     const Topology* topology = nullptr;
     // Touch every page at creation, so that no page fault happens on the record path.
     bool prefault = true;
+    // For a pool that is not pre-faulted (managed memory, which state grows into): a background
+    // thread keeps this many bytes beyond the highest segment handed out so far faulted in
+    // (MADV_POPULATE_WRITE, which never changes a byte), so that a task writing into fresh
+    // segments -- a table growing, entries relocated after a checkpoint -- does not stop for the
+    // kernel to zero pages. The pool's resident memory runs at most this far ahead of its use.
+    // 0 = off; ignored with `prefault` or where the kernel lacks MADV_POPULATE_WRITE (< 5.14).
+    size_t fault_ahead_bytes = 0;
     // Named in the ResourceExhausted message of Acquire(), e.g. "taskmanager.memory.network.max".
     std::string config_key = "taskmanager.memory.network.max";
   };

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -144,6 +145,66 @@ TEST(SegmentPoolTest, PrefaultMakesEveryPageResident) {
     ASSERT_EQ(::mincore(segment.data(), kSize, resident.data()), 0);
     for (size_t i = 0; i < resident.size(); ++i) EXPECT_TRUE(resident[i] & 1) << "page " << i;
   }
+}
+
+// Pages of [begin, begin + bytes) resident right now.
+size_t ResidentPages(const std::byte* begin, size_t bytes) {
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> resident(bytes / page);
+  EXPECT_EQ(::mincore(const_cast<std::byte*>(begin), bytes, resident.data()), 0);
+  return static_cast<size_t>(std::count_if(resident.begin(), resident.end(),
+                                           [](unsigned char bit) { return (bit & 1) != 0; }));
+}
+
+// Waits (up to 20 s) until every page of the range is resident.
+bool BecomesResident(const std::byte* begin, size_t bytes) {
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  for (int i = 0; i < 2000; ++i) {
+    if (ResidentPages(begin, bytes) == bytes / page) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+TEST(SegmentPoolTest, FaultAheadKeepsTheNextSegmentsResidentAndNeverChangesAByte) {
+  constexpr size_t kCount = 4096;
+  constexpr uint32_t kSize = 16384;  // 64 MiB in all
+  constexpr size_t kAhead = size_t{1} << 20;
+  SegmentPool::Options options;
+  options.segment_size = kSize;
+  options.segment_count = kCount;
+  options.prefault = false;
+  options.fault_ahead_bytes = kAhead;
+  options.config_key = "test.pool.size";
+  auto created = SegmentPool::Create(options);
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<SegmentPool> pool = std::move(created).value();
+
+  // Segments leave lowest address first: the first one is the pool's base.
+  std::vector<Segment> held;
+  held.push_back(pool->TryAcquire());
+  const std::byte* base = held.front().data();
+  EXPECT_TRUE(BecomesResident(base, kAhead)) << "the first MiB is faulted in before it is used";
+
+  // Take 8 MiB, writing each segment as it comes, while the helper faults ahead of them.
+  const size_t taken_bytes = size_t{8} << 20;
+  while (held.size() * kSize < taken_bytes) {
+    held.push_back(pool->TryAcquire());
+    ASSERT_TRUE(held.back());
+    std::memset(held.back().data(), static_cast<int>(held.size() & 0xff), kSize);
+  }
+  const std::byte* high = held.back().data() + kSize;
+  EXPECT_TRUE(BecomesResident(high, kAhead)) << "the MiB after the highest segment taken";
+  for (size_t i = 1; i < held.size(); ++i) {
+    const auto expected = static_cast<std::byte>((i + 1) & 0xff);
+    ASSERT_TRUE(std::all_of(held[i].data(), held[i].data() + kSize,
+                            [&](std::byte b) { return b == expected; }))
+        << "segment " << i << " changed after it was written";
+  }
+  // Far from any use, memory stays untouched: the pool does not fault everything in.
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t tail = size_t{16} << 20;
+  EXPECT_LT(ResidentPages(base + kCount * kSize - tail, tail), tail / page);
 }
 
 TEST(SegmentPoolTest, ExhaustionIsReportedAndReleaseRefills) {
