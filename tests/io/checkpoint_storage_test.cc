@@ -532,6 +532,44 @@ TEST(CheckpointStorageTest, MapVerifiedFileHoldsTheDataAndNamesTheFileOnError) {
   expect_error("truncated", StatusCode::kDataLoss);
 }
 
+// A file of 64 MiB or more is read by several threads in 8 MiB stripes and hashed in order behind
+// them: the bytes and the verdict must be those of one sequential read.
+TEST(CheckpointStorageTest, MapVerifiedFileReadsALargeFileInStripes) {
+  TempTree tree;
+  std::unique_ptr<CheckpointStorage> storage = OpenStorage(tree.path());
+  ASSERT_NE(storage, nullptr);
+  ASSERT_TRUE(storage->BeginCheckpoint(1).ok());
+  // 70 MiB and an odd tail: 9 stripes, the last one partial.
+  const Chunks chunks(std::vector<size_t>(70, size_t{1} << 20), 11);
+  std::vector<std::span<const std::byte>> spans = chunks.spans;
+  const std::vector<std::byte> tail(4321, std::byte{0x5a});
+  spans.emplace_back(tail);
+  Result<CheckpointFile> file = storage->WriteDataFile(1, "big.data", spans, nullptr);
+  ASSERT_TRUE(file.ok()) << file.status();
+  const std::string path = storage->job_dir() + "/chk-1/big.data";
+  std::string expected = chunks.Concatenated();
+  expected.append(reinterpret_cast<const char*>(tail.data()), tail.size());
+
+  {
+    Result<VerifiedFileBytes> mapped =
+        CheckpointStorage::MapVerifiedFile(path, file->size, file->xxh3);
+    ASSERT_TRUE(mapped.ok()) << mapped.status();
+    ASSERT_EQ(mapped->bytes().size(), expected.size());
+    EXPECT_EQ(std::memcmp(mapped->bytes().data(), expected.data(), expected.size()), 0);
+  }  // unmapped before the file changes
+
+  for (const int64_t offset : {int64_t{5}, int64_t{37} << 20, file->size - 1}) {
+    FlipByte(path, offset);
+    Result<VerifiedFileBytes> bad = CheckpointStorage::MapVerifiedFile(path, file->size, file->xxh3);
+    ASSERT_FALSE(bad.ok()) << "byte " << offset << " flipped";
+    EXPECT_EQ(bad.status().code(), StatusCode::kDataLoss) << bad.status();
+    EXPECT_NE(bad.status().message().find("checksum mismatch"), std::string_view::npos) << bad.status();
+    EXPECT_NE(bad.status().message().find(path), std::string_view::npos) << bad.status();
+    FlipByte(path, offset);  // back
+  }
+  EXPECT_TRUE(CheckpointStorage::MapVerifiedFile(path, file->size, file->xxh3).ok());
+}
+
 TEST(CheckpointStorageTest, InjectedFaultsFailCleanly) {
   struct Case {
     const char* spec;
