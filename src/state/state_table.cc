@@ -280,25 +280,29 @@ Status StateTable::CheckEntrySize(size_t key_size, size_t ns_size, size_t value_
   return Status::Ok();
 }
 
-// An index of 2 MiB or more is a mapping of its own: the kernel zeroes its pages on first touch,
-// so no memset pass touches them all on the task thread first, and a restore's prefaulter can
-// fault them in on another core (transparent huge pages for it were tried: no measurable change
-// in a 1 M-key update loop or a 20 M-key restore on the development VM).
+// An index of 2 MiB or more is a mapping of its own, faulted in writable at once
+// (MADV_POPULATE_WRITE; memset where the kernel lacks it). It must not be left to first touch:
+// inserts probe a slot before writing it, so each fresh page would first map the shared zero page
+// on the read and then take a copy-on-write fault with a TLB shootdown to the other cores on the
+// write -- measured as a third of a 20 M-key restore's samples in IPIs and page clearing. A
+// mapping also returns its memory to the system when the index grows or goes, which a heap
+// block of hundreds of MB might not.
 uint64_t* StateTable::AllocateSlots(size_t capacity) {
   const size_t bytes = capacity * sizeof(uint64_t);
-  if (bytes < kHugeIndexBytes) {
+  if (bytes < kLargeIndexBytes) {
     auto* slots = static_cast<uint64_t*>(::operator new(bytes, std::align_val_t{64}, std::nothrow));
     if (slots != nullptr) std::memset(slots, 0, bytes);
     return slots;
   }
   void* memory = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (memory == MAP_FAILED) return nullptr;
+  if (::madvise(memory, bytes, MADV_POPULATE_WRITE) != 0) std::memset(memory, 0, bytes);
   return static_cast<uint64_t*>(memory);
 }
 
 void StateTable::FreeSlots(uint64_t* slots, size_t capacity) {
   const size_t bytes = capacity * sizeof(uint64_t);
-  if (bytes < kHugeIndexBytes) {
+  if (bytes < kLargeIndexBytes) {
     ::operator delete(slots, std::align_val_t{64});
   } else {
     ::munmap(slots, bytes);
@@ -947,59 +951,29 @@ Status StateTable::Restore(std::span<const RestorePiece> pieces, KeyGroupRange k
     }
   }
   if (count == 0) return Status::Ok();
-  // The index at its final size at once (3/4 full at most, as Grow keeps it); a large one is a
-  // fresh mapping, faulted in below.
-  size_t capacity = std::max(capacity_, kInitialCapacity);
-  while (capacity / 4 * 3 < count) capacity *= 2;
-  const bool fresh_index = capacity > capacity_;
-  if (fresh_index) RETURN_IF_ERROR(Grow(capacity));
   // Every segment pass 2 fills, acquired (and reserved in the budget) before anything is copied, so
-  // the prefaulter can fault them in while the entries are copied. A failure leaves empty
-  // segments: the table stays consistent.
+  // the prefaulter can fault them in while the index is allocated and the entries are copied. A
+  // failure leaves empty segments: the table stays consistent.
   std::vector<uint32_t> targets;
   targets.reserve(segments_needed);
-  std::vector<std::span<std::byte>> segment_ranges;
+  std::vector<std::span<std::byte>> prefault_ranges;
   for (size_t i = 0; i < segments_needed; ++i) {
     RETURN_IF_ERROR(AddSegment());
     targets.push_back(static_cast<uint32_t>(active_));
     std::byte* const base = segment_views_[active_].base;
-    std::span<std::byte>* last = segment_ranges.empty() ? nullptr : &segment_ranges.back();
+    std::span<std::byte>* last = prefault_ranges.empty() ? nullptr : &prefault_ranges.back();
     if (last != nullptr && last->data() + last->size() == base &&
         last->size() + segment_size_ <= kPrefaultRangeBytes) {
       *last = std::span<std::byte>(last->data(), last->size() + segment_size_);
     } else {
-      segment_ranges.emplace_back(base, segment_size_);
-    }
-  }
-  // The copy fills segments in order, but slot inserts land anywhere in the index: the prefaulter
-  // interleaves the two in proportion to their sizes, so neither waits for the other to be done.
-  // (Without it, faulting the index's pages took a quarter of a 20 M-key restore's samples.)
-  std::vector<std::span<std::byte>> prefault_ranges;
-  {
-    const size_t index_bytes = fresh_index && capacity * sizeof(uint64_t) >= kHugeIndexBytes
-                                   ? capacity * sizeof(uint64_t)
-                                   : 0;
-    const size_t segment_bytes = segments_needed * segment_size_;
-    auto* index_base = reinterpret_cast<std::byte*>(slots_);
-    size_t index_done = 0;
-    size_t segments_done = 0;
-    for (const std::span<std::byte> range : segment_ranges) {
-      // Index chunks up to the segments' progress, then this segment range.
-      while (index_done < index_bytes &&
-             index_done * segment_bytes <= segments_done * index_bytes) {
-        const size_t length = std::min(kPrefaultRangeBytes, index_bytes - index_done);
-        prefault_ranges.emplace_back(index_base + index_done, length);
-        index_done += length;
-      }
-      prefault_ranges.push_back(range);
-      segments_done += range.size();
-    }
-    for (; index_done < index_bytes; index_done += kPrefaultRangeBytes) {
-      prefault_ranges.emplace_back(index_base + index_done,
-                                   std::min(kPrefaultRangeBytes, index_bytes - index_done));
+      prefault_ranges.emplace_back(base, segment_size_);
     }
   }
   SegmentPrefaulter prefaulter(std::move(prefault_ranges));
+  // The index at its final size at once (3/4 full at most, as Grow keeps it).
+  size_t capacity = std::max(capacity_, kInitialCapacity);
+  while (capacity / 4 * 3 < count) capacity *= 2;
+  if (capacity > capacity_) RETURN_IF_ERROR(Grow(capacity));
 
   // Pass 2: copy the surviving entries into the segments and insert their slots from the stored
   // hash. A slot's insertion is a cache (and TLB) miss in an index of hundreds of MB, so slots are

@@ -444,8 +444,9 @@ class StateTable {
   // Doubles the index (or creates it), or makes it `capacity` slots (a power of two larger than
   // the current one) when given, keeping the table unchanged on failure.
   [[nodiscard]] Status Grow(size_t capacity = 0);
-  // The index array of `capacity` zeroed slots (nullptr when out of memory), and its release.
-  static constexpr size_t kHugeIndexBytes = size_t{2} << 20;
+  // The index array of `capacity` zeroed, faulted-in slots (nullptr when out of memory), and its
+  // release.
+  static constexpr size_t kLargeIndexBytes = size_t{2} << 20;
   static uint64_t* AllocateSlots(size_t capacity);
   static void FreeSlots(uint64_t* slots, size_t capacity);
   // Room for `size` bytes in the active segment, acquiring a segment if needed; returns the
