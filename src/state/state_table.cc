@@ -107,6 +107,10 @@ struct StateTable::SnapshotPin {
   std::atomic<bool> released{false};
   std::mutex mutex;
   std::shared_ptr<OrphanedSegments> orphans;  // GUARDED_BY(mutex)
+  // The released snapshot's piece list, emptied, for the table's next snapshot to reuse: a fresh
+  // list of 30 000 pieces is a megabyte of pages faulted on the task thread at every checkpoint
+  // (5-13 ms on the development VM, where first touches are slow). GUARDED_BY(mutex)
+  std::vector<TablePiece> recycled_pieces;
 };
 
 namespace {
@@ -114,12 +118,19 @@ namespace {
 class StateTableSnapshot final : public TableSnapshot {
  public:
   StateTableSnapshot(std::shared_ptr<void> pin, std::atomic<bool>* released, std::mutex* mutex,
-                     std::shared_ptr<OrphanedSegments>* orphans)
-      : pin_(std::move(pin)), released_(released), mutex_(mutex), orphans_(orphans) {}
+                     std::shared_ptr<OrphanedSegments>* orphans,
+                     std::vector<TablePiece>* recycled_pieces)
+      : pin_(std::move(pin)),
+        released_(released),
+        mutex_(mutex),
+        orphans_(orphans),
+        recycled_pieces_(recycled_pieces) {}
   ~StateTableSnapshot() override {
     std::shared_ptr<OrphanedSegments> orphans;
+    pieces_.clear();
     {
       std::lock_guard<std::mutex> lock(*mutex_);
+      *recycled_pieces_ = std::move(pieces_);
       released_->store(true, std::memory_order_release);
       orphans = std::move(*orphans_);
     }
@@ -140,6 +151,7 @@ class StateTableSnapshot final : public TableSnapshot {
   std::atomic<bool>* released_;
   std::mutex* mutex_;
   std::shared_ptr<OrphanedSegments>* orphans_;
+  std::vector<TablePiece>* recycled_pieces_;
 };
 
 }  // namespace
@@ -535,6 +547,11 @@ void StateTable::CollectReleasedSnapshots() {
       continue;
     }
     for (const uint32_t index : pins_[i].segments) Unpin(index);
+    {
+      std::lock_guard<std::mutex> lock(pins_[i].pin->mutex);
+      spare_pieces_ = std::move(pins_[i].pin->recycled_pieces);
+    }
+    spare_pin_segments_ = std::move(pins_[i].segments);
     pins_[i] = std::move(pins_.back());
     pins_.pop_back();
     // Garbage compaction skipped in pinned segments may be reclaimable now.
@@ -756,11 +773,15 @@ std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
   CollectReleasedSnapshots();
   auto pin = std::make_shared<SnapshotPin>();
   auto snapshot = std::make_shared<StateTableSnapshot>(pin, &pin->released, &pin->mutex,
-                                                       &pin->orphans);
+                                                       &pin->orphans, &pin->recycled_pieces);
   snapshot->entries_ = size_;
+  // The lists of the last released snapshot, whose pages are faulted in already.
   std::vector<TablePiece>& pieces = snapshot->pieces_;
+  pieces = std::move(spare_pieces_);
+  pieces.clear();
   pieces.reserve(segment_count_ + tombstone_pieces_.size() + 1);
-  PinRecord record{pin, {}};
+  PinRecord record{pin, std::move(spare_pin_segments_)};
+  record.segments.clear();
   record.segments.reserve(segment_count_);
   std::vector<uint64_t> targets;  // the pieces the new tombstones name
   for (size_t i = 0; i < segments_.size(); ++i) {

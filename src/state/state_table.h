@@ -537,6 +537,9 @@ class StateTable {
   // Snapshots: the unreleased ones, the tombstones since the last one, the listed tombstone pieces
   // and those dropped from the list that a snapshot may still hold.
   std::vector<PinRecord> pins_;
+  // Lists of a released snapshot, kept for the next one (see SnapshotPin::recycled_pieces).
+  std::vector<TablePiece> spare_pieces_;
+  std::vector<uint32_t> spare_pin_segments_;
   // The entries of sealed ranges that died since the last snapshot, already in the tombstone
   // piece's format (12-byte records: piece id u64, offset in the piece u32, native endian), so a
   // snapshot takes them as they are.
