@@ -117,13 +117,15 @@ struct SegmentPool::Impl {
   std::atomic<size_t> shared_count{0};   // shared.size(), for available(); relaxed, a hint
 
   // Fault-ahead (Options::fault_ahead_bytes). Segments leave the shared list lowest address first
-  // and come back on top of it, so every segment below the high-water mark has been handed out
-  // before and every one above it is fresh: keeping [high_water, high_water + ahead) faulted
-  // covers the next segments a thread will take. The thread is woken only when the mark passes
-  // the middle of the faulted lead, i.e. once per ahead/2 bytes taken, from Take's slow path.
+  // and come back on top of it, so every segment above the high-water mark is fresh and the next
+  // ones a thread takes lie just above it: keeping [0, high_water + ahead) faulted covers them,
+  // and also the segments taken in a batch into a thread's cache but not used yet (populating a
+  // page already in use costs a page-table walk and changes nothing). The thread is woken only
+  // when the mark passes the middle of the faulted lead, i.e. once per ahead/2 bytes taken, from
+  // Take's slow path.
   size_t fault_ahead = 0;
   size_t high_water = 0;  // GUARDED_BY(mutex): bytes from `memory` to the end of the highest taken
-  size_t faulted = 0;     // GUARDED_BY(mutex): [0, faulted) is faulted in (or was handed out)
+  size_t faulted = 0;     // GUARDED_BY(mutex): [0, faulted) is faulted in
   bool stopping = false;  // GUARDED_BY(mutex)
   std::condition_variable fault_wanted;
   std::thread fault_thread;
@@ -164,7 +166,7 @@ struct SegmentPool::Impl {
         return stopping || faulted < std::min(bytes, high_water + fault_ahead);
       });
       if (stopping) return;
-      const size_t begin = std::max(faulted, high_water);
+      const size_t begin = faulted;
       const size_t end = std::min({bytes, high_water + fault_ahead, begin + kStep});
       faulted = end;  // claimed before the work, so Take does not wake this thread for it again
       lock.unlock();

@@ -52,8 +52,9 @@ class SegmentPool {
     // Touch every page at creation, so that no page fault happens on the record path.
     bool prefault = true;
     // For a pool that is not pre-faulted (managed memory, which state grows into): a background
-    // thread keeps this many bytes beyond the highest segment handed out so far faulted in
-    // (MADV_POPULATE_WRITE, which never changes a byte), so that a task writing into fresh
+    // thread keeps every segment up to the highest one handed out so far, and between half of
+    // and all of this many bytes beyond it, faulted in (MADV_POPULATE_WRITE, which never changes
+    // a byte), so that a task writing into fresh
     // segments -- a table growing, entries relocated after a checkpoint -- does not stop for the
     // kernel to zero pages. The pool's resident memory runs at most this far ahead of its use.
     // 0 = off; ignored with `prefault` or where the kernel lacks MADV_POPULATE_WRITE (< 5.14).
