@@ -768,8 +768,8 @@ void StateTable::EvacuateSealed() {
 
 std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
   // The synchronous part of a checkpoint: O(segments + pieces), no hashing, no sorting and no
-  // per-entry work, so it stays well under a millisecond for a 1 GB table however many entries
-  // died since the last one (their tombstones are already encoded).
+  // per-entry work, however many entries died since the last one (their tombstones are already
+  // encoded).
   CollectReleasedSnapshots();
   auto pin = std::make_shared<SnapshotPin>();
   auto snapshot = std::make_shared<StateTableSnapshot>(pin, &pin->released, &pin->mutex,

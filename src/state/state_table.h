@@ -57,7 +57,7 @@
 //   entry's bytes are persisted content, so they never change again, not even its dead flag: a
 //   sealed entry that dies gets a bit in its segment's sealed_dead bitmap instead (which ForEach
 //   and compaction consult). Snapshot() copies no entry and does no per-entry work: O(segments +
-//   pieces), well under a millisecond for a 1 GB table (it hashes and sorts nothing).
+//   pieces), with no hashing or sorting (0.47 us for the 65 pieces of BM_StateTable_Snapshot/64).
 // * Writes to sealed entries relocate. A FindOrInsert or Find hit (the caller may write the span)
 //   or a same-size Put on a sealed entry first copies the entry to the active segment, re-points
 //   its slot and marks the old copy dead, exactly as a size-changing Put does. The hot path pays one
