@@ -468,12 +468,16 @@ void StateTable::MarkDead(uint64_t slot) {
   state.live -= size;
   live_bytes_ -= size;
   dead_bytes_ += size;
-  if (offset < state.sealed) {
-    AddTombstone(index, offset);
-    SetSealedDead(index, offset);
-    return;
+  FlagDead(index, offset, header);
+}
+
+void StateTable::FlagDead(uint32_t segment_index, uint32_t offset, EntryHeader* header) {
+  if (offset < segments_[segment_index].sealed) {
+    AddTombstone(segment_index, offset);
+    SetSealedDead(segment_index, offset);
+  } else {
+    header->flags |= kDeadFlag;
   }
-  header->flags |= kDeadFlag;
 }
 
 void StateTable::SetSealedDead(uint32_t segment_index, uint32_t offset) {
@@ -728,12 +732,7 @@ void StateTable::EvacuateSealed() {
       // The segment stays: the entries copied out died in it, like relocated ones (a tombstone
       // only for those its pieces hold; an unsealed tail entry takes the flag).
       for (const uint32_t offset : moved) {
-        if (offset < segments_[i].sealed) {
-          AddTombstone(index, offset);
-          SetSealedDead(index, offset);
-        } else {
-          reinterpret_cast<EntryHeader*>(base + offset)->flags |= kDeadFlag;
-        }
+        FlagDead(index, offset, reinterpret_cast<EntryHeader*>(base + offset));
       }
       break;
     }

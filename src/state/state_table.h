@@ -462,6 +462,9 @@ class StateTable {
   // Marks the entry of `slot` dead: a sealed one gets a tombstone and a sealed_dead bit (its bytes
   // stay as persisted), any other one the dead flag in its header.
   void MarkDead(uint64_t slot);
+  // MarkDead's flagging alone (the caller keeps the byte counts): the tombstone and sealed_dead
+  // bit of a sealed entry, the header flag of any other.
+  void FlagDead(uint32_t segment_index, uint32_t offset, EntryHeader* header);
   void RemoveSlot(size_t slot);
   // Copies the sealed entry of slots_[slot] to the active segment, marks the old copy dead and
   // re-points the slot; returns the new value span. With `may_compact` (FindOrInsert, whose
