@@ -52,6 +52,7 @@ namespace {
 
 constexpr size_t kCacheMax = 64;   // segments one thread may keep per pool
 constexpr size_t kCacheSlots = 4;  // pools one thread caches at once
+constexpr size_t kHugePageBytes = size_t{2} << 20;  // x86-64 transparent huge pages
 
 std::atomic<uint64_t> g_next_pool_id{1};
 
@@ -303,12 +304,28 @@ Result<std::unique_ptr<SegmentPool>> SegmentPool::Create(const Options& options)
                        policy == HWLOC_MEMBIND_BIND && hwloc_bitmap_isequal(bound, node->nodeset);
     hwloc_bitmap_free(bound);
   } else {
-    memory = ::mmap(nullptr, impl->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    // Mapped 2 MiB-aligned (the slack around the aligned range unmapped again), so that every
+    // 2 MiB of the pool can be a transparent huge page.
+    const size_t mapped = impl->bytes + kHugePageBytes;
+    memory = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (memory == MAP_FAILED) {
       return ErrnoStatus(errno, fmt::format("allocating {} bytes for a segment pool ({})",
                                             impl->bytes, options.config_key));
     }
+    const auto address = reinterpret_cast<uintptr_t>(memory);
+    const uintptr_t aligned = (address + kHugePageBytes - 1) & ~uintptr_t{kHugePageBytes - 1};
+    if (aligned > address) ::munmap(memory, aligned - address);
+    if (address + mapped > aligned + impl->bytes) {
+      ::munmap(reinterpret_cast<void*>(aligned + impl->bytes), address + mapped - aligned - impl->bytes);
+    }
+    memory = reinterpret_cast<void*>(aligned);
   }
+  // Keyed state is probed at random addresses over the whole pool: with 4 KiB pages a table of
+  // hundreds of MiB misses the TLB on nearly every probe and pays a page walk on top of the cache
+  // miss. Huge pages where the kernel can supply them: a hint, which THP's "madvise" mode (the
+  // development VM's) requires and "never" ignores. Measured on the checkpoint job (1 GB of
+  // state): +9% records/s with checkpoints, and more without (docs/checkpoints.md).
+  ::madvise(memory, impl->bytes, MADV_HUGEPAGE);
   impl->memory = static_cast<std::byte*>(memory);
   if (options.prefault) {
     // One write per page faults it in now (on the bound node), not on the record path.
