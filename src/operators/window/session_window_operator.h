@@ -168,8 +168,8 @@ class SessionWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
     }
     const EncodedKey encoded = key_encoder_.Encode(this->key_selector()(value));
     // The key's parts stay in registers on the common path: a CurrentKey built here goes through
-    // the stack, and reading it back as one vector stalls store forwarding (measured: a third of
-    // the rate). It is built only where a slow path needs one.
+    // the stack, and a build that read it back as one vector stalled store forwarding (a third of
+    // the rate in that build). It is built only where a slow path needs one.
     const std::string_view key_bytes = encoded.bytes;
     const uint64_t key_hash = encoded.hash;
     const int key_group = KeyGroupOf(key_hash);
