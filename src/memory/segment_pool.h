@@ -5,8 +5,10 @@
 // Memory: one allocation per pool. With a topology and a NUMA node it comes from
 // hwloc_alloc_membind(HWLOC_MEMBIND_BIND) on that node (numa_bound() says whether the kernel
 // honoured the binding; where it cannot, e.g. without NUMA support, the pool still works, unbound).
-// Otherwise, and for a synthetic topology, it is a plain anonymous mmap. Segments are page aligned
-// (hence 64-byte aligned), at offsets that are multiples of segment_size() from the pool's base.
+// Otherwise, and for a synthetic topology, it is an anonymous mmap aligned to 2 MiB. Either way
+// the allocation is advised MADV_HUGEPAGE (transparent huge pages where the kernel supplies them:
+// fewer TLB misses for state probed at random). Segments are page aligned (hence 64-byte aligned),
+// at offsets that are multiples of segment_size() from the pool's base.
 //
 // Threads: Acquire/Release may be called from any thread. Each thread that uses a pool gets a
 // small private cache of free segments (no atomics and no lock on its fast path); caches refill
