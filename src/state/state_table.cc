@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <limits>
 #include <mutex>
 #include <new>
 #include <random>
@@ -468,6 +469,7 @@ void StateTable::MarkDead(uint64_t slot) {
   state.live -= size;
   live_bytes_ -= size;
   dead_bytes_ += size;
+  compaction_credit_ += size;
   FlagDead(index, offset, header);
 }
 
@@ -498,7 +500,7 @@ void StateTable::AddTombstone(uint32_t segment_index, uint32_t offset) {
       pieces.begin(), pieces.end(), offset,
       [](uint32_t value, const PieceRange& range) { return value < range.begin; }));
   WEIR_DCHECK(offset >= piece->begin && offset < piece->end);
-  piece->tombstoned = true;
+  ++piece->tombstones;
   const uint32_t in_piece = offset - piece->begin;
   const size_t at = pending_tombstones_.size();
   pending_tombstones_.resize(at + kTombstoneRecordSize);
@@ -560,6 +562,7 @@ void StateTable::CollectReleasedSnapshots() {
     pins_.pop_back();
     // Garbage compaction skipped in pinned segments may be reclaimable now.
     next_compaction_dead_ = 0;
+    next_step_dead_ = 0;
   }
   for (size_t i = 0; i < retired_tombstones_.size();) {
     if (retired_tombstones_[i].use_count() != 1) {
@@ -598,7 +601,10 @@ void StateTable::RemoveSlot(size_t slot) {
 void StateTable::ReleaseSegment(uint32_t index) {
   SegmentState& state = segments_[index];
   WEIR_DCHECK(state.pins == 0);
-  for (const PieceRange& piece : state.pieces) dropped_pieces_.push_back(piece.id);
+  for (const PieceRange& piece : state.pieces) {
+    dropped_pieces_.push_back(piece.id);
+    moot_tombstones_ += piece.tombstones;
+  }
   if (state.sealed_dead) AccountSide(-static_cast<int64_t>(segment_size_ / 512 * sizeof(uint64_t)));
   segments_[index] = SegmentState{};
   segment_views_[index] = SegmentView{};
@@ -615,7 +621,9 @@ void StateTable::Compact() {
   // room), so unread entries are never overwritten and no extra segment is needed: compaction
   // works even when the budget is exhausted. Sealed segments never slide (their bytes are
   // persisted content): EvacuateSealed copies them out instead.
+  ++full_compactions_;
   CollectReleasedSnapshots();
+  AbandonVictim();
   std::vector<uint32_t> victims;
   bool active_is_victim = false;
   for (size_t i = 0; i < segments_.size(); ++i) {
@@ -630,6 +638,10 @@ void StateTable::Compact() {
   if (active_is_victim) victims.push_back(static_cast<uint32_t>(active_));
   if (!victims.empty()) SlideUnsealed(victims, active_is_victim);
   EvacuateSealed();
+  // Segments moved and were released: the incremental sweep starts afresh.
+  sweep_misses_ = 0;
+  next_step_dead_ = 0;
+  compaction_credit_ = 0;
 
   dead_bytes_ = 0;
   for (const SegmentState& state : segments_) dead_bytes_ += state.used - state.live;
@@ -640,6 +652,117 @@ void StateTable::Compact() {
           ? 0
           : dead_bytes_ + std::max<int64_t>(segment_size_, static_cast<int64_t>(segment_count_) *
                                                                segment_size_ / 4);
+}
+
+bool StateTable::MoveEntry(uint32_t index, uint32_t offset, size_t size) {
+  const uint64_t old_ref = MakeRef(index, offset);
+  Result<uint64_t> ref = Allocate(size);
+  if (!ref.ok()) return false;
+  // Allocate may have added a segment (segment_views_ may have moved, the entry has not).
+  const EntryHeader* old_header = EntryAt(old_ref);
+  size_t slot = old_header->hash >> shift_;
+  while ((slots_[slot] & kRefMask) != old_ref) {
+    WEIR_CHECK(slots_[slot] != 0);
+    slot = (slot + 1) & mask_;
+  }
+  EntryHeader* header = EntryAt(*ref);
+  std::memcpy(header, old_header, size);
+  header->flags = 0;
+  slots_[slot] = (slots_[slot] & ~kRefMask) | *ref;
+  // The old copy dies as in MarkDead, except that a sealed one gets its tombstone only if the
+  // victim outlives the step series (AbandonVictim): a released victim's pieces leave every later
+  // snapshot, so tombstones naming them would be bytes written for nothing.
+  SegmentState& state = segments_[index];
+  state.live -= static_cast<uint32_t>(size);
+  live_bytes_ -= static_cast<int64_t>(size);
+  dead_bytes_ += static_cast<int64_t>(size);
+  if (offset < state.sealed) {
+    SetSealedDead(index, offset);
+    victim_moved_.push_back(offset);
+  } else {
+    reinterpret_cast<EntryHeader*>(segment_views_[index].base + offset)->flags |= kDeadFlag;
+  }
+  return true;
+}
+
+void StateTable::AbandonVictim() {
+  if (victim_ >= 0) {
+    for (const uint32_t offset : victim_moved_) AddTombstone(static_cast<uint32_t>(victim_), offset);
+  }
+  victim_moved_.clear();
+  victim_ = -1;
+}
+
+void StateTable::EvacuateStep() {
+  // Each death since the last step buys kStepFactor times its bytes of work: a byte passed over
+  // costs one, a byte moved one more. A victim is at least half dead, so a step reclaims at least
+  // 4/3 of what died: the garbage left from before the steps began shrinks too, and a table whose
+  // garbage is not pinned never needs the whole-table Compact. Inspecting a segment while sweeping
+  // costs a little of the budget too, so a step is bounded however the segments look. (Only the
+  // purge of moot tombstones below passes over more: all pending records, once most are moot.)
+  constexpr int64_t kInspectCost = 64;
+  int64_t budget = std::min<int64_t>(kStepFactor * std::max<int64_t>(compaction_credit_, kInspectCost),
+                                     kStepFactor * static_cast<int64_t>(segment_size_));
+  compaction_credit_ = 0;
+  if (!pins_.empty()) CollectReleasedSnapshots();
+  while (budget > 0) {
+    if (victim_ < 0) {
+      // The sweep: the next segment worth evacuating, round robin.
+      if (sweep_misses_ >= segments_.size()) {
+        // A whole round found none (the garbage is spread thin, or pinned): wait until another
+        // eighth of the table has died, or a snapshot is released.
+        sweep_misses_ = 0;
+        next_step_dead_ = dead_bytes_ + std::max<int64_t>(segment_size_, static_cast<int64_t>(segment_count_) *
+                                                                             segment_size_ / 8);
+        return;
+      }
+      if (sweep_index_ >= segments_.size()) sweep_index_ = 0;
+      const size_t index = sweep_index_++;
+      budget -= kInspectCost;
+      const SegmentState& state = segments_[index];
+      if (!state.segment || static_cast<int64_t>(index) == active_ || state.pins != 0 ||
+          state.live * 2 > state.used) {
+        ++sweep_misses_;
+        continue;
+      }
+      sweep_misses_ = 0;
+      victim_ = static_cast<int64_t>(index);
+      victim_offset_ = 0;
+    }
+    const auto index = static_cast<uint32_t>(victim_);
+    WEIR_DCHECK(segments_[index].pins == 0);  // Snapshot abandons the victim before pinning it
+    while (segments_[index].live != 0 && victim_offset_ < segments_[index].used && budget > 0) {
+      const SegmentState& state = segments_[index];
+      const auto* header = reinterpret_cast<const EntryHeader*>(segment_views_[index].base + victim_offset_);
+      const size_t size = EntrySize(header->key_size, header->ns_size, header->value_size);
+      if (!IsDead(state, victim_offset_, header)) {
+        if (!MoveEntry(index, victim_offset_, size)) {
+          // Out of memory: leave the rest to Compact, which slides in place and needs none.
+          AbandonVictim();
+          next_step_dead_ = std::numeric_limits<int64_t>::max();
+          return;
+        }
+        budget -= static_cast<int64_t>(size);
+      }
+      budget -= static_cast<int64_t>(size);
+      victim_offset_ += static_cast<uint32_t>(size);
+    }
+    if (segments_[index].live == 0) {
+      dead_bytes_ -= segments_[index].used;
+      ReleaseSegment(index);
+      victim_moved_.clear();
+      victim_ = -1;
+      // Purge once moot tombstones are most of the pending ones: each record is passed over O(1)
+      // times on average, and they hold at most about as much memory as the live ones.
+      if (moot_tombstones_ * static_cast<int64_t>(kTombstoneRecordSize) * 2 >
+              static_cast<int64_t>(pending_tombstones_.size()) &&
+          moot_tombstones_ >= 1024) {
+        PurgeMootTombstones();
+      }
+    } else if (victim_offset_ >= segments_[index].used) {
+      AbandonVictim();  // cannot happen: nothing is appended to a segment that is not active
+    }
+  }
 }
 
 void StateTable::SlideUnsealed(const std::vector<uint32_t>& victims, bool active_is_victim) {
@@ -741,9 +864,12 @@ void StateTable::EvacuateSealed() {
   }
   // Tombstones naming the released pieces are moot: drop them now rather than at the next
   // snapshot, so removals followed by compaction do not hold 12 bytes per removed entry.
-  if (dropped_pieces_.size() == dropped_before || pending_tombstones_.empty()) return;
-  std::vector<uint64_t> dropped(dropped_pieces_.begin() + static_cast<std::ptrdiff_t>(dropped_before),
-                                dropped_pieces_.end());
+  if (dropped_pieces_.size() != dropped_before) PurgeMootTombstones();
+}
+
+void StateTable::PurgeMootTombstones() {
+  if (moot_tombstones_ == 0) return;
+  std::vector<uint64_t> dropped(dropped_pieces_);
   std::sort(dropped.begin(), dropped.end());
   size_t kept = 0;
   for (size_t at = 0; at < pending_tombstones_.size(); at += kTombstoneRecordSize) {
@@ -757,6 +883,7 @@ void StateTable::EvacuateSealed() {
     kept += kTombstoneRecordSize;
   }
   pending_tombstones_.resize(kept);
+  moot_tombstones_ = 0;
   if (pending_tombstones_.size() * 2 < pending_tombstones_.capacity()) {
     pending_tombstones_.shrink_to_fit();
     const auto capacity = static_cast<int64_t>(pending_tombstones_.capacity());
@@ -768,8 +895,9 @@ void StateTable::EvacuateSealed() {
 std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
   // The synchronous part of a checkpoint: O(segments + pieces), no hashing, no sorting and no
   // per-entry work, however many entries died since the last one (their tombstones are already
-  // encoded).
+  // encoded, but for those of a half-evacuated segment: at most one segment's entries).
   CollectReleasedSnapshots();
+  AbandonVictim();
   auto pin = std::make_shared<SnapshotPin>();
   auto snapshot = std::make_shared<StateTableSnapshot>(pin, &pin->released, &pin->mutex,
                                                        &pin->orphans, &pin->recycled_pieces);
@@ -803,9 +931,9 @@ std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
           range.id, TablePiece::Kind::kEntries,
           std::span<const std::byte>(segment_views_[i].base + range.begin, range.end - range.begin),
           !full && !is_new});
-      if (range.tombstoned) {
+      if (range.tombstones != 0) {
         targets.push_back(range.id);
-        range.tombstoned = false;
+        range.tombstones = 0;
       }
     }
   }
@@ -829,6 +957,13 @@ std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
     dropped_pieces_.clear();
   }
   const size_t old_tombstone_pieces = tombstone_pieces_.size();
+  // Tombstones naming released pieces ride along (restore skips them), unless they are all there
+  // is. Dropping them here would cost a pass over the records in the synchronous part.
+  if (moot_tombstones_ * static_cast<int64_t>(kTombstoneRecordSize) ==
+      static_cast<int64_t>(pending_tombstones_.size())) {
+    pending_tombstones_.clear();
+  }
+  moot_tombstones_ = 0;
   // The tombstones since the previous snapshot (those naming released pieces were dropped with
   // them), taken as they are: their capacity is accounted already and moves with them.
   if (!pending_tombstones_.empty()) {
