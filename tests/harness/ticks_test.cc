@@ -425,6 +425,16 @@ TEST_P(TickQueryParallelTest, T3TopOfBookMatchesTheReference) {
 
 INSTANTIATE_TEST_SUITE_P(Parallelism, TickQueryParallelTest, ::testing::Values(1, 2));
 
+// A run longer than max_pregenerated generates its messages in the source: the same feed.
+TEST(TickQueryTest, FeedGeneratedInTheSourceMatchesTheReference) {
+  TickConfig config = SmallFeed();
+  config.max_pregenerated = config.messages - 1;
+  RunContext context;
+  context.seed = 9;
+  const RowsBySymbol expected = ReferenceT3(Generate(config, context.seed), config);
+  ExpectSameRows(RunQuery(TickQuery::kT3, config, 1, context), expected);
+}
+
 TEST(TickQueryTest, PacedRunFollowsTheFeedTimestampsAndMeasuresLatency) {
   TickConfig config;
   config.messages = 20'000;

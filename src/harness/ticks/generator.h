@@ -40,6 +40,11 @@ namespace weir::harness::ticks {
 
 struct TickConfig {
   int64_t messages = 10'000'000;  // --events: messages in the whole run
+  // A run of at most this many messages is generated before the job starts and replayed from
+  // memory (48 bytes a message: 1.5 GiB at the limit), so its figures measure the engine and not
+  // the generator, whose random draws and per-symbol order lists cost about as much as T3 itself
+  // and evict its state from the caches. A longer run generates each message in the source.
+  int64_t max_pregenerated = int64_t{1} << 25;
   int symbols = 8000;             // stock locates 1..symbols (at most 65535)
   double zipf_exponent = 1.0;     // activity of locate L ~ 1 / L^zipf_exponent
   // Messages per second of event time. A paced run (--rate) replaces it with its rate, so the

@@ -20,24 +20,27 @@ namespace {
 
 using itch::TickMessage;
 
-// The feed as a source: one subtask, messages in sequence. Unpaced it emits a full batch per
-// poll; paced it emits the messages whose due instant has passed (one generated message is held
-// back until it is due) and returns kNothingNow when none is, so the worker is never blocked.
+// The feed as a source: one subtask, messages in sequence, read from `feed` (generated before the
+// job started) or, when it is null, generated here one at a time. Unpaced it emits a full batch
+// per poll; paced it emits the messages whose due instant has passed (the next message is held
+// until it is due) and returns kNothingNow when none is, so the worker is never blocked.
 class TickSource final : public operators::SourceOperator<TickMessage> {
  public:
-  TickSource(const TickConfig& config, const RunContext& context)
+  TickSource(const TickConfig& config, const RunContext& context,
+             std::shared_ptr<const std::vector<TickMessage>> feed)
       : config_(config),
         seed_(context.seed),
         rate_(context.rate),
         pacer_(context.pacer),
-        events_emitted_(context.events_emitted) {}
+        events_emitted_(context.events_emitted),
+        feed_(std::move(feed)) {}
 
   Status Open(operators::OperatorContext* context) override {
     RETURN_IF_ERROR(SourceOperator<TickMessage>::Open(context));
-    generator_ = std::make_unique<TickGenerator>(config_, seed_, rate_);
     remaining_ = config_.messages;
     paced_ = rate_ > 0 && pacer_->paced();
-    if (remaining_ > 0) generator_->Next(pending_);
+    if (feed_ == nullptr) generator_ = std::make_unique<TickGenerator>(config_, seed_, rate_);
+    if (remaining_ > 0) Advance();
     return Status::Ok();
   }
 
@@ -48,16 +51,16 @@ class TickSource final : public operators::SourceOperator<TickMessage> {
     int64_t emitted = 0;
     if (paced_) {
       const int64_t now = MonotonicNanos();
-      while (emitted < limit && pacer_->DueNanos(EventTime(pending_)) <= now) {
-        out->Collect(pending_, EventTime(pending_));
+      while (emitted < limit && pacer_->DueNanos(EventTime(*pending_)) <= now) {
+        out->Collect(*pending_, EventTime(*pending_));
         ++emitted;
-        if (emitted < remaining_) generator_->Next(pending_);
+        if (emitted < remaining_) Advance();
       }
       if (emitted == 0) return operators::SourceStatus::kNothingNow;
     } else {
       for (; emitted < limit; ++emitted) {
-        out->Collect(pending_, EventTime(pending_));
-        if (emitted + 1 < remaining_) generator_->Next(pending_);
+        out->Collect(*pending_, EventTime(*pending_));
+        if (emitted + 1 < remaining_) Advance();
       }
     }
     remaining_ -= emitted;
@@ -70,13 +73,26 @@ class TickSource final : public operators::SourceOperator<TickMessage> {
  private:
   Timestamp EventTime(const TickMessage& message) const { return config_.trading_day_nanos + message.timestamp(); }
 
+  // Points pending_ at the next message.
+  void Advance() {
+    if (feed_ != nullptr) {
+      pending_ = &(*feed_)[next_++];
+    } else {
+      generator_->Next(generated_);
+      pending_ = &generated_;
+    }
+  }
+
   TickConfig config_;
   uint64_t seed_;
   double rate_;
   std::shared_ptr<Pacer> pacer_;
   std::shared_ptr<std::atomic<int64_t>> events_emitted_;
+  std::shared_ptr<const std::vector<TickMessage>> feed_;
+  size_t next_ = 0;  // in feed_
   std::unique_ptr<TickGenerator> generator_;
-  TickMessage pending_;
+  TickMessage generated_;
+  const TickMessage* pending_ = nullptr;
   int64_t remaining_ = 0;
   bool paced_ = false;
 };
@@ -457,9 +473,16 @@ void TopOfBookTraits::Csv(std::string& out, const TopOfBook& row) const {
 
 api::DataStream<TickMessage> AddTickSource(api::StreamExecutionEnvironment& env, const TickConfig& config,
                                            const RunContext& context) {
+  std::shared_ptr<const std::vector<TickMessage>> feed;
+  if (config.messages <= config.max_pregenerated) {
+    auto messages = std::make_shared<std::vector<TickMessage>>(static_cast<size_t>(config.messages));
+    TickGenerator generator(config, context.seed, context.rate);
+    for (TickMessage& message : *messages) generator.Next(message);
+    feed = std::move(messages);
+  }
   return env.FromSource<TickMessage>(
       "Source: ITCH Feed",
-      [config, context](int) { return std::make_unique<TickSource>(config, context); },
+      [config, context, feed](int) { return std::make_unique<TickSource>(config, context, feed); },
       api::WatermarkStrategy<TickMessage>::ForMonotonousTimestamps(), 1);
 }
 

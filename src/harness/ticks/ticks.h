@@ -7,6 +7,9 @@
 //   message is emitted in sequence order, so a symbol's messages reach its keyed subtask in order
 //   at any parallelism. It assigns each message its event time and watermarks for monotonous
 //   timestamps (ITCH timestamps never go back), emitted at the end of every poll batch.
+// * The feed is generated before the job starts and replayed from memory, as a feed handler
+//   reads messages a NIC has already written (and as YSB replays its events), unless the run is
+//   longer than TickConfig::max_pregenerated messages; then the source generates each one.
 // * Event time is in NANOSECONDS: TickConfig::trading_day_nanos (epoch nanoseconds of the trading
 //   day's midnight) + the message's ITCH timestamp (nanoseconds since midnight). weir's Timestamp
 //   is a unitless int64, so the 1 s and 5 min of the queries are 1e9 and 3e11 units.
@@ -123,8 +126,9 @@ void BuildTickQuery(api::StreamExecutionEnvironment& env, TickQuery query, const
                     const RunContext& context);
 
 // The pieces of the queries, for tests and benchmarks that assemble their own jobs.
-// The feed: `config.messages` messages from TickGenerator(config, context.seed, context.rate),
-// with event times and watermarks, paced when context.rate > 0 (after Pace was called).
+// The feed: `config.messages` messages from TickGenerator(config, context.seed, context.rate)
+// (generated here, before the job runs, when there are at most config.max_pregenerated), with
+// event times and watermarks, paced when context.rate > 0 (after Pace was called).
 api::DataStream<itch::TickMessage> AddTickSource(api::StreamExecutionEnvironment& env, const TickConfig& config,
                                                  const RunContext& context);
 api::DataStream<TradeEvent> Trades(api::DataStream<itch::TickMessage> feed);
