@@ -45,9 +45,9 @@
 //   entry's stored hash) and the victim, once it holds no live entry, goes back to the pool and
 //   the budget. A step reclaims at least 4/3 of the bytes the write killed, so garbage shrinks
 //   while writes go on, and no write pays more than a few times its own bytes: this is what keeps
-//   a table of tens of megabytes from stopping its task for milliseconds (measured with the T3
-//   order-book query of `weir bench ticks`: whole-table compactions of 0.65 ms on average and
-//   8 ms at worst were its p99.9 latency).
+//   a table of tens of megabytes from stopping its task for milliseconds (the T3 order-book
+//   query of `weir bench ticks` paused 486 times in 10 s for whole-table compactions, 0.65 ms on
+//   average and 8 ms at worst, its worst latency; docs/architecture.md has the command).
 // * All at once (Compact), only when dead bytes pass half of the segments' bytes anyway: the
 //   steps found no segment worth evacuating (garbage spread thin, or pinned), or evacuation found
 //   no memory to copy into. The segments holding dead bytes (the active one last) are treated as
@@ -88,12 +88,17 @@
 //   another thread: it only sets an atomic flag, which the task thread polls on the slow paths
 //   (Snapshot, compaction, relocation). Since sealed bytes never change, a release only drops pin
 //   counts (nothing is written back). Compaction skips pinned segments.
-// * Compaction with seals. Unsealed segments are slid in place as above. A sealed, unpinned,
-//   non-active segment at most half live is evacuated: its live entries are copied to the active
+// * Compaction with seals. The whole-table Compact slides unsealed segments in place as above.
+//   A sealed, unpinned, non-active segment at most half live is evacuated, by Compact at once or
+//   by the incremental steps a little at a time: its live entries are copied to the active
 //   segment and it is released, which drops its pieces from the next snapshot (and with them the
-//   tombstone pieces naming only them). A segment more than half live keeps its garbage, so an
-//   incremental checkpoint rewrites no more than it must; compaction then waits for another
-//   quarter of the table's bytes to die before scanning again (next_compaction_dead_).
+//   tombstone pieces naming only them). A sealed entry a step moves gets no tombstone while its
+//   segment is being evacuated; if a snapshot comes first (or memory runs out), the step series
+//   is abandoned and the moved entries get their tombstones then (AbandonVictim), at most one
+//   segment's worth. Pending tombstones naming released pieces are moot (restore skips them); they
+//   are purged once they are most of the pending ones. A segment more than half live keeps its
+//   garbage, so an incremental checkpoint rewrites no more than it must; Compact then waits for
+//   another quarter of the table's bytes to die before scanning again (next_compaction_dead_).
 // * Destruction while pinned. The table hands its pinned segments (and the budget reservation for
 //   them) to the unreleased snapshots; the last of them releases them to the pool. The pool must
 //   therefore outlive the snapshots too.
