@@ -654,17 +654,22 @@ void StateTable::Compact() {
                                                                segment_size_ / 4);
 }
 
+size_t StateTable::SlotNaming(uint64_t ref, uint64_t hash) const {
+  size_t slot = hash >> shift_;
+  while ((slots_[slot] & kRefMask) != ref) {
+    WEIR_CHECK(slots_[slot] != 0);
+    slot = (slot + 1) & mask_;
+  }
+  return slot;
+}
+
 bool StateTable::MoveEntry(uint32_t index, uint32_t offset, size_t size) {
   const uint64_t old_ref = MakeRef(index, offset);
   Result<uint64_t> ref = Allocate(size);
   if (!ref.ok()) return false;
   // Allocate may have added a segment (segment_views_ may have moved, the entry has not).
   const EntryHeader* old_header = EntryAt(old_ref);
-  size_t slot = old_header->hash >> shift_;
-  while ((slots_[slot] & kRefMask) != old_ref) {
-    WEIR_CHECK(slots_[slot] != 0);
-    slot = (slot + 1) & mask_;
-  }
+  const size_t slot = SlotNaming(old_ref, old_header->hash);
   EntryHeader* header = EntryAt(*ref);
   std::memcpy(header, old_header, size);
   header->flags = 0;
@@ -788,11 +793,7 @@ void StateTable::SlideUnsealed(const std::vector<uint32_t>& victims, bool active
         if (destination_index != source_index || destination_offset != offset) {
           const uint64_t old_ref = MakeRef(source_index, offset);
           const uint64_t new_ref = MakeRef(destination_index, destination_offset);
-          size_t slot = header->hash >> shift_;
-          while ((slots_[slot] & kRefMask) != old_ref) {
-            WEIR_CHECK(slots_[slot] != 0);
-            slot = (slot + 1) & mask_;
-          }
+          const size_t slot = SlotNaming(old_ref, header->hash);
           std::memmove(segment_views_[destination_index].base + destination_offset, header, size);
           slots_[slot] = (slots_[slot] & ~kRefMask) | new_ref;
         }
@@ -812,7 +813,7 @@ void StateTable::SlideUnsealed(const std::vector<uint32_t>& victims, bool active
 }
 
 void StateTable::EvacuateSealed() {
-  std::vector<uint32_t> moved;    // offsets of the entries copied out of the current segment
+  // The steps' victim machinery, one whole segment at a time (Compact abandoned any victim).
   const size_t dropped_before = dropped_pieces_.size();
   for (size_t i = 0; i < segments_.size(); ++i) {
     {
@@ -823,44 +824,26 @@ void StateTable::EvacuateSealed() {
       }
     }
     const auto index = static_cast<uint32_t>(i);
-    std::byte* const base = segment_views_[i].base;
-    const uint32_t used = segments_[i].used;
-    moved.clear();
+    victim_ = index;
     bool failed = false;
-    for (uint32_t offset = 0; offset < used;) {
-      auto* header = reinterpret_cast<EntryHeader*>(base + offset);
-      const auto size =
-          static_cast<uint32_t>(EntrySize(header->key_size, header->ns_size, header->value_size));
-      if (!IsDead(segments_[i], offset, header)) {
-        Result<uint64_t> ref = Allocate(size);
-        if (!ref.ok()) {
-          failed = true;  // out of memory: keep the rest; compaction is opportunistic
-          break;
-        }
-        const uint64_t old_ref = MakeRef(index, offset);
-        size_t slot = header->hash >> shift_;
-        while ((slots_[slot] & kRefMask) != old_ref) {
-          WEIR_CHECK(slots_[slot] != 0);
-          slot = (slot + 1) & mask_;
-        }
-        std::memcpy(EntryAt(*ref), header, size);
-        slots_[slot] = (slots_[slot] & ~kRefMask) | *ref;
-        segments_[i].live -= size;
-        live_bytes_ -= size;
-        moved.push_back(offset);
+    for (uint32_t offset = 0; offset < segments_[index].used;) {
+      const auto* header = reinterpret_cast<const EntryHeader*>(segment_views_[index].base + offset);
+      const size_t size = EntrySize(header->key_size, header->ns_size, header->value_size);
+      if (!IsDead(segments_[index], offset, header) && !MoveEntry(index, offset, size)) {
+        failed = true;  // out of memory: keep the rest; compaction is opportunistic
+        break;
       }
-      offset += size;
+      offset += static_cast<uint32_t>(size);
     }
     if (failed) {
-      // The segment stays: the entries copied out died in it, like relocated ones (a tombstone
-      // only for those its pieces hold; an unsealed tail entry takes the flag).
-      for (const uint32_t offset : moved) {
-        FlagDead(index, offset, reinterpret_cast<EntryHeader*>(base + offset));
-      }
+      // The segment stays: the entries copied out died in it, like relocated ones.
+      AbandonVictim();
       break;
     }
-    WEIR_DCHECK(segments_[i].live == 0);
+    WEIR_DCHECK(segments_[index].live == 0);
     ReleaseSegment(index);
+    victim_moved_.clear();
+    victim_ = -1;
   }
   // Tombstones naming the released pieces are moot: drop them now rather than at the next
   // snapshot, so removals followed by compaction do not hold 12 bytes per removed entry.

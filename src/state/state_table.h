@@ -543,6 +543,9 @@ class StateTable {
   // a segment other than the active one, not pinned by a snapshot, at least half dead, found by a
   // round-robin sweep.
   void EvacuateStep();
+  // The index position of the entry at `ref`, whose slot hash is `hash` (the entry must be in
+  // the table).
+  size_t SlotNaming(uint64_t ref, uint64_t hash) const;
   // Moves the live entry at `offset` of segment `index` (the victim) to the active segment,
   // re-pointing its slot and marking the old copy dead; false when no memory is left for it.
   bool MoveEntry(uint32_t index, uint32_t offset, size_t size);
