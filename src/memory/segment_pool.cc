@@ -1,5 +1,7 @@
 #include "memory/segment_pool.h"
 
+#include "memory/mapping.h"
+
 #include <hwloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -171,9 +173,10 @@ struct SegmentPool::Impl {
       const size_t end = std::min({bytes, high_water + fault_ahead, begin + kStep});
       faulted = end;  // claimed before the work, so Take does not wake this thread for it again
       lock.unlock();
-      const bool done = end <= begin || ::madvise(memory + begin, end - begin, MADV_POPULATE_WRITE) == 0;
+      // Touched rather than MADV_POPULATE_WRITE, which holds the memory-map lock while the kernel
+      // compacts memory for huge pages: tens of ms in which a task's mmap or heap growth waited.
+      if (end > begin) TouchPages(memory + begin, end - begin);
       lock.lock();
-      if (!done) return;  // no MADV_POPULATE_WRITE (kernel < 5.14): threads fault their own pages
     }
   }
 
