@@ -125,19 +125,29 @@ void Mapping::FaultIn() {
   Populate();
 }
 
-void TouchPages(std::byte* data, size_t bytes) {
-  const size_t page = PageSize();
-  const auto address = reinterpret_cast<uintptr_t>(data);
-  for (uintptr_t at = address & ~uintptr_t{page - 1}; at < address + bytes; at += page) {
-    auto* byte = reinterpret_cast<unsigned char*>(std::max(at, address));
-    __atomic_fetch_or(byte, static_cast<unsigned char>(0), __ATOMIC_RELAXED);
+void FaultInPages(std::byte* data, size_t bytes) {
+  const auto begin = reinterpret_cast<uintptr_t>(data);
+  const uintptr_t end = begin + bytes;
+  for (uintptr_t block = begin; block < end;) {
+    const uintptr_t block_end =
+        std::min(end, (block + kHugePageBytes) & ~uintptr_t{kHugePageBytes - 1});
+    __atomic_fetch_or(reinterpret_cast<unsigned char*>(block), static_cast<unsigned char>(0),
+                      __ATOMIC_RELAXED);
+    if (::madvise(reinterpret_cast<void*>(block & ~uintptr_t{PageSize() - 1}),
+                  block_end - (block & ~uintptr_t{PageSize() - 1}), MADV_POPULATE_WRITE) != 0) {
+      // No MADV_POPULATE_WRITE (Linux < 5.14): a touch per page.
+      for (uintptr_t page = block & ~uintptr_t{PageSize() - 1}; page < block_end;
+           page += PageSize()) {
+        auto* byte = reinterpret_cast<unsigned char*>(std::max(page, block));
+        __atomic_fetch_or(byte, static_cast<unsigned char>(0), __ATOMIC_RELAXED);
+      }
+    }
+    block = block_end;
   }
 }
 
 void Mapping::Populate() {
-  // MADV_POPULATE_WRITE is several times faster than a fault per page on a VM; it holds the
-  // memory-map lock only for this mapping's range. TouchPages where the kernel lacks it (< 5.14).
-  if (::madvise(data_, size_, MADV_POPULATE_WRITE) != 0) TouchPages(data_, size_);
+  FaultInPages(data_, size_);
   faulted_.store(true, std::memory_order_release);
 }
 

@@ -28,13 +28,18 @@
 
 namespace weir::memory {
 
-// Faults the pages of [data, data + bytes) in writable with an atomic OR of zero into one byte
-// per page: a write fault that changes no byte, even one another thread is writing at the same
-// time. Unlike MADV_POPULATE_WRITE, which holds the process's memory-map lock for the whole
-// range, each fault takes only its VMA's lock (Linux >= 6.4), so a slow one (a huge page the
-// kernel compacts memory for: tens of milliseconds seen on the development VM) does not make
-// another thread's mmap, munmap or heap growth wait for it.
-void TouchPages(std::byte* data, size_t bytes);
+// Faults the pages of [data, data + bytes) in writable without changing a byte, even one another
+// thread writes at the same time, and without holding the process's memory-map lock through a
+// huge page's allocation. Per 2 MiB block: first an atomic OR of zero into its first byte, a
+// write fault that takes only its VMA's lock (Linux >= 6.4) and gets the block a huge page where
+// the mapping is advised MADV_HUGEPAGE and the kernel can supply one (compacting memory for it
+// can take tens of milliseconds); then MADV_POPULATE_WRITE for the rest, which finds it present,
+// or, where no huge page was had, faults its 4 KiB pages about 20 times faster than a touch each
+// (measured on the development VM: 256 MiB in 42-59 ms against 0.98-1.13 s).
+// MADV_POPULATE_WRITE holds the memory-map lock for its range, and every mmap and munmap in the
+// process waits for it, so the slow part must not happen under it: a segment pool populating
+// 2 MiB steps that way stalled a task thread's heap allocation for 2.7 ms and an mmap for 25 ms.
+void FaultInPages(std::byte* data, size_t bytes);
 
 class MappingHelper;  // mapping.cc: the helper thread
 
@@ -75,7 +80,7 @@ class Mapping {
   friend class MappingHelper;
   Mapping(std::byte* data, size_t size, void* base, size_t mapped)
       : data_(data), size_(size), base_(base), mapped_(mapped) {}
-  // Faults every page in (MADV_POPULATE_WRITE, else TouchPages); sets faulted_.
+  // FaultInPages over the whole range; sets faulted_.
   void Populate();
   // The helper's part of PrepareInBackground: creates and faults in the mapping, then sets ready.
   static void Fill(Prepared& prepared);

@@ -173,9 +173,9 @@ struct SegmentPool::Impl {
       const size_t end = std::min({bytes, high_water + fault_ahead, begin + kStep});
       faulted = end;  // claimed before the work, so Take does not wake this thread for it again
       lock.unlock();
-      // Touched rather than MADV_POPULATE_WRITE, which holds the memory-map lock while the kernel
-      // compacts memory for huge pages: tens of ms in which a task's mmap or heap growth waited.
-      if (end > begin) TouchPages(memory + begin, end - begin);
+      // Not MADV_POPULATE_WRITE alone, which holds the memory-map lock while the kernel compacts
+      // memory for a huge page: milliseconds in which a task's mmap or heap growth waited.
+      if (end > begin) FaultInPages(memory + begin, end - begin);
       lock.lock();
     }
   }

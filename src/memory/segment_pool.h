@@ -55,8 +55,8 @@ class SegmentPool {
     bool prefault = true;
     // For a pool that is not pre-faulted (managed memory, which state grows into): a background
     // thread keeps every segment up to the highest one handed out so far, and between half of
-    // and all of this many bytes beyond it, faulted in (memory::TouchPages, which never changes a
-    // byte), so that a task writing into fresh segments -- a table growing, entries relocated
+    // and all of this many bytes beyond it, faulted in (memory::FaultInPages, which never changes
+    // a byte), so that a task writing into fresh segments -- a table growing, entries relocated
     // after a checkpoint -- does not stop for the kernel to zero pages. The pool's resident memory
     // runs at most this far ahead of its use. 0 = off; ignored with `prefault`.
     size_t fault_ahead_bytes = 0;
