@@ -10,6 +10,8 @@
 // against memcpy of the same bytes (the baseline a bulk restore cannot beat).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -91,6 +93,53 @@ void BM_StateTable_FindOrInsertUpdate(benchmark::State& state) {
       static_cast<double>(table.memory_bytes()) / static_cast<double>(key_count);
 }
 BENCHMARK(BM_StateTable_FindOrInsertUpdate)->Arg(10'000)->Arg(1'000'000);
+
+// The pauses of a growing table: `range(0)` fresh keys inserted one at a time into an empty
+// table, each insert timed alone (steady_clock, about 20 ns of its own). The index doubles on the
+// way (16 -> 2^N slots); a doubling that rehashed the whole index at once showed as one insert
+// taking milliseconds. Counters: the slowest insert and the 99.99th percentile, in microseconds,
+// and inserts over 100 us. Timed alone, so the figure per insert includes the clock reads.
+void BM_StateTable_InsertGrowing(benchmark::State& state) {
+  const auto key_count = static_cast<size_t>(state.range(0));
+  const std::vector<uint64_t> keys = DistinctKeys(key_count);
+  memory::SegmentPool::Options options;
+  options.segment_size = 32 * 1024;
+  options.segment_count = key_count / 700 + 16;
+  options.config_key = "taskmanager.memory.managed.size";
+  auto pool = memory::SegmentPool::Create(options);
+  WEIR_CHECK_OK(pool.status());
+  std::vector<int64_t> nanos(key_count);
+  int64_t slowest = 0;
+  int64_t p9999 = 0;
+  int64_t over_100us = 0;
+  for (auto _ : state) {
+    memory::MemoryBudget budget(int64_t{1} << 32);
+    StateTable table(pool->get(), &budget, "bench");
+    for (size_t i = 0; i < key_count; ++i) {
+      const std::string_view bytes(reinterpret_cast<const char*>(&keys[i]), sizeof(uint64_t));
+      const auto start = std::chrono::steady_clock::now();
+      const uint64_t hash = Hash64(bytes);
+      bool inserted;
+      auto value = table.FindOrInsert(hash, KeyGroupForHash(hash, kMaxParallelism), bytes, {},
+                                      sizeof(int64_t), &inserted);
+      benchmark::DoNotOptimize(value);
+      nanos[i] = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                     std::chrono::steady_clock::now() - start).count();
+    }
+    std::vector<int64_t> sorted = nanos;
+    std::sort(sorted.begin(), sorted.end());
+    slowest = std::max(slowest, sorted.back());
+    p9999 = std::max(p9999, sorted[sorted.size() * 9999 / 10000]);
+    over_100us +=
+        std::count_if(sorted.begin(), sorted.end(), [](int64_t n) { return n > 100'000; });
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(key_count));
+  state.counters["max_us"] = static_cast<double>(slowest) / 1000;
+  state.counters["p99.99_us"] = static_cast<double>(p9999) / 1000;
+  state.counters["over_100us"] =
+      static_cast<double>(over_100us) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_StateTable_InsertGrowing)->Arg(300'000)->Arg(3'000'000)->Unit(benchmark::kMillisecond);
 
 // As BM_StateTable_FindOrInsertUpdate, with a checkpoint every 2^16 updates: each first write of
 // a key after a snapshot relocates its entry.

@@ -167,6 +167,7 @@ StateTable::StateTable(memory::SegmentPool* pool, memory::MemoryBudget* budget, 
   WEIR_CHECK(budget_ != nullptr);
   WEIR_CHECK_MSG(std::has_single_bit(segment_size_) && segment_size_ >= 4096,
                  "segment size {} is not a power of two >= 4096", segment_size_);
+  memory::Mapping::StartHelper();  // here, not at the first growth (see PrepareNextIndex)
 }
 
 StateTable::~StateTable() {
@@ -188,12 +189,30 @@ StateTable::~StateTable() {
       if (!record.pin->released.load(std::memory_order_acquire)) record.pin->orphans = orphans;
     }
   }
-  if (slots_ != nullptr) FreeSlots(slots_, capacity_);
+  if (slots_ != nullptr) FreeSlots(slots_, std::move(index_mapping_));
+  if (old_slots_ != nullptr) FreeSlots(old_slots_, std::move(old_mapping_));
 }
 
-size_t StateTable::HomeOf(uint64_t slot) const {
-  if (capacity_bits_ <= kTagBits) return (slot >> kRefBits) >> (kTagBits - capacity_bits_);
-  return EntryAt(slot)->hash >> shift_;
+size_t StateTable::HomeIn(uint64_t slot, int bits, int shift) const {
+  if (bits <= kTagBits) return (slot >> kRefBits) >> (kTagBits - bits);
+  return EntryAt(slot)->hash >> shift;
+}
+
+bool StateTable::TakeFromOld(uint64_t hash, int key_group, std::string_view key,
+                             std::string_view ns, size_t empty_slot) {
+  const Probe old = LookupIn(old_slots_, old_shift_, old_mask_, hash, key_group, key, ns);
+  if (!old.found) return false;
+  slots_[empty_slot] = old_slots_[old.slot];
+  RemoveSlotIn(old_slots_, old_mask_, old_bits_, old_shift_, old.slot);
+  return true;
+}
+
+std::span<const std::byte> StateTable::GetFromOld(uint64_t hash, int key_group,
+                                                  std::string_view key, std::string_view ns) const {
+  const Probe old = LookupIn(old_slots_, old_shift_, old_mask_, hash, key_group, key, ns);
+  if (!old.found) return {};
+  const EntryHeader* header = EntryAt(old_slots_[old.slot]);
+  return {ValueOf(header), header->value_size};
 }
 
 size_t StateTable::FirstEmptySlot(uint64_t hash) const {
@@ -206,6 +225,12 @@ Result<std::span<std::byte>> StateTable::InsertZeroed(uint64_t hash, int key_gro
                                                       std::string_view key, std::string_view ns,
                                                       size_t value_size, size_t empty_slot,
                                                       bool* inserted) {
+  if (old_slots_ != nullptr && TakeFromOld(hash, key_group, key, ns, empty_slot)) {
+    const uint64_t slot = slots_[empty_slot];
+    EntryHeader* header = EntryAt(slot);
+    if (IsSealed(slot, header)) return RelocateForWrite(empty_slot, /*may_compact=*/true);
+    return std::span<std::byte>(ValueOf(header), header->value_size);
+  }
   RETURN_IF_ERROR(CheckEntrySize(key.size(), ns.size(), value_size));
   ASSIGN_OR_RETURN(std::span<std::byte> value,
                    Insert(hash, key_group, key, ns, nullptr, value_size, empty_slot));
@@ -219,7 +244,10 @@ Result<std::span<std::byte>> StateTable::Put(uint64_t key_hash, int key_group,
   const uint64_t hash = SlotHash(key_hash, ns);
   size_t empty_slot = 0;
   if (capacity_ != 0) {
-    const Probe probe = Lookup(hash, key_group, key, ns);
+    Probe probe = Lookup(hash, key_group, key, ns);
+    if (!probe.found && old_slots_ != nullptr) {
+      probe.found = TakeFromOld(hash, key_group, key, ns, probe.slot);
+    }
     if (probe.found) {
       EntryHeader* header = EntryAt(slots_[probe.slot]);
       if (Align8(header->value_size) == Align8(value.size())) {
@@ -259,7 +287,10 @@ Result<std::span<std::byte>> StateTable::Insert(uint64_t hash, int key_group,
                                                 std::string_view key, std::string_view ns,
                                                 const std::byte* value, size_t value_size,
                                                 size_t empty_slot) {
-  if (size_ + 1 > grow_at_) {
+  // A growth waits for the prepared index up to 7/8 full: mapping one here could wait milliseconds
+  // for the memory-map lock (see PrepareNextIndex), longer probes for a while cost far less.
+  if (size_ + 1 > grow_at_ && (next_index_ == nullptr || next_index_->ready() ||
+                               size_ + 1 > capacity_ / 8 * 7)) [[unlikely]] {
     RETURN_IF_ERROR(Grow());
     empty_slot = FirstEmptySlot(hash);
   }
@@ -267,13 +298,23 @@ Result<std::span<std::byte>> StateTable::Insert(uint64_t hash, int key_group,
   EntryHeader* header = WriteEntry(ref, hash, key_group, key, ns, value, value_size);
   slots_[empty_slot] = ((hash >> kRefBits) << kRefBits) | ref;
   ++size_;
+  // Neither moves an entry, so the span stays valid (and no caller holds a slot position).
+  if (old_slots_ != nullptr) {
+    MigrateStep();
+  } else if (size_ >= prepare_at_) [[unlikely]] {
+    PrepareNextIndex();
+  }
   return std::span<std::byte>(ValueOf(header), value_size);
 }
 
 bool StateTable::Remove(uint64_t key_hash, int key_group, std::string_view key,
                         std::string_view ns) {
   if (capacity_ == 0) return false;
-  const Probe probe = Lookup(SlotHash(key_hash, ns), key_group, key, ns);
+  const uint64_t hash = SlotHash(key_hash, ns);
+  Probe probe = Lookup(hash, key_group, key, ns);
+  if (!probe.found && old_slots_ != nullptr) {
+    probe.found = TakeFromOld(hash, key_group, key, ns, probe.slot);
+  }
   if (!probe.found) return false;
   MarkDead(slots_[probe.slot]);
   RemoveSlot(probe.slot);
@@ -293,69 +334,130 @@ Status StateTable::CheckEntrySize(size_t key_size, size_t ns_size, size_t value_
   return Status::Ok();
 }
 
-// An index of 2 MiB or more is a mapping of its own, faulted in writable at once
-// (MADV_POPULATE_WRITE; memset where the kernel lacks it). It must not be left to first touch:
-// inserts probe a slot before writing it, so each fresh page would first map the shared zero page
-// on the read and then take a copy-on-write fault with a TLB shootdown to the other cores on the
-// write -- measured as a third of a 20 M-key restore's samples in IPIs and page clearing. A
-// mapping also returns its memory to the system when the index grows or goes, which a heap
-// block of hundreds of MB might not.
-uint64_t* StateTable::AllocateSlots(size_t capacity) {
-  const size_t bytes = capacity * sizeof(uint64_t);
-  if (bytes < kLargeIndexBytes) {
-    auto* slots = static_cast<uint64_t*>(::operator new(bytes, std::align_val_t{64}, std::nothrow));
-    if (slots != nullptr) std::memset(slots, 0, bytes);
-    return slots;
+// An index of kMappedIndexBytes or more is a memory::Mapping, faulted in writable before use
+// (ahead of time by the helper thread when PrepareNextIndex made it). It must not be left to
+// first touch: inserts probe a slot before writing it, so each fresh page would first map the
+// shared zero page on the read and then take a copy-on-write fault with a TLB shootdown to the
+// other cores on the write -- measured as a third of a 20 M-key restore's samples in IPIs and page
+// clearing. A mapping also returns its memory to the system when the index grows or goes, which a
+// heap block of hundreds of MB might not.
+void StateTable::FreeSlots(uint64_t* slots, std::shared_ptr<memory::Mapping> mapping) {
+  if (mapping != nullptr) {
+    memory::Mapping::ReleaseInBackground(std::move(mapping));
+  } else {
+    ::operator delete(slots, std::align_val_t{64});
   }
-  void* memory = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (memory == MAP_FAILED) return nullptr;
-  if (::madvise(memory, bytes, MADV_POPULATE_WRITE) != 0) std::memset(memory, 0, bytes);
-  return static_cast<uint64_t*>(memory);
 }
 
-void StateTable::FreeSlots(uint64_t* slots, size_t capacity) {
-  const size_t bytes = capacity * sizeof(uint64_t);
-  if (bytes < kLargeIndexBytes) {
-    ::operator delete(slots, std::align_val_t{64});
-  } else {
-    ::munmap(slots, bytes);
-  }
+void StateTable::PrepareNextIndex() {
+  prepare_at_ = std::numeric_limits<size_t>::max();  // once per index
+  const auto bytes = static_cast<int64_t>(capacity_ * 2 * sizeof(uint64_t));
+  if (static_cast<size_t>(bytes) < kMappedIndexBytes) return;
+  // A budget that cannot hold it now leaves the growth to reserve it (and report the failure).
+  if (!Reserve(bytes, "its next index").ok()) return;
+  next_index_ = memory::Mapping::PrepareInBackground(static_cast<size_t>(bytes));
+  next_reserved_ = bytes;
 }
 
 Status StateTable::Grow(size_t capacity) {
+  if (old_slots_ != nullptr) FinishMigration();
   const size_t new_capacity =
       capacity != 0 ? capacity : (capacity_ == 0 ? kInitialCapacity : capacity_ * 2);
   WEIR_DCHECK(std::has_single_bit(new_capacity) && new_capacity > capacity_);
   const int new_bits = std::countr_zero(new_capacity);
-  const int new_shift = 64 - new_bits;
-  const size_t new_mask = new_capacity - 1;
-  const auto new_bytes = static_cast<int64_t>(new_capacity * sizeof(uint64_t));
-  RETURN_IF_ERROR(Reserve(new_bytes, "its index"));
-  uint64_t* new_slots = AllocateSlots(new_capacity);
-  if (new_slots == nullptr) {
-    Unreserve(new_bytes);
-    return ResourceExhausted("state of operator {}: cannot allocate a {}-byte index", owner_,
-                             new_bytes);
+  const size_t new_bytes = new_capacity * sizeof(uint64_t);
+  // The prepared index when the helper has it ready (and it has this size), else one made here.
+  std::shared_ptr<memory::Mapping> mapping;
+  if (next_index_ != nullptr) {
+    if (next_index_->bytes() == new_bytes) {
+      mapping = next_index_->Take();
+    } else {
+      memory::Mapping::ReleaseInBackground(next_index_->Take());
+    }
+    next_index_.reset();  // an unfinished one is the helper's to unmap
   }
-  for (size_t i = 0; i < capacity_; ++i) {
-    const uint64_t slot = slots_[i];
-    if (slot == 0) continue;
-    size_t index = new_bits <= kTagBits ? (slot >> kRefBits) >> (kTagBits - new_bits)
-                                        : EntryAt(slot)->hash >> new_shift;
-    while (new_slots[index] != 0) index = (index + 1) & new_mask;
-    new_slots[index] = slot;
+  if (mapping != nullptr) {
+    next_reserved_ = 0;  // the reservation is the index's now
+  } else {
+    Unreserve(std::exchange(next_reserved_, 0));
+    RETURN_IF_ERROR(Reserve(static_cast<int64_t>(new_bytes), "its index"));
+    if (new_bytes >= kMappedIndexBytes) {
+      mapping = memory::Mapping::Create(new_bytes);
+      if (mapping == nullptr) {
+        Unreserve(static_cast<int64_t>(new_bytes));
+        return ResourceExhausted("state of operator {}: cannot map a {}-byte index", owner_,
+                                 new_bytes);
+      }
+    }
+  }
+  uint64_t* new_slots = nullptr;
+  if (mapping != nullptr) {
+    mapping->FaultIn();  // nothing left to do when the helper made it
+    new_slots = reinterpret_cast<uint64_t*>(mapping->data());
+  } else {
+    new_slots =
+        static_cast<uint64_t*>(::operator new(new_bytes, std::align_val_t{64}, std::nothrow));
+    if (new_slots == nullptr) {
+      Unreserve(static_cast<int64_t>(new_bytes));
+      return ResourceExhausted("state of operator {}: cannot allocate a {}-byte index", owner_,
+                               new_bytes);
+    }
+    std::memset(new_slots, 0, new_bytes);
   }
   if (slots_ != nullptr) {
-    FreeSlots(slots_, capacity_);
-    Unreserve(static_cast<int64_t>(capacity_ * sizeof(uint64_t)));
+    if (size_ == 0) {
+      FreeSlots(slots_, std::move(index_mapping_));
+      Unreserve(static_cast<int64_t>(capacity_ * sizeof(uint64_t)));
+    } else {
+      // Migrated by the inserts to come, from an empty position (there is one: the index is at
+      // most 7/8 full).
+      old_slots_ = slots_;
+      old_mapping_ = std::move(index_mapping_);
+      old_capacity_ = capacity_;
+      old_mask_ = mask_;
+      old_shift_ = shift_;
+      old_bits_ = capacity_bits_;
+      migrate_start_ = 0;
+      while (old_slots_[migrate_start_] != 0) ++migrate_start_;
+      migrated_ = 0;
+    }
   }
   slots_ = new_slots;
+  index_mapping_ = std::move(mapping);
   capacity_ = new_capacity;
   capacity_bits_ = new_bits;
-  shift_ = new_shift;
-  mask_ = new_mask;
+  shift_ = 64 - new_bits;
+  mask_ = new_capacity - 1;
   grow_at_ = new_capacity / 4 * 3;
+  prepare_at_ = new_capacity / 8 * 5;
   return Status::Ok();
+}
+
+void StateTable::MigrateStep() {
+  size_t scanned = 0;
+  while (migrated_ < old_capacity_) {
+    const size_t position = (migrate_start_ + migrated_) & old_mask_;
+    const uint64_t slot = old_slots_[position];
+    ++migrated_;
+    ++scanned;
+    if (slot == 0) {
+      // The end of a probe run: the rest of the old index keeps whole runs.
+      if (scanned >= kMigrateSlots) return;
+      continue;
+    }
+    old_slots_[position] = 0;
+    size_t index = HomeIn(slot, capacity_bits_, shift_);
+    while (slots_[index] != 0) index = (index + 1) & mask_;
+    slots_[index] = slot;
+  }
+  FreeSlots(old_slots_, std::move(old_mapping_));
+  Unreserve(static_cast<int64_t>(old_capacity_ * sizeof(uint64_t)));
+  old_slots_ = nullptr;
+  old_capacity_ = 0;
+}
+
+void StateTable::FinishMigration() {
+  while (old_slots_ != nullptr) MigrateStep();
 }
 
 Result<uint64_t> StateTable::Allocate(size_t size) {
@@ -580,22 +682,22 @@ void StateTable::Unpin(uint32_t segment_index) {
   --segments_[segment_index].pins;
 }
 
-void StateTable::RemoveSlot(size_t slot) {
+void StateTable::RemoveSlotIn(uint64_t* slots, size_t mask, int bits, int shift, size_t slot) {
   // Backward-shift deletion: pull later members of the probe run into the hole when the hole lies
   // between their home and their position, so every run stays contiguous without tombstones.
   size_t hole = slot;
   size_t index = slot;
   while (true) {
-    index = (index + 1) & mask_;
-    const uint64_t current = slots_[index];
+    index = (index + 1) & mask;
+    const uint64_t current = slots[index];
     if (current == 0) break;
-    const size_t home = HomeOf(current);
-    if (((index - home) & mask_) >= ((index - hole) & mask_)) {
-      slots_[hole] = current;
+    const size_t home = HomeIn(current, bits, shift);
+    if (((index - home) & mask) >= ((index - hole) & mask)) {
+      slots[hole] = current;
       hole = index;
     }
   }
-  slots_[hole] = 0;
+  slots[hole] = 0;
 }
 
 void StateTable::ReleaseSegment(uint32_t index) {
@@ -654,13 +756,17 @@ void StateTable::Compact() {
                                                                segment_size_ / 4);
 }
 
-size_t StateTable::SlotNaming(uint64_t ref, uint64_t hash) const {
-  size_t slot = hash >> shift_;
-  while ((slots_[slot] & kRefMask) != ref) {
-    WEIR_CHECK(slots_[slot] != 0);
-    slot = (slot + 1) & mask_;
+uint64_t* StateTable::SlotNaming(uint64_t ref, uint64_t hash) {
+  for (size_t slot = hash >> shift_; slots_[slot] != 0; slot = (slot + 1) & mask_) {
+    if ((slots_[slot] & kRefMask) == ref) return &slots_[slot];
   }
-  return slot;
+  WEIR_CHECK(old_slots_ != nullptr);
+  size_t slot = hash >> old_shift_;
+  while ((old_slots_[slot] & kRefMask) != ref) {
+    WEIR_CHECK(old_slots_[slot] != 0);
+    slot = (slot + 1) & old_mask_;
+  }
+  return &old_slots_[slot];
 }
 
 bool StateTable::MoveEntry(uint32_t index, uint32_t offset, size_t size) {
@@ -669,11 +775,11 @@ bool StateTable::MoveEntry(uint32_t index, uint32_t offset, size_t size) {
   if (!ref.ok()) return false;
   // Allocate may have added a segment (segment_views_ may have moved, the entry has not).
   const EntryHeader* old_header = EntryAt(old_ref);
-  const size_t slot = SlotNaming(old_ref, old_header->hash);
+  uint64_t* const slot = SlotNaming(old_ref, old_header->hash);
   EntryHeader* header = EntryAt(*ref);
   std::memcpy(header, old_header, size);
   header->flags = 0;
-  slots_[slot] = (slots_[slot] & ~kRefMask) | *ref;
+  *slot = (*slot & ~kRefMask) | *ref;
   // The old copy dies as in MarkDead, except that a sealed one gets its tombstone only if the
   // victim outlives the step series (AbandonVictim): a released victim's pieces leave every later
   // snapshot, so tombstones naming them would be bytes written for nothing.
@@ -793,9 +899,9 @@ void StateTable::SlideUnsealed(const std::vector<uint32_t>& victims, bool active
         if (destination_index != source_index || destination_offset != offset) {
           const uint64_t old_ref = MakeRef(source_index, offset);
           const uint64_t new_ref = MakeRef(destination_index, destination_offset);
-          const size_t slot = SlotNaming(old_ref, header->hash);
+          uint64_t* const slot = SlotNaming(old_ref, header->hash);
           std::memmove(segment_views_[destination_index].base + destination_offset, header, size);
-          slots_[slot] = (slots_[slot] & ~kRefMask) | new_ref;
+          *slot = (*slot & ~kRefMask) | new_ref;
         }
         destination_offset += size;
       }

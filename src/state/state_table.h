@@ -30,6 +30,29 @@
 //   copied or released without rewriting anything but the slots that name them. This is what lets
 //   compaction (below) and copy-on-write snapshots (below) work per segment.
 //
+// Growing the index
+// -----------------
+// A doubling does not stop the task for a rehash of the whole index (about 1.8 ms at 2^18 slots
+// on the development VM, most of it page faults on the fresh array: the T3 order book's worst
+// latencies). Like Flink's CopyOnWriteStateMap, which rehashes incrementally, the table keeps
+// both arrays for a while:
+// * Ahead of time. When the index passes 5/8 full and the next one (twice as large) is at least
+//   kMappedIndexBytes, it is reserved in the budget, and memory's helper thread maps it and
+//   faults it in (memory::Mapping::PrepareInBackground), so the growth finds it ready and the task
+//   thread makes no mmap call, which can wait milliseconds for the memory-map lock while another
+//   thread populates memory (measured: up to 25 ms behind the segment pool's fault-ahead). If the
+//   helper is late, the growth waits for it until the index is 7/8 full, then maps one itself.
+//   A released index is unmapped by the helper too.
+// * Migration. At 3/4 full the new array becomes the index and the old one is migrated a few
+//   positions per insert (MigrateStep), in order from an empty position and always through the
+//   end of a probe run, so the unmigrated part keeps whole runs and a probe that starts in the
+//   migrated part ends at once. Inserts go to the new array. A lookup probes the new array and,
+//   when the key is not there, the old one; a hit there moves the slot to the end of the new
+//   probe (TakeFromOld), so every caller's slot position is in the new array (Get, being const,
+//   only reads). Entry references never change, so entries, spans and snapshots are unaffected.
+//   The old array is released once every position has migrated, after capacity / (2 *
+//   kMigrateSlots) inserts at most, long before the new one can fill.
+//
 // Garbage and compaction
 // ----------------------
 // New entries are appended to the active segment. A value whose padded size is unchanged is
@@ -133,6 +156,7 @@
 #include "base/check.h"
 #include "base/status.h"
 #include "base/xxhash.h"
+#include "memory/mapping.h"
 #include "memory/memory_budget.h"
 #include "memory/segment_pool.h"
 #include "state/key_groups.h"
@@ -162,8 +186,12 @@ class StateTable {
   std::span<std::byte> Find(uint64_t key_hash, int key_group, std::string_view key,
                             std::string_view ns = {}) {
     if (capacity_ == 0) return {};
-    const Probe probe = Lookup(SlotHash(key_hash, ns), key_group, key, ns);
-    if (!probe.found) return {};
+    const uint64_t hash = SlotHash(key_hash, ns);
+    const Probe probe = Lookup(hash, key_group, key, ns);
+    if (!probe.found &&
+        (old_slots_ == nullptr || !TakeFromOld(hash, key_group, key, ns, probe.slot))) {
+      return {};
+    }
     const uint64_t slot = slots_[probe.slot];
     EntryHeader* header = EntryAt(slot);
     if (IsSealed(slot, header)) [[unlikely]] {
@@ -179,8 +207,12 @@ class StateTable {
   std::span<const std::byte> Get(uint64_t key_hash, int key_group, std::string_view key,
                                  std::string_view ns = {}) const {
     if (capacity_ == 0) return {};
-    const Probe probe = Lookup(SlotHash(key_hash, ns), key_group, key, ns);
-    if (!probe.found) return {};
+    const uint64_t hash = SlotHash(key_hash, ns);
+    const Probe probe = Lookup(hash, key_group, key, ns);
+    if (!probe.found) [[unlikely]] {
+      if (old_slots_ == nullptr) return {};
+      return GetFromOld(hash, key_group, key, ns);
+    }
     const EntryHeader* header = EntryAt(slots_[probe.slot]);
     return {ValueOf(header), header->value_size};
   }
@@ -270,6 +302,13 @@ class StateTable {
   int64_t full_compactions() const { return full_compactions_; }
   // Slots in the index (a power of two, or 0 before the first insert).
   size_t capacity() const { return capacity_; }
+  // Bytes reserved for index arrays: the index, plus the previous one while it migrates and the
+  // next one once prepared (see "Growing the index").
+  int64_t index_bytes() const {
+    return static_cast<int64_t>((capacity_ + old_capacity_) * sizeof(uint64_t)) + next_reserved_;
+  }
+  // Whether the previous index is still migrating into the current one.
+  bool migrating() const { return old_slots_ != nullptr; }
   // The largest entry a segment can hold: header + key + namespace (padded to 8) + value (padded).
   size_t MaxEntrySize() const { return segment_size_; }
 
@@ -426,14 +465,20 @@ class StateTable {
     return reinterpret_cast<const std::byte*>(header) <
            segment_views_[unit >> units_per_segment_bits_].sealed_end;
   }
-  size_t HomeOf(uint64_t slot) const;
+  // The home position of `slot` in an index of 2^bits slots (home = hash >> shift).
+  size_t HomeIn(uint64_t slot, int bits, int shift) const;
   // REQUIRES: capacity_ != 0.
   [[gnu::always_inline]] Probe Lookup(uint64_t hash, int key_group, std::string_view key,
                                       std::string_view ns) const {
+    return LookupIn(slots_, shift_, mask_, hash, key_group, key, ns);
+  }
+  [[gnu::always_inline]] Probe LookupIn(const uint64_t* slots, int shift, size_t mask,
+                                        uint64_t hash, int key_group, std::string_view key,
+                                        std::string_view ns) const {
     const uint64_t tag = hash >> kRefBits;
-    size_t index = hash >> shift_;
+    size_t index = hash >> shift;
     while (true) {
-      const uint64_t slot = slots_[index];
+      const uint64_t slot = slots[index];
       if (slot == 0) return {index, false};
       if ((slot >> kRefBits) == tag) {
         const EntryHeader* header = EntryAt(slot);
@@ -446,9 +491,17 @@ class StateTable {
           }
         }
       }
-      index = (index + 1) & mask_;
+      index = (index + 1) & mask;
     }
   }
+  // During a migration (see "Growing the index"): if the previous index holds (key_group, key,
+  // ns), moves its slot to `empty_slot` of the current one (where the failed probe of `hash`
+  // ended) and returns true.
+  bool TakeFromOld(uint64_t hash, int key_group, std::string_view key, std::string_view ns,
+                   size_t empty_slot);
+  // Get's lookup in the previous index during a migration (which a const read must not change).
+  std::span<const std::byte> GetFromOld(uint64_t hash, int key_group, std::string_view key,
+                                        std::string_view ns) const;
   size_t FirstEmptySlot(uint64_t hash) const;
   Status CheckEntrySize(size_t key_size, size_t ns_size, size_t value_size) const;
   // FindOrInsert's miss path: checks the size, inserts `value_size` zero bytes, sets *inserted.
@@ -461,13 +514,26 @@ class StateTable {
                                       std::string_view ns, const std::byte* value,
                                       size_t value_size, size_t empty_slot);
   // Doubles the index (or creates it), or makes it `capacity` slots (a power of two larger than
-  // the current one) when given, keeping the table unchanged on failure.
+  // the current one) when given, keeping the table unchanged on failure. A table holding entries
+  // keeps its previous index and migrates it step by step (MigrateStep); an unfinished migration
+  // is finished first.
   [[nodiscard]] Status Grow(size_t capacity = 0);
-  // The index array of `capacity` zeroed, faulted-in slots (nullptr when out of memory), and its
-  // release.
-  static constexpr size_t kLargeIndexBytes = size_t{2} << 20;
-  static uint64_t* AllocateSlots(size_t capacity);
-  static void FreeSlots(uint64_t* slots, size_t capacity);
+  // Moves at least kMigrateSlots positions of the previous index (up to and including the next
+  // empty one) into the current index, and releases the previous index when none is left.
+  void MigrateStep();
+  void FinishMigration();
+  // Has memory's helper thread map and fault in the next index (twice the current one) ahead of
+  // the growth, when it is large enough to be a mapping and the budget holds it.
+  void PrepareNextIndex();
+  // Index arrays of kMappedIndexBytes or more are memory::Mappings (faulted in and unmapped by
+  // the helper thread); smaller ones are zeroed heap blocks.
+  static constexpr size_t kMappedIndexBytes = size_t{64} << 10;
+  // Positions of the previous index each insert migrates, at least: the previous index (half the
+  // current one) is gone after capacity / (2 * kMigrateSlots) inserts, long before the current
+  // one can be due to grow (capacity / 4 inserts later).
+  static constexpr size_t kMigrateSlots = 16;
+  // Releases an index array (`mapping` is null for a heap block).
+  static void FreeSlots(uint64_t* slots, std::shared_ptr<memory::Mapping> mapping);
   // Room for `size` bytes in the active segment, acquiring a segment if needed; returns the
   // 40-bit reference (1-based 8-byte unit) of the room.
   [[nodiscard]] Result<uint64_t> Allocate(size_t size);
@@ -484,7 +550,9 @@ class StateTable {
   // MarkDead's flagging alone (the caller keeps the byte counts): the tombstone and sealed_dead
   // bit of a sealed entry, the header flag of any other.
   void FlagDead(uint32_t segment_index, uint32_t offset, EntryHeader* header);
-  void RemoveSlot(size_t slot);
+  void RemoveSlot(size_t slot) { RemoveSlotIn(slots_, mask_, capacity_bits_, shift_, slot); }
+  // Backward-shift deletion of position `slot` in an index of 2^bits slots.
+  void RemoveSlotIn(uint64_t* slots, size_t mask, int bits, int shift, size_t slot);
   // Copies the sealed entry of slots_[slot] to the active segment, marks the old copy dead and
   // re-points the slot; returns the new value span. With `may_compact` (FindOrInsert, whose
   // contract allows it) the garbage relocations leave is compacted when due; Find never moves
@@ -543,9 +611,9 @@ class StateTable {
   // a segment other than the active one, not pinned by a snapshot, at least half dead, found by a
   // round-robin sweep.
   void EvacuateStep();
-  // The index position of the entry at `ref`, whose slot hash is `hash` (the entry must be in
-  // the table).
-  size_t SlotNaming(uint64_t ref, uint64_t hash) const;
+  // The index slot naming the entry at `ref`, whose slot hash is `hash` (the entry must be in the
+  // table), in the current index or, during a migration, the previous one.
+  uint64_t* SlotNaming(uint64_t ref, uint64_t hash);
   // Moves the live entry at `offset` of segment `index` (the victim) to the active segment,
   // re-pointing its slot and marking the old copy dead; false when no memory is left for it.
   bool MoveEntry(uint32_t index, uint32_t offset, size_t size);
@@ -570,7 +638,24 @@ class StateTable {
   int shift_ = 64;  // home slot = hash >> shift_
   int capacity_bits_ = 0;
   size_t grow_at_ = 0;  // size_ that triggers doubling
+  size_t prepare_at_ = 0;  // size_ that triggers PrepareNextIndex
   size_t size_ = 0;
+  std::shared_ptr<memory::Mapping> index_mapping_;  // the index's memory, or null (a heap block)
+  // The next index, being mapped and faulted in by memory's helper thread ahead of the growth
+  // (PrepareNextIndex), and the budget reserved for it.
+  std::shared_ptr<memory::Mapping::Prepared> next_index_;
+  int64_t next_reserved_ = 0;
+  // The previous index while it migrates (see "Growing the index"); null otherwise. Positions
+  // [migrate_start_, migrate_start_ + migrated_) (mod old_capacity_) are migrated and empty, and
+  // migrate_start_ + migrated_ - 1 is empty, so no probe run crosses into the migrated part.
+  uint64_t* old_slots_ = nullptr;
+  std::shared_ptr<memory::Mapping> old_mapping_;
+  size_t old_capacity_ = 0;
+  size_t old_mask_ = 0;
+  int old_shift_ = 64;
+  int old_bits_ = 0;
+  size_t migrate_start_ = 0;
+  size_t migrated_ = 0;
 
   // Segments by index (entry references name these indexes); a released segment leaves an empty
   // SegmentState whose index is reused by the next acquisition. segment_views_ mirrors the data

@@ -453,7 +453,7 @@ TEST(StateTableSnapshotTest, RelocationGarbageIsReclaimed) {
     peak = std::max(peak, table.memory_bytes());
   }
   // 5000 live 48-byte entries are 240 KB: bounded by a small multiple, not by 40 rounds' copies.
-  EXPECT_LT(peak, static_cast<int64_t>(kKeys * 48 * 4 + table.capacity() * 8 + 8 * kSegmentSize));
+  EXPECT_LT(peak, static_cast<int64_t>(kKeys * 48 * 4 + table.index_bytes() + 8 * kSegmentSize));
 }
 
 // Removals and re-insertions of sealed entries, then compaction of the sealed segments once no
@@ -474,7 +474,7 @@ TEST(StateTableSnapshotTest, CompactionOfSealedSegmentsDropsTheirPieces) {
   PieceStore store;
   std::mt19937_64 random(9);
   store.Write(*table.Snapshot());  // released at once: nothing stays pinned
-  const auto index_bytes = static_cast<int64_t>(table.capacity() * sizeof(uint64_t));
+  const int64_t index_bytes = table.index_bytes();
   const int64_t segments_before = table.memory_bytes() - index_bytes;
   // Remove 90% of the keys: the sealed segments become mostly dead and are evacuated.
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -482,7 +482,7 @@ TEST(StateTableSnapshotTest, CompactionOfSealedSegmentsDropsTheirPieces) {
     ASSERT_TRUE(table.Remove(keys[i].hash, keys[i].key_group, keys[i].bytes));
     model.erase(EntryKey{keys[i].key_group, keys[i].bytes, ""});
   }
-  EXPECT_LT(table.memory_bytes() - index_bytes, segments_before / 2);
+  EXPECT_LT(table.memory_bytes() - table.index_bytes(), segments_before / 2);
   EXPECT_LT(table.dead_bytes(), static_cast<int64_t>(kSegmentSize) * 4);
   EXPECT_EQ(Contents(table), model);
   auto snapshot = table.Snapshot();
@@ -522,7 +522,7 @@ TEST(StateTableSnapshotTest, IncrementalCompactionBetweenSnapshotsRestoresExactl
         model[entry] = value;
       }
       const int64_t segment_bytes =
-          table.memory_bytes() - static_cast<int64_t>(table.capacity() * sizeof(uint64_t));
+          table.memory_bytes() - table.index_bytes();
       peak_segment_bytes = std::max(peak_segment_bytes, segment_bytes);
     }
     auto snapshot = table.Snapshot();
