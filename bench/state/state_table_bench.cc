@@ -54,20 +54,26 @@ std::vector<uint64_t> KeyStream(const std::vector<uint64_t>& keys) {
   return stream;
 }
 
+// A pre-faulted pool of 32 KiB segments for `key_count` 40-byte entries (1 M keys fill about
+// 1250 segments).
+std::unique_ptr<memory::SegmentPool> MakePool(size_t key_count) {
+  memory::SegmentPool::Options options;
+  options.segment_size = 32 * 1024;
+  options.segment_count = key_count / 700 + 16;
+  options.config_key = "taskmanager.memory.managed.size";
+  auto pool = memory::SegmentPool::Create(options);
+  WEIR_CHECK_OK(pool.status());
+  return std::move(pool).value();
+}
+
 void BM_StateTable_FindOrInsertUpdate(benchmark::State& state) {
   const auto key_count = static_cast<size_t>(state.range(0));
   const std::vector<uint64_t> keys = DistinctKeys(key_count);
   const std::vector<uint64_t> stream = KeyStream(keys);
 
-  memory::SegmentPool::Options options;
-  options.segment_size = 32 * 1024;
-  // 40-byte entries: 1 M keys fill about 1250 segments.
-  options.segment_count = key_count / 700 + 16;
-  options.config_key = "taskmanager.memory.managed.size";
-  auto pool = memory::SegmentPool::Create(options);
-  WEIR_CHECK_OK(pool.status());
+  std::unique_ptr<memory::SegmentPool> pool = MakePool(key_count);
   memory::MemoryBudget budget(int64_t{1} << 30);
-  StateTable table(pool->get(), &budget, "bench");
+  StateTable table(pool.get(), &budget, "bench");
 
   auto update = [&](uint64_t key) {
     const std::string_view bytes(reinterpret_cast<const char*>(&key), sizeof(key));
@@ -102,19 +108,14 @@ BENCHMARK(BM_StateTable_FindOrInsertUpdate)->Arg(10'000)->Arg(1'000'000);
 void BM_StateTable_InsertGrowing(benchmark::State& state) {
   const auto key_count = static_cast<size_t>(state.range(0));
   const std::vector<uint64_t> keys = DistinctKeys(key_count);
-  memory::SegmentPool::Options options;
-  options.segment_size = 32 * 1024;
-  options.segment_count = key_count / 700 + 16;
-  options.config_key = "taskmanager.memory.managed.size";
-  auto pool = memory::SegmentPool::Create(options);
-  WEIR_CHECK_OK(pool.status());
+  std::unique_ptr<memory::SegmentPool> pool = MakePool(key_count);
   std::vector<int64_t> nanos(key_count);
   int64_t slowest = 0;
   int64_t p9999 = 0;
   int64_t over_100us = 0;
   for (auto _ : state) {
     memory::MemoryBudget budget(int64_t{1} << 32);
-    StateTable table(pool->get(), &budget, "bench");
+    StateTable table(pool.get(), &budget, "bench");
     for (size_t i = 0; i < key_count; ++i) {
       const std::string_view bytes(reinterpret_cast<const char*>(&keys[i]), sizeof(uint64_t));
       const auto start = std::chrono::steady_clock::now();
