@@ -18,11 +18,12 @@
 //   holding 8 of them. A slot is (24-bit tag << 40 | 40-bit entry reference); 0 is empty. The tag
 //   is the top 24 bits of the slot hash, the home slot is the top log2(capacity) bits, so a lookup
 //   compares tags first and touches an entry only on a tag match (false match rate 2^-24), then
-//   compares key group, lengths and bytes. The array doubles when it would pass 3/4 full; removal
-//   uses backward-shift deletion, so there are no tombstones and probe lengths stay short under
-//   churn. While capacity <= 2^24 a slot's home follows from its tag alone, so resizing and
-//   deletion never read entries; beyond that they read the hash from the entry header. The array
-//   is one 64-byte aligned allocation, also reserved in the budget.
+//   compares key group, lengths and bytes. The array doubles when it would pass 3/4 full (7/8
+//   while its successor is still being prepared: "Growing the index"); removal uses backward-shift
+//   deletion, so there are no tombstones and probe lengths stay short under churn. While capacity
+//   <= 2^24 a slot's home follows from its tag alone, so resizing and deletion never read
+//   entries; beyond that they read the hash from the entry header. The array is a 64-byte aligned
+//   heap block, or a memory::Mapping from kMappedIndexBytes, reserved in the budget.
 // * The slot hash is the caller's xxh3 of the key (computed once for partitioning) when the
 //   namespace is empty, and xxh3 of the namespace seeded with it otherwise. High bits pick the slot
 //   because the low bits are correlated with the key group, i.e. with the subtask owning the key.
