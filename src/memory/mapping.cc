@@ -1,6 +1,5 @@
 #include "memory/mapping.h"
 
-#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -12,6 +11,8 @@
 #include <system_error>
 #include <thread>
 #include <utility>
+
+#include "memory/topology.h"
 
 namespace weir::memory {
 namespace {
@@ -59,12 +60,7 @@ class MappingHelper {
 
  private:
   void Run() {
-    // A thread inherits its creator's CPU affinity, which may be one pinned task's core: take the
-    // process's (its main thread's), so the faults run beside the task instead of taking turns.
-    cpu_set_t cpus;
-    if (::sched_getaffinity(::getpid(), sizeof(cpus), &cpus) == 0) {
-      (void)::sched_setaffinity(0, sizeof(cpus), &cpus);
-    }
+    UnpinCurrentThread();
     while (true) {
       Job job;
       {

@@ -1,12 +1,9 @@
 #include "memory/segment_pool.h"
 
-#include "memory/mapping.h"
-
 #include <hwloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <sched.h>
 
 #include <algorithm>
 #include <array>
@@ -21,6 +18,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "memory/mapping.h"
 #include "memory/memory_budget.h"
 #include "memory/topology.h"
 
@@ -156,12 +154,7 @@ struct SegmentPool::Impl {
 
   // The fault-ahead thread: faults [faulted, high_water + ahead) in 2 MiB steps, then sleeps.
   void FaultAhead() {
-    // A thread inherits its creator's CPU affinity, which may be one worker's core: take the
-    // process's (its main thread's), so the faults run beside the tasks rather than between them.
-    cpu_set_t cpus;
-    if (::sched_getaffinity(::getpid(), sizeof(cpus), &cpus) == 0) {
-      (void)::sched_setaffinity(0, sizeof(cpus), &cpus);
-    }
+    UnpinCurrentThread();
     constexpr size_t kStep = size_t{2} << 20;
     std::unique_lock lock(mutex);
     while (true) {

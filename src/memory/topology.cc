@@ -1,6 +1,8 @@
 #include "memory/topology.h"
 
 #include <hwloc.h>
+#include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -106,6 +108,13 @@ Status Topology::BindMemory(void* address, size_t bytes, int numa_node) const {
     return ErrnoStatus(errno, fmt::format("binding memory to NUMA node {}", numa_node));
   }
   return Status::Ok();
+}
+
+void UnpinCurrentThread() {
+  cpu_set_t cpus;
+  if (::sched_getaffinity(::getpid(), sizeof(cpus), &cpus) == 0) {
+    (void)::sched_setaffinity(0, sizeof(cpus), &cpus);
+  }
 }
 
 }  // namespace weir::memory

@@ -76,4 +76,10 @@ class Topology {
   bool synthetic_ = false;
 };
 
+// Gives the calling thread the process's CPU affinity (its main thread's). A thread inherits its
+// creator's, which may be one pinned worker's core: a helper thread (page faults ahead of use, an
+// index mapped in the background) calls this first, so it runs beside that worker instead of
+// taking turns with it. Best effort: a failure leaves the affinity as it was.
+void UnpinCurrentThread();
+
 }  // namespace weir::memory
