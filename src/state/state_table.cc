@@ -1,8 +1,6 @@
 #include "state/state_table.h"
 
-#include <sched.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -16,6 +14,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "memory/topology.h"
 #include "state/key_groups.h"
 
 namespace weir::state {
@@ -58,13 +57,7 @@ class SegmentPrefaulter {
 
  private:
   void Run() {
-    // A thread inherits its creator's CPU affinity, and the task thread may be pinned to one CPU
-    // (weir.worker.pin-cpus): take the process's (its main thread's), so the faults can run on
-    // another core instead of taking turns with the copy.
-    cpu_set_t cpus;
-    if (::sched_getaffinity(::getpid(), sizeof(cpus), &cpus) == 0) {
-      (void)::sched_setaffinity(0, sizeof(cpus), &cpus);
-    }
+    memory::UnpinCurrentThread();  // the task thread may be pinned: fault beside the copy
     for (const std::span<std::byte> range : ranges_) {
       if (stop_.load(std::memory_order_relaxed)) return;
       if (::madvise(range.data(), range.size(), MADV_POPULATE_WRITE) != 0) return;
@@ -225,6 +218,7 @@ Result<std::span<std::byte>> StateTable::InsertZeroed(uint64_t hash, int key_gro
                                                       std::string_view key, std::string_view ns,
                                                       size_t value_size, size_t empty_slot,
                                                       bool* inserted) {
+  // FindOrInsert's LookupForWrite, done here on its miss path to keep the inlined probe short.
   if (old_slots_ != nullptr && TakeFromOld(hash, key_group, key, ns, empty_slot)) {
     const uint64_t slot = slots_[empty_slot];
     EntryHeader* header = EntryAt(slot);
@@ -244,10 +238,7 @@ Result<std::span<std::byte>> StateTable::Put(uint64_t key_hash, int key_group,
   const uint64_t hash = SlotHash(key_hash, ns);
   size_t empty_slot = 0;
   if (capacity_ != 0) {
-    Probe probe = Lookup(hash, key_group, key, ns);
-    if (!probe.found && old_slots_ != nullptr) {
-      probe.found = TakeFromOld(hash, key_group, key, ns, probe.slot);
-    }
+    const Probe probe = LookupForWrite(hash, key_group, key, ns);
     if (probe.found) {
       EntryHeader* header = EntryAt(slots_[probe.slot]);
       if (Align8(header->value_size) == Align8(value.size())) {
@@ -311,10 +302,7 @@ bool StateTable::Remove(uint64_t key_hash, int key_group, std::string_view key,
                         std::string_view ns) {
   if (capacity_ == 0) return false;
   const uint64_t hash = SlotHash(key_hash, ns);
-  Probe probe = Lookup(hash, key_group, key, ns);
-  if (!probe.found && old_slots_ != nullptr) {
-    probe.found = TakeFromOld(hash, key_group, key, ns, probe.slot);
-  }
+  const Probe probe = LookupForWrite(hash, key_group, key, ns);
   if (!probe.found) return false;
   MarkDead(slots_[probe.slot]);
   RemoveSlot(probe.slot);

@@ -187,12 +187,8 @@ class StateTable {
   std::span<std::byte> Find(uint64_t key_hash, int key_group, std::string_view key,
                             std::string_view ns = {}) {
     if (capacity_ == 0) return {};
-    const uint64_t hash = SlotHash(key_hash, ns);
-    const Probe probe = Lookup(hash, key_group, key, ns);
-    if (!probe.found &&
-        (old_slots_ == nullptr || !TakeFromOld(hash, key_group, key, ns, probe.slot))) {
-      return {};
-    }
+    const Probe probe = LookupForWrite(SlotHash(key_hash, ns), key_group, key, ns);
+    if (!probe.found) return {};
     const uint64_t slot = slots_[probe.slot];
     EntryHeader* header = EntryAt(slot);
     if (IsSealed(slot, header)) [[unlikely]] {
@@ -495,9 +491,19 @@ class StateTable {
       index = (index + 1) & mask;
     }
   }
-  // During a migration (see "Growing the index"): if the previous index holds (key_group, key,
-  // ns), moves its slot to `empty_slot` of the current one (where the failed probe of `hash`
-  // ended) and returns true.
+  // Lookup for a caller that may write the slot or the entry: during a migration (see "Growing
+  // the index") a key still in the previous index has its slot moved to the current one first, so
+  // a found probe's slot is always in slots_.
+  [[gnu::always_inline]] Probe LookupForWrite(uint64_t hash, int key_group, std::string_view key,
+                                              std::string_view ns) {
+    Probe probe = Lookup(hash, key_group, key, ns);
+    if (!probe.found && old_slots_ != nullptr) {
+      probe.found = TakeFromOld(hash, key_group, key, ns, probe.slot);
+    }
+    return probe;
+  }
+  // If the previous index holds (key_group, key, ns), moves its slot to `empty_slot` of the
+  // current one (where the failed probe of `hash` ended) and returns true.
   bool TakeFromOld(uint64_t hash, int key_group, std::string_view key, std::string_view ns,
                    size_t empty_slot);
   // Get's lookup in the previous index during a migration (which a const read must not change).
