@@ -9,6 +9,8 @@
 // Threads: an Output is called only by the task that owns it.
 #pragma once
 
+#include <cstddef>
+#include <span>
 #include <string>
 #include <typeinfo>
 #include <utility>
@@ -40,6 +42,13 @@ class Output : public OutputBase {
   // One record with its event timestamp (kMinTimestamp when it has none). `value` and the views
   // inside it are valid only during the call.
   virtual void Collect(const T& value, Timestamp timestamp) = 0;
+  // Records handed over together (a source's poll), in order: the same as Collect for each, one
+  // after another. An operator that gains from seeing the records ahead overrides it (a keyed
+  // window starts loading the state of the next records while it updates the current one); the
+  // default calls Collect. REQUIRES: timestamps.size() == values.size().
+  virtual void CollectBatch(std::span<const T> values, std::span<const Timestamp> timestamps) {
+    for (size_t i = 0; i < values.size(); ++i) Collect(values[i], timestamps[i]);
+  }
 };
 
 template <typename T>

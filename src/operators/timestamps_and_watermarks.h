@@ -23,6 +23,11 @@
 //   clock that stands still while the source is blocked by backpressure (its last poll had more
 //   data), so backpressure is not idleness. End of input still sends kMaxTimestamp.
 //
+// A batch of records (CollectBatch) keeps its batch when the generator is periodic only (see
+// EmitsOnEvent): the timestamps of up to 64 records are assigned, the records go downstream
+// together, then the generator sees them. A punctuated generator sees each record right after it
+// is forwarded, as above.
+//
 // The emitted watermark is monotonic: a generator's watermark not above the last one emitted is
 // dropped (Flink's WatermarkEmitter). Emitting a watermark marks an idle output active again.
 //
@@ -32,6 +37,7 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -81,6 +87,22 @@ inline int64_t AutoWatermarkIntervalMillis(const OperatorContext& context) {
                                    : Configuration().GetDurationMillis(options::kAutoWatermarkInterval);
 }
 
+// Assigns the timestamps of a batch, in parts of up to 64 records, and calls
+// `emit(records, assigned timestamps)` for each part.
+template <typename Strategy, typename T, typename Emit>
+void ForEachAssignedBatch(const Strategy& strategy, std::span<const T> values,
+                          std::span<const Timestamp> timestamps, Emit&& emit) {
+  constexpr size_t kPart = 64;
+  Timestamp assigned[kPart];
+  for (size_t begin = 0; begin < values.size(); begin += kPart) {
+    const size_t n = std::min(kPart, values.size() - begin);
+    for (size_t i = 0; i < n; ++i) {
+      assigned[i] = strategy.ExtractTimestamp(values[begin + i], timestamps[begin + i]);
+    }
+    emit(values.subspan(begin, n), std::span<const Timestamp>(assigned, n));
+  }
+}
+
 template <typename T, typename Strategy>
 class TimestampsAndWatermarksOperator final : public OneInputOperator<T, T> {
  public:
@@ -109,6 +131,19 @@ class TimestampsAndWatermarksOperator final : public OneInputOperator<T, T> {
     const Timestamp assigned = strategy_.ExtractTimestamp(value, timestamp);
     this->output()->Collect(value, assigned);
     generator_->OnEvent(value, assigned, emitter_);
+  }
+  void CollectBatch(std::span<const T> values, std::span<const Timestamp> timestamps) override {
+    if constexpr (EmitsOnEvent<Generator>()) {
+      OneInputOperator<T, T>::CollectBatch(values, timestamps);
+    } else {
+      ForEachAssignedBatch(strategy_, values, timestamps,
+                           [&](std::span<const T> part, std::span<const Timestamp> assigned) {
+                             this->output()->CollectBatch(part, assigned);
+                             for (size_t i = 0; i < part.size(); ++i) {
+                               generator_->OnEvent(part[i], assigned[i], emitter_);
+                             }
+                           });
+    }
   }
   void EmitWatermark(Timestamp watermark) override {
     if (watermark == kMaxTimestamp) emitter_.EmitWatermark(kMaxTimestamp);
@@ -323,6 +358,9 @@ class SourceWithWatermarks final : public SourceOperator<T>, private SourceSplit
    public:
     explicit RecordOutput(SourceWithWatermarks* owner) : owner_(owner) {}
     void Collect(const T& value, Timestamp timestamp) override { owner_->OnRecord(value, timestamp); }
+    void CollectBatch(std::span<const T> values, std::span<const Timestamp> timestamps) override {
+      owner_->OnRecords(values, timestamps);
+    }
     void EmitWatermark(Timestamp watermark) override {
       if (watermark == kMaxTimestamp) owner_->emitter_.EmitWatermark(kMaxTimestamp);
     }
@@ -338,6 +376,22 @@ class SourceWithWatermarks final : public SourceOperator<T>, private SourceSplit
     const Timestamp assigned = strategy_.ExtractTimestamp(value, timestamp);
     this->output()->Collect(value, assigned);
     current_->generator.OnEvent(value, assigned, *current_->output);
+  }
+
+  void OnRecords(std::span<const T> values, std::span<const Timestamp> timestamps) {
+    if constexpr (EmitsOnEvent<Generator>()) {
+      for (size_t i = 0; i < values.size(); ++i) OnRecord(values[i], timestamps[i]);
+    } else {
+      if (values.empty()) return;
+      if (current_ == nullptr) [[unlikely]] SplitStarted(kWholeSource);
+      ForEachAssignedBatch(strategy_, values, timestamps,
+                           [&](std::span<const T> part, std::span<const Timestamp> assigned) {
+                             this->output()->CollectBatch(part, assigned);
+                             for (size_t i = 0; i < part.size(); ++i) {
+                               current_->generator.OnEvent(part[i], assigned[i], *current_->output);
+                             }
+                           });
+    }
   }
 
   void SplitStarted(int64_t id) override {

@@ -86,6 +86,19 @@ concept WatermarkGeneratorFor = requires(G& generator, const T& event, Watermark
   generator.OnPeriodicEmit(output);
 };
 
+// Whether a generator may emit from OnEvent (a punctuated one). The built-in periodic generators
+// say `static constexpr bool kEmitsOnEvent = false`; any other generator is taken to emit. A
+// batch of records (Output::CollectBatch) passes a periodic generator's OnEvent calls after the
+// whole batch, where they change nothing a downstream operator sees.
+template <typename G>
+constexpr bool EmitsOnEvent() {
+  if constexpr (requires { G::kEmitsOnEvent; }) {
+    return G::kEmitsOnEvent;
+  } else {
+    return true;
+  }
+}
+
 // A monotonic nanosecond clock that only needs to be consistent with itself (Flink's
 // RelativeClock). Read only in periodic calls, never per record.
 class RelativeClock {
@@ -141,6 +154,7 @@ struct WatermarkGeneratorContext {
 // Flink's BoundedOutOfOrdernessWatermarks (see the file comment for its values).
 class BoundedOutOfOrdernessWatermarks {
  public:
+  static constexpr bool kEmitsOnEvent = false;
   explicit BoundedOutOfOrdernessWatermarks(int64_t out_of_orderness_millis)
       : out_of_orderness_(out_of_orderness_millis),
         max_timestamp_(kMinTimestamp + out_of_orderness_millis + 1) {
@@ -163,6 +177,7 @@ class BoundedOutOfOrdernessWatermarks {
 // Flink's NoWatermarksGenerator.
 class NoWatermarksGenerator {
  public:
+  static constexpr bool kEmitsOnEvent = false;
   template <typename T>
   void OnEvent(const T&, Timestamp, WatermarkOutput&) {}
   void OnPeriodicEmit(WatermarkOutput&) {}
@@ -203,6 +218,7 @@ class IdlenessTimer {
 template <typename Inner>
 class WatermarksWithIdleness {
  public:
+  static constexpr bool kEmitsOnEvent = EmitsOnEvent<Inner>();
   WatermarksWithIdleness(Inner inner, std::chrono::milliseconds idle_timeout,
                          const RelativeClock* clock)
       : inner_(std::move(inner)),

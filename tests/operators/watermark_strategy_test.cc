@@ -374,6 +374,56 @@ TEST_F(TimestampsAndWatermarksOperatorTest, PunctuatedWatermarkFollowsItsRecordA
   EXPECT_EQ(expected, (std::vector<Timestamp>{20, 40, 60}));
 }
 
+// A batch (CollectBatch) reaches the output as the same records, in order, with their assigned
+// timestamps; a periodic generator has seen all of them afterwards, and a punctuated one still
+// emits each watermark right after the record that caused it.
+TEST_F(TimestampsAndWatermarksOperatorTest, BatchesKeepRecordsTimestampsAndPunctuatedWatermarksInOrder) {
+  std::vector<Event> events;
+  std::vector<Timestamp> none;
+  for (int64_t id = 1; id <= 150; ++id) {
+    events.push_back(Event{id, (id * 37) % 500});
+    none.push_back(kMinTimestamp);
+  }
+  using E = EventLog<Event>::Entry;
+  {
+    auto op = Make(WatermarkStrategy<Event>::ForBoundedOutOfOrderness(milliseconds(10))
+                       .WithTimestampAssigner([](const Event& event) { return event.time; }),
+                   1'000'000);
+    op->CollectBatch(events, none);
+    ASSERT_EQ(log_.entries.size(), events.size());
+    for (size_t i = 0; i < events.size(); ++i) {
+      EXPECT_EQ(log_.entries[i].kind, E::kRecord);
+      EXPECT_EQ(log_.entries[i].value.id, events[i].id);
+      EXPECT_EQ(log_.entries[i].timestamp, events[i].time);
+    }
+    op->Flush();
+    EXPECT_EQ(log_.Watermarks(), (std::vector<Timestamp>{499 - 11}));
+  }
+  log_.entries.clear();
+  struct EveryTenth {
+    void OnEvent(const Event& event, Timestamp timestamp, WatermarkOutput& output) {
+      if (event.id % 10 == 0) output.EmitWatermark(timestamp + 1000 * event.id);
+    }
+    void OnPeriodicEmit(WatermarkOutput&) {}
+  };
+  auto op = Make(WatermarkStrategy<Event>::ForGenerator([] { return EveryTenth(); })
+                     .WithTimestampAssigner([](const Event& event) { return event.time; }),
+                 0);
+  op->CollectBatch(events, none);
+  ASSERT_EQ(log_.entries.size(), events.size() + 15);
+  size_t record = 0;
+  for (size_t i = 0; i < log_.entries.size(); ++i) {
+    if (log_.entries[i].kind == E::kRecord) {
+      EXPECT_EQ(log_.entries[i].value.id, events[record++].id);
+      continue;
+    }
+    ASSERT_EQ(log_.entries[i].kind, E::kWatermark);
+    const Event& cause = log_.entries[i - 1].value;
+    EXPECT_EQ(cause.id % 10, 0);
+    EXPECT_EQ(log_.entries[i].timestamp, cause.time + 1000 * cause.id);
+  }
+}
+
 TEST_F(TimestampsAndWatermarksOperatorTest, DropsUpstreamWatermarksExceptTheFinalOneAndEmitsOnFlush) {
   auto op = Make(WatermarkStrategy<Event>::ForMonotonousTimestamps().WithTimestampAssigner(
                      [](const Event& event) { return event.time; }),
@@ -567,48 +617,64 @@ TEST_F(SourceWithWatermarksTest, WatermarkIsTheMinimumOverActiveSplitsAndFinishe
   EXPECT_EQ(log_.entries.back().kind, EventLog<Event>::Entry::kEnd);
 }
 
-// Emits a vector in order, up to max_records per poll, reporting no splits.
+// Emits a vector in order, up to max_records per poll, reporting no splits; one Collect per
+// record, or (batched) one CollectBatch per poll.
 class VectorSource final : public SourceOperator<Event> {
  public:
-  explicit VectorSource(std::vector<Event> events) : events_(std::move(events)) {}
+  explicit VectorSource(std::vector<Event> events, bool batched = false)
+      : events_(std::move(events)), batched_(batched) {}
   Result<SourceStatus> Poll(int max_records) override {
-    for (int i = 0; i < max_records && next_ < events_.size(); ++i) {
-      ++records_emitted_;
-      output()->Collect(events_[next_++], kMinTimestamp);
+    const size_t n = std::min(static_cast<size_t>(max_records), events_.size() - next_);
+    if (batched_) {
+      const std::vector<Timestamp> none(n, kMinTimestamp);
+      output()->CollectBatch(std::span<const Event>(events_.data() + next_, n), none);
+      next_ += n;
+      records_emitted_ += static_cast<int64_t>(n);
+    } else {
+      for (size_t i = 0; i < n; ++i) {
+        ++records_emitted_;
+        output()->Collect(events_[next_++], kMinTimestamp);
+      }
     }
     return next_ == events_.size() ? SourceStatus::kEndOfInput : SourceStatus::kMoreAvailable;
   }
 
  private:
   std::vector<Event> events_;
+  bool batched_;
   size_t next_ = 0;
 };
 
 TEST_F(SourceWithWatermarksTest, SourceWithoutSplitsIsOneSplitWithTimestampsAssigned) {
-  std::vector<Event> events;
-  for (int i = 0; i < 2500; ++i) events.push_back(Event{i, (i * 37) % 1000});
-  auto inner = std::make_unique<VectorSource>(events);
-  auto source = Wrap(std::move(inner), Strategy(0), 200);
-  Timestamp maximum = kMinTimestamp;
-  size_t consumed = 0;
-  while (true) {
-    Result<SourceStatus> polled = source->Poll(1000);
-    ASSERT_TRUE(polled.ok());
-    for (; consumed < static_cast<size_t>(source->records_emitted()); ++consumed) {
-      maximum = std::max(maximum, events[consumed].time);
+  for (const bool batched : {false, true}) {
+    SCOPED_TRACE(batched ? "CollectBatch" : "Collect");
+    log_.entries.clear();
+    std::vector<Event> events;
+    for (int i = 0; i < 2500; ++i) events.push_back(Event{i, (i * 37) % 1000});
+    auto inner = std::make_unique<VectorSource>(events, batched);
+    auto source = Wrap(std::move(inner), Strategy(0), 200);
+    Timestamp maximum = kMinTimestamp;
+    size_t consumed = 0;
+    while (true) {
+      Result<SourceStatus> polled = source->Poll(1000);
+      ASSERT_TRUE(polled.ok());
+      for (; consumed < static_cast<size_t>(source->records_emitted()); ++consumed) {
+        maximum = std::max(maximum, events[consumed].time);
+      }
+      // At the end of each Poll batch the watermark covers the batch.
+      EXPECT_EQ(source->emitter().current_watermark(), maximum - 1);
+      if (*polled == SourceStatus::kEndOfInput) break;
     }
-    // At the end of each Poll batch the watermark covers the batch.
-    EXPECT_EQ(source->emitter().current_watermark(), maximum - 1);
-    if (*polled == SourceStatus::kEndOfInput) break;
+    EXPECT_EQ(source->active_splits(), 1u);
+    int records = 0;
+    for (const auto& entry : log_.entries) {
+      if (entry.kind != EventLog<Event>::Entry::kRecord) continue;
+      EXPECT_EQ(entry.timestamp, entry.value.time);
+      EXPECT_EQ(entry.value.id, records);
+      ++records;
+    }
+    EXPECT_EQ(records, 2500);
   }
-  EXPECT_EQ(source->active_splits(), 1u);
-  int records = 0;
-  for (const auto& entry : log_.entries) {
-    if (entry.kind != EventLog<Event>::Entry::kRecord) continue;
-    EXPECT_EQ(entry.timestamp, entry.value.time);
-    ++records;
-  }
-  EXPECT_EQ(records, 2500);
 }
 
 // A source that has data only when told, to show idleness and backpressure.
