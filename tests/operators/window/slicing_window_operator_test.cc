@@ -254,6 +254,8 @@ class SlicingWindowOperatorTest : public ::testing::Test {
 
   // Runs `steps` through the operator and the reference and compares: per key, the same results
   // in the same order, with timestamp end - 1; the same late elements; all state freed at the end.
+  // The operator runs twice: a record per Collect, then the records between watermarks in
+  // CollectBatch calls of random sizes (what a source's poll sends).
   template <typename Aggregate, typename R>
   Coverage CheckAgainstReference(const SlicingWindowOptions& options, const std::vector<Step>& steps,
                              R (*reference_function)(const std::vector<int64_t>&)) {
@@ -261,48 +263,69 @@ class SlicingWindowOperatorTest : public ::testing::Test {
                                       << " offset " << options.offset_ms << " lateness "
                                       << options.allowed_lateness_ms << " late tag "
                                       << options.late_data_tag.has_value());
-    OperatorContext context = context_;
-    Operator<Aggregate, R> op(KeyOf(), Aggregate(), options);
-    CollectingOutput<Emitted<R>> sink;
-    LateCollector late;
-    op.SetOutput(&sink);
-    if (options.late_data_tag) op.SetSideOutput(*options.late_data_tag, &late);
-    EXPECT_TRUE(op.Open(&context).ok());
     ReferenceWindows<R> reference(options, reference_function);
     for (const Step& step : steps) {
       if (step.is_watermark) {
-        op.EmitWatermark(step.time);
         reference.Advance(step.time);
       } else {
-        op.Collect(step.event, step.time);
         reference.Element(step.event, step.time);
       }
     }
-    EXPECT_FALSE(context.failed()) << context.status();
-    std::map<int64_t, std::vector<Emitted<R>>> actual;
-    for (size_t i = 0; i < sink.values.size(); ++i) {
-      Emitted<R> result = sink.values[i];
-      result.timestamp = sink.timestamps[i];
-      actual[result.key].push_back(result);
+    for (const bool batched : {false, true}) {
+      SCOPED_TRACE(batched ? "CollectBatch" : "Collect");
+      OperatorContext context = context_;
+      Operator<Aggregate, R> op(KeyOf(), Aggregate(), options);
+      CollectingOutput<Emitted<R>> sink;
+      LateCollector late;
+      op.SetOutput(&sink);
+      if (options.late_data_tag) op.SetSideOutput(*options.late_data_tag, &late);
+      EXPECT_TRUE(op.Open(&context).ok());
+      std::mt19937_64 rng(steps.size());
+      std::vector<Event> batch;
+      std::vector<Timestamp> times;
+      const auto flush = [&] {
+        op.CollectBatch(batch, times);
+        batch.clear();
+        times.clear();
+      };
+      for (const Step& step : steps) {
+        if (step.is_watermark) {
+          if (batched) flush();
+          op.EmitWatermark(step.time);
+        } else if (batched) {
+          batch.push_back(step.event);
+          times.push_back(step.time);
+          if (rng() % 40 == 0) flush();
+        } else {
+          op.Collect(step.event, step.time);
+        }
+      }
+      EXPECT_FALSE(context.failed()) << context.status();
+      std::map<int64_t, std::vector<Emitted<R>>> actual;
+      for (size_t i = 0; i < sink.values.size(); ++i) {
+        Emitted<R> result = sink.values[i];
+        result.timestamp = sink.timestamps[i];
+        actual[result.key].push_back(result);
+      }
+      EXPECT_EQ(actual, reference.per_key);
+      if (options.late_data_tag) {
+        EXPECT_EQ(late.late, reference.late);
+        EXPECT_EQ(op.late_dropped(), 0);
+      } else {
+        EXPECT_EQ(op.late_dropped(), static_cast<int64_t>(reference.late.size()));
+      }
+      EXPECT_GT(sink.values.size(), 0u);
+      // The maximum watermark fired and cleaned up every window.
+      EXPECT_EQ(op.slice_count(), 0u);
+      EXPECT_EQ(op.sliding_aggregate_count(), 0u);
+      op.Close();
     }
-    EXPECT_EQ(actual, reference.per_key);
     Coverage coverage;
     coverage.late = reference.late.size();
     for (const auto& [key, results] : reference.per_key) {
       std::set<Timestamp> fired;
       for (const Emitted<R>& result : results) coverage.late_firings += !fired.insert(result.start).second;
     }
-    if (options.late_data_tag) {
-      EXPECT_EQ(late.late, reference.late);
-      EXPECT_EQ(op.late_dropped(), 0);
-    } else {
-      EXPECT_EQ(op.late_dropped(), static_cast<int64_t>(reference.late.size()));
-    }
-    EXPECT_GT(sink.values.size(), 0u);
-    // The maximum watermark fired and cleaned up every window.
-    EXPECT_EQ(op.slice_count(), 0u);
-    EXPECT_EQ(op.sliding_aggregate_count(), 0u);
-    op.Close();
     return coverage;
   }
 
@@ -612,6 +635,22 @@ TEST(KeyEncoderTest, EightByteKeysHashAsXxh3OfTheirBytes) {
     const double number = static_cast<double>(key) / 3;
     EXPECT_EQ(encoder.Encode(number).hash, Hash64(&number, sizeof(number)));
   }
+}
+
+// A key selector may return an owning string by value; the temporary dies before the encoded
+// bytes are used, so they must be a copy (ASan reports the read otherwise). A string_view key is
+// used in place.
+TEST(KeyEncoderTest, OwningStringKeysAreCopiedAndViewsUsedInPlace) {
+  KeyEncoder encoder;
+  const std::string expected(100, 'k');
+  const EncodedKey encoded = encoder.Encode(std::string(expected));
+  EXPECT_EQ(encoded.bytes, expected);
+  EXPECT_EQ(encoded.hash, Hash64(expected.data(), expected.size()));
+  EXPECT_EQ(encoder.Bytes(std::string(expected)), expected);
+  const std::string_view view(expected);
+  EXPECT_EQ(encoder.Encode(view).bytes.data(), expected.data());
+  EXPECT_EQ(encoder.Encode(view).hash, encoded.hash);
+  EXPECT_EQ(encoder.Encode(std::string()).bytes, "");
 }
 
 }  // namespace
