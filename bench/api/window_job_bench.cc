@@ -4,6 +4,7 @@
 //   BM_WindowJob_Sliding/10000  10 s / 1 s sliding sum, via slices      (>= 20 M events/s)
 //   BM_WindowJob_Sliding/60000  60 s / 1 s: must cost about the same per event
 //   BM_WindowJob_Session        sessions with a 1 s gap                 (>= 10 M events/s)
+//   BM_WindowJob_TumblingParallel2   the tumbling job at parallelism 2 (keyBy is an exchange)
 //   BM_WindowJob_TumblingOutOfOrder  10% of events out of order within the watermark bound
 //                               (within 20% of BM_WindowJob_Tumbling)
 // Events are 32 bytes ({key, time, value, pad}), 10 000 keys, 1 000 events per millisecond of
@@ -62,11 +63,12 @@ auto Strategy(int64_t bound_ms) {
 }
 
 template <typename Generator, typename Window>
-void RunJob(benchmark::State& state, Generator generator, int64_t bound_ms, Window window) {
+void RunJob(benchmark::State& state, Generator generator, int64_t bound_ms, Window window,
+            int parallelism = 1) {
   const int64_t count = state.range(0);
   for (auto _ : state) {
     Configuration config;
-    WEIR_CHECK_OK(config.Set("parallelism.default", "1"));
+    WEIR_CHECK_OK(config.Set("parallelism.default", std::to_string(parallelism)));
     WEIR_CHECK_OK(config.Set("taskmanager.memory.managed.size", "1gb"));
     StreamExecutionEnvironment env(config);
     auto keyed = env.FromGenerator(count, generator, Strategy(bound_ms)).KeyBy([](const Event& e) { return e.key; });
@@ -84,6 +86,19 @@ void BM_WindowJob_Tumbling(benchmark::State& state) {
   });
 }
 BENCHMARK(BM_WindowJob_Tumbling)->Arg(50'000'000)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// At parallelism 2 the keyBy is an exchange: the windows read their records from channels (and
+// the two subtasks share this machine's two cores with the sources), so this is per job, not per
+// core.
+void BM_WindowJob_TumblingParallel2(benchmark::State& state) {
+  RunJob(
+      state, InOrder, 100,
+      [](auto keyed) {
+        return keyed.Window(TumblingEventTimeWindows::Of(std::chrono::seconds(10))).Aggregate(SumAggregate());
+      },
+      2);
+}
+BENCHMARK(BM_WindowJob_TumblingParallel2)->Arg(50'000'000)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 void BM_WindowJob_TumblingOutOfOrder(benchmark::State& state) {
   RunJob(state, OutOfOrder, 100, [](auto keyed) {

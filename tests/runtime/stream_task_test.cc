@@ -8,7 +8,12 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <span>
+#include <string>
+#include <string_view>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "api/stream_execution_environment.h"
 #include "runtime/typed_exchange.h"
@@ -66,6 +71,87 @@ class ValveHarness {
   EventRecorder* recorder_;
   std::vector<std::unique_ptr<StreamChannel>> channels_;
 };
+
+// What a decoder's head and event handler saw, in one log: "r<value>@<ts>" per record,
+// "batch<n>" before each CollectBatch's records, "w<value>" per watermark event.
+template <typename T>
+class DecodeLog final : public operators::Output<T>, public BatchEventHandler {
+ public:
+  void Collect(const T& value, Timestamp timestamp) override {
+    entries.push_back(fmt::format("r{}@{}", Describe(value), timestamp));
+  }
+  void CollectBatch(std::span<const T> values, std::span<const Timestamp> timestamps) override {
+    entries.push_back(fmt::format("batch{}", values.size()));
+    operators::Output<T>::CollectBatch(values, timestamps);
+  }
+  void EmitWatermark(Timestamp) override {}
+  void EndInput() override {}
+  void OnEvent(serde::BatchEvent event, int64_t value) override {
+    entries.push_back(fmt::format("w{}", value));
+  }
+  static std::string Describe(const T& value) {
+    if constexpr (std::is_same_v<T, std::string_view>) {
+      return std::string(value);
+    } else {
+      return std::to_string(value.a) + "/" + std::to_string(value.b);
+    }
+  }
+  std::vector<std::string> entries;
+};
+
+struct PlainRecord {
+  int64_t a;
+  int32_t b;
+};
+
+// A batch of plain records reaches the head in CollectBatch calls of at most 64 that end at each
+// event, so the head sees every record, timestamp and event in batch order; a type read in place
+// (strings) goes one Collect per record.
+TEST(TypedBatchDecoderTest, PlainRecordsArriveInGroupsCutAtEventsAndInBatchOrder) {
+  serde::RecordBatch batch = serde::RecordBatch::Oversized(64 * 1024);
+  std::vector<std::string> records;  // the same without the batch markers
+  int pending = 0;
+  std::vector<int> groups;
+  for (int i = 0; i < 300; ++i) {
+    if (i == 10 || i == 11 || i == 200) {
+      ASSERT_TRUE(batch.TryAppendEvent(serde::BatchEvent::kWatermark, i));
+      groups.push_back(pending);
+      pending = 0;
+      records.push_back(fmt::format("w{}", i));
+    }
+    ASSERT_TRUE(batch.TryAppend(PlainRecord{i * 3, -i}, 1000 + i));
+    records.push_back(fmt::format("r{}/{}@{}", i * 3, -i, 1000 + i));
+    if (++pending == 64) {
+      groups.push_back(pending);
+      pending = 0;
+    }
+  }
+  groups.push_back(pending);
+  DecodeLog<PlainRecord> log;
+  TypedBatchDecoder<PlainRecord> decoder(&log);
+  decoder.Decode(batch, log);
+  std::vector<std::string> seen;
+  std::vector<int> seen_groups;
+  for (const std::string& entry : log.entries) {
+    if (entry.starts_with("batch")) {
+      seen_groups.push_back(std::stoi(entry.substr(5)));
+    } else {
+      seen.push_back(entry);
+    }
+  }
+  EXPECT_EQ(seen, records);
+  groups.erase(std::remove(groups.begin(), groups.end(), 0), groups.end());
+  EXPECT_EQ(seen_groups, groups);
+
+  serde::RecordBatch strings = serde::RecordBatch::Oversized(4096);
+  ASSERT_TRUE(strings.TryAppend(std::string_view("one"), 1));
+  ASSERT_TRUE(strings.TryAppendEvent(serde::BatchEvent::kWatermark, 5));
+  ASSERT_TRUE(strings.TryAppend(std::string_view("two"), 2));
+  DecodeLog<std::string_view> string_log;
+  TypedBatchDecoder<std::string_view> string_decoder(&string_log);
+  string_decoder.Decode(strings, string_log);
+  EXPECT_EQ(string_log.entries, (std::vector<std::string>{"rone@1", "w5", "rtwo@2"}));
+}
 
 TEST(StreamTaskTest, WatermarkIsTheMinimumOverActiveInputs) {
   ValveHarness valve(2);
