@@ -128,12 +128,13 @@ void BM_WindowJob_Session(benchmark::State& state) {
 BENCHMARK(BM_WindowJob_Session)->Arg(50'000'000)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // State for 10 M keys within its budget: 20 M events over 10 M keys into 10 s tumbling windows,
-// with 3 GB of managed memory (state and timers of 10 M keys take about 1.5 GB).
+// with 3 GB of managed memory (state and timers of 10 M keys take about 1.5 GB). At parallelism
+// 1 and 2 (the second argument; at 2 the keyBy is an exchange).
 void BM_WindowJob_TenMillionKeys(benchmark::State& state) {
   const int64_t count = state.range(0);
   for (auto _ : state) {
     Configuration config;
-    WEIR_CHECK_OK(config.Set("parallelism.default", "1"));
+    WEIR_CHECK_OK(config.Set("parallelism.default", std::to_string(state.range(1))));
     WEIR_CHECK_OK(config.Set("taskmanager.memory.managed.size", "3gb"));
     StreamExecutionEnvironment env(config);
     auto generator = [](int64_t i) { return Event{i % 10'000'000, i / kEventsPerMilli, i, 0}; };
@@ -148,7 +149,7 @@ void BM_WindowJob_TenMillionKeys(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * count);
 }
-BENCHMARK(BM_WindowJob_TenMillionKeys)->Arg(20'000'000)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_WindowJob_TenMillionKeys)->Args({20'000'000, 1})->Args({20'000'000, 2})->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace weir::api
