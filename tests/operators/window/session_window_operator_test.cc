@@ -267,13 +267,7 @@ class SessionWindowOperatorTest : public ::testing::Test {
 
   template <typename R>
   static std::map<int64_t, std::vector<Emitted<R>>> PerKey(const CollectingOutput<Emitted<R>>& sink) {
-    std::map<int64_t, std::vector<Emitted<R>>> per_key;
-    for (size_t i = 0; i < sink.values.size(); ++i) {
-      Emitted<R> result = sink.values[i];
-      result.timestamp = sink.timestamps[i];
-      per_key[result.key].push_back(result);
-    }
-    return per_key;
+    return operators::testing::ValuesPerKey(sink);
   }
   static void Feed(Output<Event>& op, const std::vector<Step>& steps) {
     for (const Step& step : steps) {

@@ -301,13 +301,7 @@ class SlicingWindowOperatorTest : public ::testing::Test {
         }
       }
       EXPECT_FALSE(context.failed()) << context.status();
-      std::map<int64_t, std::vector<Emitted<R>>> actual;
-      for (size_t i = 0; i < sink.values.size(); ++i) {
-        Emitted<R> result = sink.values[i];
-        result.timestamp = sink.timestamps[i];
-        actual[result.key].push_back(result);
-      }
-      EXPECT_EQ(actual, reference.per_key);
+      EXPECT_EQ(operators::testing::ValuesPerKey(sink), reference.per_key);
       if (options.late_data_tag) {
         EXPECT_EQ(late.late, reference.late);
         EXPECT_EQ(op.late_dropped(), 0);
@@ -487,13 +481,7 @@ TEST_F(SlicingWindowOperatorTest, ProcessingTimeWindowsFireWhenProcessingTimeRea
     op.OnProcessingTime(g_now);
     reference.Advance(g_now);
     ASSERT_FALSE(context.failed()) << context.status();
-    std::map<int64_t, std::vector<Emitted<int64_t>>> actual;
-    for (size_t i = 0; i < sink.values.size(); ++i) {
-      Emitted<int64_t> result = sink.values[i];
-      result.timestamp = sink.timestamps[i];
-      actual[result.key].push_back(result);
-    }
-    EXPECT_EQ(actual, reference.per_key);
+    EXPECT_EQ(operators::testing::ValuesPerKey(sink), reference.per_key);
     EXPECT_TRUE(reference.late.empty());
     EXPECT_EQ(op.slice_count(), 0u);
     EXPECT_EQ(op.NextProcessingTime(), kMaxTimestamp);
