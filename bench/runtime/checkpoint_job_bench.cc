@@ -42,7 +42,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -51,13 +50,13 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
-#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "api/stream_execution_environment.h"
 #include "base/clock.h"
+#include "operators/record_group.h"
 #include "operators/source_operator.h"
 
 namespace weir::api {
@@ -185,15 +184,17 @@ class StepSource final : public operators::SourceOperator<Event> {
       operators::Output<Event>* out = output();
       records_emitted_ += limit - emitted_in_step_;
       // 64 records per CollectBatch, as weir's generator source hands them over.
-      while (emitted_in_step_ < limit) {
-        const size_t n = static_cast<size_t>(std::min<int64_t>(limit - emitted_in_step_, kBatch));
-        for (size_t i = 0; i < n; ++i) {
-          batch_[i] = Event{KeyOf(step.kind, emitted_in_step_, step.count), 0, seq_, seq_ & 1023};
-          ++emitted_in_step_;
-          ++seq_;
+      size_t grouped = 0;
+      for (; emitted_in_step_ < limit; ++emitted_in_step_) {
+        group_.Set(grouped, Event{KeyOf(step.kind, emitted_in_step_, step.count), 0, seq_, seq_ & 1023},
+                   kMinTimestamp);
+        ++seq_;
+        if (++grouped == operators::RecordGroup<Event>::kCapacity) {
+          group_.FlushTo(*out, grouped);
+          grouped = 0;
         }
-        out->CollectBatch(std::span<const Event>(batch_.data(), n), std::span<const Timestamp>(no_timestamps_.data(), n));
       }
+      group_.FlushTo(*out, grouped);
       return operators::SourceStatus::kMoreAvailable;
     }
     return operators::SourceStatus::kEndOfInput;
@@ -213,13 +214,7 @@ class StepSource final : public operators::SourceOperator<Event> {
   }
 
  private:
-  static constexpr int64_t kBatch = 64;
-  std::array<Event, kBatch> batch_{};
-  std::array<Timestamp, kBatch> no_timestamps_ = [] {
-    std::array<Timestamp, kBatch> timestamps;
-    timestamps.fill(kMinTimestamp);
-    return timestamps;
-  }();
+  operators::RecordGroup<Event> group_;
 
   // Inserts visit the keys in order; changes and cycles spread over the key space (a stride
   // coprime to any key count that is not a multiple of 1 000 003).

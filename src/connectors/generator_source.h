@@ -4,9 +4,9 @@
 // a paced stream for latency measurements: a subtask that is ahead of its schedule returns
 // kNothingNow instead of sleeping, so the worker keeps serving other tasks.
 //
-// Records that are plain values (trivially copyable, up to 256 bytes) are generated 64 at a time
-// into an array and passed on with one CollectBatch, which lets a keyed operator downstream
-// prefetch their state; the records, their order and the positions are the same.
+// Records that are plain values (operators::kGroupable) are passed on 64 at a time with one
+// CollectBatch (a RecordGroup), which lets a keyed operator downstream prefetch their state; the
+// records, their order and the positions are the same.
 //
 // Replayable: the position (the next index of this subtask's range) is the checkpoint blob
 // "sequence-position"; a restore resumes at that index (a paced source restarts its schedule
@@ -15,14 +15,12 @@
 #pragma once
 
 #include <algorithm>
-#include <array>
 #include <cstdint>
-#include <span>
-#include <type_traits>
 #include <utility>
 
 #include "base/clock.h"
 #include "connectors/checkpoint_blob.h"
+#include "operators/record_group.h"
 #include "operators/source_operator.h"
 
 namespace weir::connectors {
@@ -61,14 +59,16 @@ class GeneratorSource final : public operators::SourceOperator<T> {
     }
     operators::Output<T>* out = this->output();
     this->records_emitted_ += limit - next_;
-    if constexpr (kBatched) {
-      // Generated into a small array and handed over kBatch at a time (see the file comment).
+    if constexpr (operators::kGroupable<T>) {
+      // Handed over a group at a time (see the file comment).
+      using Group = operators::RecordGroup<T>;
       while (next_ < limit) {
-        const size_t n = static_cast<size_t>(std::min<int64_t>(limit - next_, kBatch));
-        for (size_t i = 0; i < n; ++i) batch_[i] = generator_(next_ + static_cast<int64_t>(i));
+        const auto n = static_cast<size_t>(std::min<int64_t>(limit - next_, Group::kCapacity));
+        for (size_t i = 0; i < n; ++i) {
+          group_.Set(i, generator_(next_ + static_cast<int64_t>(i)), kMinTimestamp);
+        }
         next_ += static_cast<int64_t>(n);
-        out->CollectBatch(std::span<const T>(batch_.data(), n),
-                          std::span<const Timestamp>(no_timestamps_.data(), n));
+        group_.FlushTo(*out, n);
       }
     } else {
       for (; next_ < limit; ++next_) out->Collect(generator_(next_), kMinTimestamp);
@@ -114,12 +114,6 @@ class GeneratorSource final : public operators::SourceOperator<T> {
     return static_cast<int64_t>((static_cast<__int128>(count_) * subtask) / parallelism);
   }
 
-  // Plain records (a struct of numbers) go downstream in batches; others one by one.
-  static constexpr bool kBatched =
-      std::is_trivially_copyable_v<T> && std::is_default_constructible_v<T> && sizeof(T) <= 256;
-  static constexpr int64_t kBatch = 64;
-  struct Empty {};
-
   static constexpr std::string_view kTag = "GEN1";
   static constexpr std::string_view kState = "sequence-position";
 
@@ -132,19 +126,7 @@ class GeneratorSource final : public operators::SourceOperator<T> {
   int64_t end_ = 0;
   int64_t start_nanos_ = 0;
   int64_t next_ready_nanos_ = kMaxTimestamp;
-  [[no_unique_address]] std::conditional_t<kBatched, std::array<T, kBatch>, Empty> batch_{};
-  [[no_unique_address]] std::conditional_t<kBatched, std::array<Timestamp, kBatch>, Empty>
-      no_timestamps_ = MinTimestamps();
-
-  static auto MinTimestamps() {
-    if constexpr (kBatched) {
-      std::array<Timestamp, kBatch> timestamps;
-      timestamps.fill(kMinTimestamp);
-      return timestamps;
-    } else {
-      return Empty{};
-    }
-  }
+  [[no_unique_address]] operators::RecordGroupIfGroupable<T> group_;
 };
 
 }  // namespace weir::connectors

@@ -8,15 +8,13 @@
 // vertex's FanOutFactory makes the Output<T> that feeds several consumers.
 #pragma once
 
-#include <array>
-#include <cstring>
 #include <map>
 #include <memory>
-#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "operators/record_group.h"
 #include "operators/stream_operator.h"
 #include "runtime/channel_writer.h"
 
@@ -41,60 +39,46 @@ class BatchDecoder {
   virtual void Decode(const serde::RecordBatch& batch, BatchEventHandler& events) = 0;
 };
 
-// Records of a plain type (trivially copyable, up to 256 bytes) reach the head in CollectBatch
-// calls of up to 64, copied out of the batch into an array (which also aligns them); an event
-// first hands over the records before it, so the head sees records and events in batch order.
-// Other types go one Collect per record, read in place.
+// Records of a plain type (operators::kGroupable) reach the head in CollectBatch calls of up to
+// 64 (a RecordGroup, copied out of the batch, which also aligns them); an event first hands over
+// the records before it, so the head sees records and events in batch order. Other types go one
+// Collect per record, read in place.
 template <typename T>
 class TypedBatchDecoder final : public BatchDecoder {
  public:
   explicit TypedBatchDecoder(operators::Output<T>* head) : head_(head) {}
   void Decode(const serde::RecordBatch& batch, BatchEventHandler& events) override {
-    if constexpr (kGrouped) {
-      size_t grouped = 0;
-      batch.ForEach([&](const serde::RecordEnvelope& envelope, const std::byte* payload) {
-        if (envelope.flags & serde::kEventFlag) [[unlikely]] {
-          if (grouped > 0) Flush(grouped);
-          grouped = 0;
-          events.OnEvent(static_cast<serde::BatchEvent>(envelope.row_kind), envelope.timestamp);
-          return;
-        }
-        std::memcpy(static_cast<void*>(&values_[grouped]), payload, sizeof(T));
-        timestamps_[grouped] = envelope.timestamp;
-        if (++grouped == kGroup) {
-          Flush(grouped);
+    size_t grouped = 0;  // records set in group_, not yet handed over
+    batch.ForEach([&](const serde::RecordEnvelope& envelope, const std::byte* payload) {
+      if (envelope.flags & serde::kEventFlag) [[unlikely]] {
+        if constexpr (kGrouped) {
+          group_.FlushTo(*head_, grouped);
           grouped = 0;
         }
-      });
-      if (grouped > 0) Flush(grouped);
-    } else {
-      batch.ForEach([this, &events](const serde::RecordEnvelope& envelope, const std::byte* payload) {
-        if (envelope.flags & serde::kEventFlag) [[unlikely]] {
-          events.OnEvent(static_cast<serde::BatchEvent>(envelope.row_kind), envelope.timestamp);
-          return;
+        events.OnEvent(static_cast<serde::BatchEvent>(envelope.row_kind), envelope.timestamp);
+        return;
+      }
+      if constexpr (kGrouped) {
+        group_.Set(grouped, serde::Codec<T>::Read(payload), envelope.timestamp);
+        if (++grouped == operators::RecordGroup<T>::kCapacity) {
+          group_.FlushTo(*head_, grouped);
+          grouped = 0;
         }
+      } else {
         head_->Collect(serde::Codec<T>::Read(payload), envelope.timestamp);
-      });
-    }
+      }
+    });
+    if constexpr (kGrouped) group_.FlushTo(*head_, grouped);
   }
 
  private:
-  static constexpr bool kGrouped = std::is_trivially_copyable_v<T> &&
-                                   std::is_default_constructible_v<T> && sizeof(T) <= 256 &&
-                                   std::is_same_v<decltype(serde::Codec<T>::Read(nullptr)), const T&>;
-  static constexpr size_t kGroup = 64;
-  struct Empty {};
-
-  void Flush(size_t count) {
-    if constexpr (kGrouped) {
-      head_->CollectBatch(std::span<const T>(values_.data(), count),
-                          std::span<const Timestamp>(timestamps_.data(), count));
-    }
-  }
+  // Plain records the codec reads in place (its bytes are the value's).
+  static constexpr bool kGrouped =
+      operators::kGroupable<T> && std::is_same_v<decltype(serde::Codec<T>::Read(nullptr)), const T&>;
 
   operators::Output<T>* head_;
-  [[no_unique_address]] std::conditional_t<kGrouped, std::array<T, kGroup>, Empty> values_{};
-  [[no_unique_address]] std::conditional_t<kGrouped, std::array<Timestamp, kGroup>, Empty> timestamps_{};
+  [[no_unique_address]] std::conditional_t<kGrouped, operators::RecordGroup<T>,
+                                           operators::NoRecordGroup> group_;
 };
 
 class ExchangeFactory {
