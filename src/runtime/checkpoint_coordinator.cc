@@ -305,6 +305,13 @@ Status CheckpointCoordinator::WriteTaskSnapshot(Pending& pending, TaskSnapshot& 
           pending.referenced.insert(*name);
           continue;
         }
+        if (piece.written_before && piece.kind == state::TablePiece::Kind::kOverrides) {
+          // Its bytes went with the snapshot that made it (table_snapshot.h): only a checkpoint of
+          // that lineage can reference it. Declining makes the next checkpoint full.
+          return Internal("table {} of task {} lists override piece {:#x} of an earlier checkpoint "
+                          "that is not in the last completed one",
+                          op.tables[t].name, snapshot.task, piece.id);
+        }
         chunks.push_back(piece.bytes);
         targets.push_back({&out.chunk, piece.id});
       }

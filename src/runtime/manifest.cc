@@ -109,7 +109,7 @@ Result<std::vector<PieceRef>> DecodePieces(const json& value, const Manifest& ma
     std::memcpy(&piece.chunk.offset, record + 16, 8);
     std::memcpy(&piece.chunk.length, record + 24, 8);
     std::memcpy(&piece.chunk.xxh3, record + 32, 8);
-    if (kind > 1) return InvalidArgument("piece kind {}", kind);
+    if (kind > 2) return InvalidArgument("piece kind {}", kind);
     piece.kind = static_cast<int>(kind);
     if (file >= manifest.files.size()) {
       return InvalidArgument("a piece names file #{} of {}", file, manifest.files.size());

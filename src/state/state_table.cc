@@ -30,6 +30,9 @@ void ZeroPadding(std::byte* data, size_t size) {
 }
 
 constexpr size_t kTombstoneRecordSize = 12;
+// An override record: u64 piece id, u32 offset of the entry in that piece, u32 entry size, then
+// the entry (size bytes, a multiple of 8).
+constexpr size_t kOverrideHeaderSize = 16;
 // Faults in, on a thread of its own, the memory of the segments a restore is about to copy into,
 // in the order the copy fills them. First-touch page faults (the kernel zeroing each fresh page)
 // are most of a large restore's cost: measured on the development VM, a 1 GB restore spent 40% of
@@ -133,12 +136,31 @@ class StateTableSnapshot final : public TableSnapshot {
   StateTableSnapshot(const StateTableSnapshot&) = delete;
   StateTableSnapshot& operator=(const StateTableSnapshot&) = delete;
 
-  const std::vector<TablePiece>& pieces() const override { return pieces_; }
+  // The override piece's bytes are gathered here, at the first call (on the checkpoint writer's
+  // thread in a job): the segments they come from are pinned until the snapshot goes.
+  const std::vector<TablePiece>& pieces() const override {
+    if (!overrides_.empty()) GatherOverrides();
+    return pieces_;
+  }
   size_t entries() const override { return entries_; }
 
-  std::vector<TablePiece> pieces_;
+  // The dirty entries of one segment (see state_table.h, "In-place writes and overrides"): a bit
+  // per 8-byte unit of the segment at `base`, whose pieces are pieces_[first_piece, +piece_count).
+  struct OverrideSource {
+    const std::byte* base;
+    std::unique_ptr<uint64_t[]> dirty;
+    size_t first_piece;
+    size_t piece_count;
+    size_t bytes;  // of the dirty entries
+  };
+
+  mutable std::vector<TablePiece> pieces_;
   size_t entries_ = 0;
   std::vector<std::shared_ptr<const std::vector<std::byte>>> tombstone_bytes_;
+  mutable std::vector<OverrideSource> overrides_;
+  size_t override_piece_ = 0;  // its position in pieces_
+  size_t override_words_ = 0;  // words per dirty bitmap
+  mutable std::vector<std::byte> override_bytes_;
 
  private:
   std::shared_ptr<void> pin_;
@@ -146,6 +168,40 @@ class StateTableSnapshot final : public TableSnapshot {
   std::mutex* mutex_;
   std::shared_ptr<OrphanedSegments>* orphans_;
   std::vector<TablePiece>* recycled_pieces_;
+
+  void GatherOverrides() const {
+    size_t total = 0;
+    for (const OverrideSource& source : overrides_) total += source.bytes;
+    // Each record is its entry and a 16-byte header; entries are at least 24 bytes.
+    override_bytes_.reserve(total + total / 24 * kOverrideHeaderSize);
+    for (OverrideSource& source : overrides_) {
+      size_t piece = source.first_piece;
+      const size_t last_piece = source.first_piece + source.piece_count;
+      for (size_t w = 0; w < override_words_; ++w) {
+        for (uint64_t bits = source.dirty[w]; bits != 0; bits &= bits - 1) {
+          const auto offset = static_cast<uint32_t>(w * 512 + std::countr_zero(bits) * 8);
+          const std::byte* entry = source.base + offset;
+          // Offsets rise: the piece holding this one is the current one or a later one.
+          while (piece + 1 < last_piece && pieces_[piece + 1].bytes.data() <= entry) ++piece;
+          const TablePiece& target = pieces_[piece];
+          WEIR_CHECK(entry >= target.bytes.data() &&
+                     entry < target.bytes.data() + target.bytes.size());
+          const auto in_piece = static_cast<uint32_t>(entry - target.bytes.data());
+          const auto size = static_cast<uint32_t>(StateTable::StoredEntrySize(entry));
+          const size_t at = override_bytes_.size();
+          override_bytes_.resize(at + kOverrideHeaderSize + size);
+          std::byte* record = override_bytes_.data() + at;
+          std::memcpy(record, &target.id, 8);
+          std::memcpy(record + 8, &in_piece, 4);
+          std::memcpy(record + 12, &size, 4);
+          std::memcpy(record + kOverrideHeaderSize, entry, size);
+        }
+      }
+    }
+    overrides_.clear();
+    overrides_.shrink_to_fit();
+    pieces_[override_piece_].bytes = std::span<const std::byte>(override_bytes_);
+  }
 };
 
 }  // namespace
@@ -243,10 +299,10 @@ Result<std::span<std::byte>> StateTable::Put(uint64_t key_hash, int key_group,
       EntryHeader* header = EntryAt(slots_[probe.slot]);
       if (Align8(header->value_size) == Align8(value.size())) {
         if (IsSealed(slots_[probe.slot], header)) {
-          // Relocation leaves the old copy's bytes as they are (a sealed entry dies in a bitmap),
-          // so `value` may still point into it.
+          // Written in place, or relocated; relocation leaves the old copy's bytes as they are (a
+          // sealed entry dies in a bitmap), so `value` may still point into it.
           ASSIGN_OR_RETURN(const std::span<std::byte> moved,
-                           RelocateForWrite(probe.slot, /*may_compact=*/false));
+                           WriteSealed(probe.slot, /*may_compact=*/false));
           (void)moved;
           header = EntryAt(slots_[probe.slot]);
         }
@@ -575,6 +631,12 @@ void StateTable::FlagDead(uint32_t segment_index, uint32_t offset, EntryHeader* 
 void StateTable::SetSealedDead(uint32_t segment_index, uint32_t offset) {
   SegmentState& state = segments_[segment_index];
   WEIR_DCHECK(offset < state.sealed);
+  if (segment_views_[segment_index].dirty != nullptr) {
+    const auto* header =
+        reinterpret_cast<const EntryHeader*>(segment_views_[segment_index].base + offset);
+    ClearDirty(segment_index, offset,
+               static_cast<uint32_t>(EntrySize(header->key_size, header->ns_size, header->value_size)));
+  }
   if (!state.sealed_dead) {
     const size_t words = segment_size_ / 512;
     state.sealed_dead.reset(new uint64_t[words]());
@@ -601,6 +663,66 @@ void StateTable::AddTombstone(uint32_t segment_index, uint32_t offset) {
     AccountSide(capacity - pending_tombstones_accounted_);
     pending_tombstones_accounted_ = capacity;
   }
+}
+
+Result<std::span<std::byte>> StateTable::WriteSealed(size_t slot_index, bool may_compact) {
+  const uint64_t slot = slots_[slot_index];
+  const uint64_t unit = (slot & kRefMask) - 1;
+  const auto index = static_cast<uint32_t>(unit >> units_per_segment_bits_);
+  SegmentView* view = &segment_views_[index];
+  if (view->pins != 0) {
+    CollectReleasedSnapshots();
+    if (view->pins != 0) return RelocateForWrite(slot_index, may_compact);
+  }
+  // In place: the segment's bytes are no snapshot's any more. The next snapshot writes the entry
+  // as an override (its piece in the checkpoint that holds it keeps the old value).
+  EntryHeader* header = EntryAt(slot);
+  const auto offset = static_cast<uint32_t>((unit & units_per_segment_mask_) << 3);
+  if (view->dirty == nullptr) {
+    const size_t words = segment_size_ / 512;
+    SegmentState& state = segments_[index];
+    state.dirty.reset(new uint64_t[words]());
+    view->dirty = state.dirty.get();
+    AccountSide(static_cast<int64_t>(words * sizeof(uint64_t)));
+  }
+  uint64_t& word = view->dirty[offset >> 9];
+  const uint64_t bit = uint64_t{1} << ((offset >> 3) & 63);
+  const auto size =
+      static_cast<uint32_t>(EntrySize(header->key_size, header->ns_size, header->value_size));
+  if ((word & bit) == 0) {
+    word |= bit;
+    view->dirty_bytes += size;
+  }
+  // Garbage is left only by the writes that relocated while a snapshot pinned their segment, and
+  // compaction skips pinned segments; an in-place write kills nothing. So while the garbage is
+  // over the compaction threshold, in-place writes (that may move entries) pay for the steps
+  // reclaiming it, as killing writes do, until it is back under.
+  if (may_compact && dead_bytes_ >= segment_size_ &&
+      dead_bytes_ * 4 > static_cast<int64_t>(segment_count_) * segment_size_) [[unlikely]] {
+    compaction_credit_ += size;
+    MaybeCompact();
+    header = EntryAt(slots_[slot_index]);  // compaction keeps slot positions
+  }
+  return std::span<std::byte>(ValueOf(header), header->value_size);
+}
+
+void StateTable::ClearDirty(uint32_t segment_index, uint32_t offset, uint32_t size) {
+  SegmentView& view = segment_views_[segment_index];
+  uint64_t& word = view.dirty[offset >> 9];
+  const uint64_t bit = uint64_t{1} << ((offset >> 3) & 63);
+  if ((word & bit) != 0) {
+    word &= ~bit;
+    view.dirty_bytes -= size;
+  }
+}
+
+void StateTable::DropDirty(uint32_t index) {
+  SegmentState& state = segments_[index];
+  if (!state.dirty) return;
+  state.dirty.reset();
+  segment_views_[index].dirty = nullptr;
+  segment_views_[index].dirty_bytes = 0;
+  AccountSide(-static_cast<int64_t>(segment_size_ / 512 * sizeof(uint64_t)));
 }
 
 Result<std::span<std::byte>> StateTable::RelocateForWrite(size_t slot_index, bool may_compact) {
@@ -668,6 +790,7 @@ void StateTable::CollectReleasedSnapshots() {
 void StateTable::Unpin(uint32_t segment_index) {
   WEIR_DCHECK(segments_[segment_index].pins > 0);
   --segments_[segment_index].pins;
+  --segment_views_[segment_index].pins;
 }
 
 void StateTable::RemoveSlotIn(uint64_t* slots, size_t mask, int bits, int shift, size_t slot) {
@@ -696,6 +819,7 @@ void StateTable::ReleaseSegment(uint32_t index) {
     moot_tombstones_ += piece.tombstones;
   }
   if (state.sealed_dead) AccountSide(-static_cast<int64_t>(segment_size_ / 512 * sizeof(uint64_t)));
+  DropDirty(index);
   segments_[index] = SegmentState{};
   segment_views_[index] = SegmentView{};
   free_indexes_.push_back(index);
@@ -969,10 +1093,40 @@ void StateTable::PurgeMootTombstones() {
   }
 }
 
+void StateTable::Reseal(uint32_t index) {
+  SegmentState& state = segments_[index];
+  for (const PieceRange& piece : state.pieces) {
+    dropped_pieces_.push_back(piece.id);
+    moot_tombstones_ += piece.tombstones;
+  }
+  const uint32_t old_sealed = state.sealed;
+  state.pieces.clear();
+  state.pieces.push_back(PieceRange{NextPieceId(), 0, state.used});
+  state.sealed = state.used;
+  segment_views_[index].sealed_end = segment_views_[index].base + state.sealed;
+  state.overridden_bytes = 0;
+  state.first_override_serial = 0;
+  if (state.dirty) {
+    std::memset(state.dirty.get(), 0, segment_size_ / 512 * sizeof(uint64_t));
+    segment_views_[index].dirty_bytes = 0;
+  }
+  // The entries of the old sealed range that died carry no dead flag (sealed_dead holds it):
+  // tombstones name them in the new piece.
+  if (state.sealed_dead) {
+    for (uint32_t w = 0; w < (old_sealed + 511) / 512; ++w) {
+      for (uint64_t bits = state.sealed_dead[w]; bits != 0; bits &= bits - 1) {
+        const auto offset = static_cast<uint32_t>(w * 512 + std::countr_zero(bits) * 8);
+        if (offset < old_sealed) AddTombstone(index, offset);
+      }
+    }
+  }
+}
+
 std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
   // The synchronous part of a checkpoint: O(segments + pieces), no hashing, no sorting and no
   // per-entry work, however many entries died since the last one (their tombstones are already
-  // encoded, but for those of a half-evacuated segment: at most one segment's entries).
+  // encoded, but for those of a half-evacuated segment: at most one segment's entries, and those
+  // of resealed segments: a pass over their sealed_dead bitmaps).
   CollectReleasedSnapshots();
   AbandonVictim();
   auto pin = std::make_shared<SnapshotPin>();
@@ -983,36 +1137,84 @@ std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
   std::vector<TablePiece>& pieces = snapshot->pieces_;
   pieces = std::move(spare_pieces_);
   pieces.clear();
-  pieces.reserve(segment_count_ + tombstone_pieces_.size() + 1);
+  pieces.reserve(segment_count_ + tombstone_pieces_.size() + override_pieces_.size() + 1);
   PinRecord record{pin, std::move(spare_pin_segments_)};
   record.segments.clear();
   record.segments.reserve(segment_count_);
+  // A full snapshot writes every piece from memory, which holds every in-place write: it lists
+  // no override piece, and the overrides start again after it.
+  if (full) override_pieces_.clear();
+  // With kMaxOverridePieces listed, the segments the oldest names are resealed, so it retires.
+  const uint64_t force_serial =
+      override_pieces_.size() >= kMaxOverridePieces ? override_pieces_.front().serial : 0;
+  const uint64_t serial = override_serial_ + 1;  // of the override piece this snapshot may make
+  uint64_t oldest_serial = std::numeric_limits<uint64_t>::max();
+  const size_t words = segment_size_ / 512;
   std::vector<uint64_t> targets;  // the pieces the new tombstones name
   for (size_t i = 0; i < segments_.size(); ++i) {
     SegmentState& state = segments_[i];
     if (!state.segment) continue;
+    SegmentView& view = segment_views_[i];
+    if (full) {
+      state.overridden_bytes = 0;
+      state.first_override_serial = 0;
+      if (view.dirty_bytes != 0) {
+        std::memset(state.dirty.get(), 0, words * sizeof(uint64_t));
+        view.dirty_bytes = 0;
+      }
+    }
     bool sealed_now = false;
-    if (state.used > state.sealed) {
+    if (state.sealed != 0 && !full &&
+        ((state.first_override_serial != 0 && state.first_override_serial <= force_serial) ||
+         state.overridden_bytes + view.dirty_bytes >= kResealRatio * state.sealed)) {
+      Reseal(static_cast<uint32_t>(i));
+      sealed_now = true;
+    } else if (state.used > state.sealed) {
       state.pieces.push_back(PieceRange{NextPieceId(), state.sealed, state.used});
       state.sealed = state.used;
-      segment_views_[i].sealed_end = segment_views_[i].base + state.sealed;
+      view.sealed_end = view.base + state.sealed;
       sealed_now = true;
     }
     if (state.sealed == 0) continue;
     ++state.pins;
+    ++view.pins;
     record.segments.push_back(static_cast<uint32_t>(i));
+    const size_t first_piece = pieces.size();
     for (size_t p = 0; p < state.pieces.size(); ++p) {
       PieceRange& range = state.pieces[p];
       const bool is_new = sealed_now && p + 1 == state.pieces.size();
       pieces.push_back(TablePiece{
           range.id, TablePiece::Kind::kEntries,
-          std::span<const std::byte>(segment_views_[i].base + range.begin, range.end - range.begin),
+          std::span<const std::byte>(view.base + range.begin, range.end - range.begin),
           !full && !is_new});
       if (range.tombstones != 0) {
         targets.push_back(range.id);
         range.tombstones = 0;
       }
     }
+    if (view.dirty_bytes != 0) {
+      // The entries written in place since the last snapshot: their bitmap goes to the snapshot,
+      // which writes them as overrides of their pieces (GatherOverrides).
+      snapshot->overrides_.push_back(StateTableSnapshot::OverrideSource{
+          view.base, std::move(state.dirty), first_piece, state.pieces.size(), view.dirty_bytes});
+      state.overridden_bytes += view.dirty_bytes;
+      if (state.first_override_serial == 0) state.first_override_serial = serial;
+      view.dirty = nullptr;
+      view.dirty_bytes = 0;
+      AccountSide(-static_cast<int64_t>(words * sizeof(uint64_t)));
+    }
+    if (state.first_override_serial != 0) {
+      oldest_serial = std::min(oldest_serial, state.first_override_serial);
+    }
+  }
+  // Override pieces no segment needs any more (every segment they name was resealed or
+  // released) retire; the new one, if any, is listed last.
+  std::erase_if(override_pieces_,
+                [oldest_serial](const OverridePiece& piece) { return piece.serial < oldest_serial; });
+  if (!snapshot->overrides_.empty()) {
+    override_serial_ = serial;
+    override_pieces_.push_back(OverridePiece{NextPieceId(), serial});
+    snapshot->override_words_ = words;
   }
 
   // Earlier tombstone pieces stay listed while a piece they name is: every piece of a held
@@ -1063,6 +1265,14 @@ std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
                                 !full && i < old_tombstone_pieces});
     snapshot->tombstone_bytes_.push_back(piece.bytes);
   }
+  // Override pieces, oldest first (restore applies them in list order, the last one winning).
+  // Only the new one has bytes: the earlier ones are in the checkpoints that wrote them (after an
+  // aborted checkpoint the next one is full, which lists none).
+  for (const OverridePiece& piece : override_pieces_) {
+    const bool is_new = !snapshot->overrides_.empty() && piece.serial == serial;
+    if (is_new) snapshot->override_piece_ = pieces.size();
+    pieces.push_back(TablePiece{piece.id, TablePiece::Kind::kOverrides, {}, !is_new});
+  }
   if (!record.segments.empty()) pins_.push_back(std::move(record));
   return snapshot;
 }
@@ -1080,8 +1290,56 @@ Status StateTable::Restore(std::span<const RestorePiece> pieces, KeyGroupRange k
     }
   }
   std::vector<std::vector<uint32_t>> tombstoned(pieces.size());
+  // Overrides, per entries piece: the entry bytes that replace the piece's at an offset, the last
+  // of the list for each offset.
+  struct Override {
+    uint32_t offset;
+    uint32_t size;
+    const std::byte* entry;
+  };
+  std::vector<std::vector<Override>> overridden(pieces.size());
+  auto target_of = [&](const RestorePiece& piece, size_t at, uint64_t target,
+                       std::string_view what) -> Result<size_t> {
+    // A record may name a piece that is not restored (dropped by compaction or a reseal).
+    const auto found = piece_index.find(target);
+    if (found == piece_index.end()) return pieces.size();
+    if (pieces[found->second].kind != TablePiece::Kind::kEntries) {
+      return DataLoss("state of operator {}: {} piece {:#x} at offset {} names piece {:#x}, which "
+                      "holds no entries",
+                      owner_, what, piece.id, at, target);
+    }
+    return found->second;
+  };
   for (const RestorePiece& piece : pieces) {
     if (piece.kind == TablePiece::Kind::kEntries) continue;
+    if (piece.kind == TablePiece::Kind::kOverrides) {
+      for (size_t at = 0; at < piece.bytes.size();) {
+        if (piece.bytes.size() - at < kOverrideHeaderSize) {
+          return DataLoss("state of operator {}: override piece {:#x} ends inside a record header at "
+                          "offset {} ({} bytes)",
+                          owner_, piece.id, at, piece.bytes.size());
+        }
+        uint64_t target;
+        uint32_t offset;
+        uint32_t size;
+        std::memcpy(&target, piece.bytes.data() + at, 8);
+        std::memcpy(&offset, piece.bytes.data() + at + 8, 4);
+        std::memcpy(&size, piece.bytes.data() + at + 12, 4);
+        if (size < kEntryHeaderSize || size % 8 != 0 ||
+            size > piece.bytes.size() - at - kOverrideHeaderSize) {
+          return DataLoss("state of operator {}: override piece {:#x}, record at offset {}: an entry "
+                          "of {} bytes does not fit the piece's {} bytes",
+                          owner_, piece.id, at, size, piece.bytes.size());
+        }
+        ASSIGN_OR_RETURN(const size_t index, target_of(piece, at, target, "override"));
+        if (index != pieces.size()) {
+          overridden[index].push_back(
+              Override{offset, size, piece.bytes.data() + at + kOverrideHeaderSize});
+        }
+        at += kOverrideHeaderSize + size;
+      }
+      continue;
+    }
     if (piece.kind != TablePiece::Kind::kTombstones) {
       return DataLoss("state of operator {}: piece {:#x} has unknown kind {}", owner_, piece.id,
                       static_cast<int>(piece.kind));
@@ -1095,18 +1353,57 @@ Status StateTable::Restore(std::span<const RestorePiece> pieces, KeyGroupRange k
       uint32_t offset;
       std::memcpy(&target, piece.bytes.data() + at, 8);
       std::memcpy(&offset, piece.bytes.data() + at + 8, 4);
-      // A tombstone may name a piece that is not restored (dropped by compaction): nothing to do.
-      const auto found = piece_index.find(target);
-      if (found == piece_index.end()) continue;
-      if (pieces[found->second].kind != TablePiece::Kind::kEntries) {
-        return DataLoss("state of operator {}: tombstone piece {:#x} at offset {} names piece {:#x}, "
-                        "which holds no entries",
-                        owner_, piece.id, at, target);
-      }
-      tombstoned[found->second].push_back(offset);
+      ASSIGN_OR_RETURN(const size_t index, target_of(piece, at, target, "tombstone"));
+      if (index != pieces.size()) tombstoned[index].push_back(offset);
     }
   }
   for (std::vector<uint32_t>& offsets : tombstoned) std::sort(offsets.begin(), offsets.end());
+  for (std::vector<Override>& list : overridden) {
+    if (list.empty()) continue;
+    // By offset, list order kept among equal ones; then the last of each offset.
+    std::stable_sort(list.begin(), list.end(),
+                     [](const Override& a, const Override& b) { return a.offset < b.offset; });
+    size_t kept = 0;
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (i + 1 < list.size() && list[i + 1].offset == list[i].offset) continue;
+      list[kept++] = list[i];
+    }
+    list.resize(kept);
+  }
+
+  // Checks one stored entry's header (of piece `piece`, at `offset`, with `room` bytes from the
+  // entry's start to its piece's or record's end) and returns the entry's size.
+  auto check_entry = [&](const EntryHeader& header, const RestorePiece& piece, size_t offset,
+                         size_t room) -> Result<size_t> {
+    if (header.key_size > segment_size_ || header.ns_size > segment_size_ ||
+        header.value_size > segment_size_) {
+      return DataLoss("state of operator {}: piece {:#x}, entry at offset {}: lengths key {} "
+                      "namespace {} value {} exceed a {}-byte segment",
+                      owner_, piece.id, offset, header.key_size, header.ns_size,
+                      header.value_size, segment_size_);
+    }
+    const size_t entry_size = EntrySize(header.key_size, header.ns_size, header.value_size);
+    if (entry_size > room) {
+      return DataLoss("state of operator {}: piece {:#x}, entry at offset {} runs {} bytes past the "
+                      "piece's end",
+                      owner_, piece.id, offset, entry_size - room);
+    }
+    if (header.key_group >= kMaxParallelismUpperBound) {
+      return DataLoss("state of operator {}: piece {:#x}, entry at offset {}: key group {} out of "
+                      "range",
+                      owner_, piece.id, offset, header.key_group);
+    }
+    if ((header.flags & ~kDeadFlag) != 0) {
+      return DataLoss("state of operator {}: piece {:#x}, entry at offset {}: unknown flags {:#x}",
+                      owner_, piece.id, offset, header.flags);
+    }
+    if (entry_size > segment_size_) {
+      return InvalidArgument("state of operator {}: piece {:#x}, entry at offset {}: {} bytes do "
+                             "not fit this table's {}-byte segments",
+                             owner_, piece.id, offset, entry_size, segment_size_);
+    }
+    return entry_size;
+  };
 
   // Pass 1: validate every header and count the entries to insert, to size the index once, and
   // pack them into segments as pass 2 will (an entry that does not fit the rest of a segment starts
@@ -1120,7 +1417,9 @@ Status StateTable::Restore(std::span<const RestorePiece> pieces, KeyGroupRange k
     const std::byte* const bytes = piece.bytes.data();
     const size_t size = piece.bytes.size();
     const std::vector<uint32_t>& dead = tombstoned[i];
+    const std::vector<Override>& replaced = overridden[i];
     size_t next_dead = 0;
+    size_t next_override = 0;
     for (size_t offset = 0; offset < size;) {
       if (size - offset < kEntryHeaderSize) {
         return DataLoss("state of operator {}: piece {:#x} ends inside an entry header at offset {} "
@@ -1129,39 +1428,29 @@ Status StateTable::Restore(std::span<const RestorePiece> pieces, KeyGroupRange k
       }
       EntryHeader header;
       std::memcpy(&header, bytes + offset, kEntryHeaderSize);
-      if (header.key_size > segment_size_ || header.ns_size > segment_size_ ||
-          header.value_size > segment_size_) {
-        return DataLoss("state of operator {}: piece {:#x}, entry at offset {}: lengths key {} "
-                        "namespace {} value {} exceed a {}-byte segment",
-                        owner_, piece.id, offset, header.key_size, header.ns_size,
-                        header.value_size, segment_size_);
+      ASSIGN_OR_RETURN(const size_t entry_size, check_entry(header, piece, offset, size - offset));
+      if ((next_dead < dead.size() && dead[next_dead] < offset) ||
+          (next_override < replaced.size() && replaced[next_override].offset < offset)) {
+        return DataLoss("state of operator {}: a tombstone or override names offset {} of piece "
+                        "{:#x}, which is not an entry",
+                        owner_, std::min(next_dead < dead.size() ? dead[next_dead] : UINT32_MAX,
+                                         next_override < replaced.size()
+                                             ? replaced[next_override].offset
+                                             : UINT32_MAX),
+                        piece.id);
       }
-      const size_t entry_size = EntrySize(header.key_size, header.ns_size, header.value_size);
-      if (entry_size > size - offset) {
-        return DataLoss("state of operator {}: piece {:#x}, entry at offset {} runs {} bytes past the "
-                        "piece's {} bytes",
-                        owner_, piece.id, offset, entry_size - (size - offset), size);
-      }
-      if (header.key_group >= kMaxParallelismUpperBound) {
-        return DataLoss("state of operator {}: piece {:#x}, entry at offset {}: key group {} out of "
-                        "range",
-                        owner_, piece.id, offset, header.key_group);
-      }
-      if ((header.flags & ~kDeadFlag) != 0) {
-        return DataLoss("state of operator {}: piece {:#x}, entry at offset {}: unknown flags {:#x}",
-                        owner_, piece.id, offset, header.flags);
-      }
-      if (entry_size > segment_size_) {
-        return InvalidArgument("state of operator {}: piece {:#x}, entry at offset {}: {} bytes do "
-                               "not fit this table's {}-byte segments",
-                               owner_, piece.id, offset, entry_size, segment_size_);
+      if (next_override < replaced.size() && replaced[next_override].offset == offset) {
+        const Override& current = replaced[next_override++];
+        std::memcpy(&header, current.entry, kEntryHeaderSize);
+        ASSIGN_OR_RETURN(const size_t override_size,
+                         check_entry(header, piece, offset, current.size));
+        if (override_size != entry_size || current.size != entry_size) {
+          return DataLoss("state of operator {}: an override of the {}-byte entry at offset {} of "
+                          "piece {:#x} holds {} bytes",
+                          owner_, entry_size, offset, piece.id, current.size);
+        }
       }
       bool skip = (header.flags & kDeadFlag) != 0 || !key_groups.Contains(header.key_group);
-      if (next_dead < dead.size() && dead[next_dead] < offset) {
-        return DataLoss("state of operator {}: a tombstone names offset {} of piece {:#x}, which is "
-                        "not an entry",
-                        owner_, dead[next_dead], piece.id);
-      }
       while (next_dead < dead.size() && dead[next_dead] == offset) {
         skip = true;
         ++next_dead;
@@ -1176,10 +1465,11 @@ Status StateTable::Restore(std::span<const RestorePiece> pieces, KeyGroupRange k
       }
       offset += entry_size;
     }
-    if (next_dead < dead.size()) {
-      return DataLoss("state of operator {}: a tombstone names offset {} of piece {:#x}, which is "
-                      "not an entry",
-                      owner_, dead[next_dead], piece.id);
+    if (next_dead < dead.size() || next_override < replaced.size()) {
+      return DataLoss("state of operator {}: a tombstone or override names offset {} of piece "
+                      "{:#x}, which is not an entry",
+                      owner_, next_dead < dead.size() ? dead[next_dead] : replaced[next_override].offset,
+                      piece.id);
     }
   }
   if (count == 0) return Status::Ok();
@@ -1230,10 +1520,16 @@ Status StateTable::Restore(std::span<const RestorePiece> pieces, KeyGroupRange k
     const std::byte* const bytes = piece.bytes.data();
     const size_t size = piece.bytes.size();
     const std::vector<uint32_t>& dead = tombstoned[i];
+    const std::vector<Override>& replaced = overridden[i];
     size_t next_dead = 0;
+    size_t next_override = 0;
     for (size_t offset = 0; offset < size;) {
+      const std::byte* entry = bytes + offset;
+      if (next_override < replaced.size() && replaced[next_override].offset == offset) {
+        entry = replaced[next_override++].entry;  // the same size (pass 1 checked)
+      }
       EntryHeader header;
-      std::memcpy(&header, bytes + offset, kEntryHeaderSize);
+      std::memcpy(&header, entry, kEntryHeaderSize);
       const size_t entry_size = EntrySize(header.key_size, header.ns_size, header.value_size);
       bool skip = (header.flags & kDeadFlag) != 0 || !key_groups.Contains(header.key_group);
       while (next_dead < dead.size() && dead[next_dead] == offset) {
@@ -1251,7 +1547,7 @@ Status StateTable::Restore(std::span<const RestorePiece> pieces, KeyGroupRange k
         target->used += static_cast<uint32_t>(entry_size);
         target->live += static_cast<uint32_t>(entry_size);
         live_bytes_ += static_cast<int64_t>(entry_size);
-        std::memcpy(EntryAt(ref), bytes + offset, entry_size);
+        std::memcpy(EntryAt(ref), entry, entry_size);
         __builtin_prefetch(&slots_[header.hash >> shift_], 1);
         if (copied >= kLag) insert(lagging_hash[copied % kLag], lagging_ref[copied % kLag]);
         lagging_hash[copied % kLag] = header.hash;

@@ -88,17 +88,37 @@
 // Segments are the unit of sharing; a byte range of a segment is the unit of persistence.
 // * Sealing. Snapshot() seals, per segment, the bytes written so far: [0, sealed). Each newly
 //   sealed range becomes an entries piece with a fresh id; ranges sealed by earlier snapshots are
-//   listed again as written before (unless `full`), with the same id and the same entries. A sealed
-//   entry's bytes are persisted content, so they never change again, not even its dead flag: a
-//   sealed entry that dies gets a bit in its segment's sealed_dead bitmap instead (which ForEach
-//   and compaction consult). Snapshot() copies no entry and does no per-entry work: O(segments +
-//   pieces), with no hashing or sorting (0.47 us for the 65 pieces of BM_StateTable_Snapshot/64).
-// * Writes to sealed entries relocate. A FindOrInsert or Find hit (the caller may write the span)
-//   or a same-size Put on a sealed entry first copies the entry to the active segment, re-points
-//   its slot and marks the old copy dead, exactly as a size-changing Put does. The hot path pays one
-//   compare: segment_views_ keeps each segment's sealed end next to its base pointer, so a hit on
-//   an unsealed entry reads the same cache line as before. A read that must not relocate uses
-//   Get().
+//   listed again as written before (unless `full`), with the same id and the same entries. A
+//   sealed entry's dead flag is never written: a sealed entry that dies gets a bit in its
+//   segment's sealed_dead bitmap instead (which ForEach and compaction consult). Snapshot() copies
+//   no entry: O(segments + pieces), with no hashing or sorting (0.47 us for the 65 pieces of
+//   BM_StateTable_Snapshot/64), plus a pass over the sealed_dead bitmap of each resealed segment.
+// * Pinned segments relocate. While an unreleased snapshot lists a segment (its writer may still
+//   read it), a FindOrInsert or Find hit (the caller may write the span) or a same-size Put on one
+//   of its sealed entries first copies the entry to the active segment, re-points its slot and
+//   marks the old copy dead, exactly as a size-changing Put does. The hot path pays one compare:
+//   segment_views_ keeps each segment's sealed end next to its base pointer, so a hit on an
+//   unsealed entry reads the same cache line as before. A read that must not relocate uses Get().
+// * In-place writes and overrides. Once no snapshot pins the segment, the same write goes in
+//   place and sets the entry's bit in the segment's dirty bitmap (WriteSealed; the bitmap and the
+//   pin count sit in the same SegmentView). A checkpoint that references the entry's piece from an
+//   earlier checkpoint then holds the old value, so the next Snapshot moves each dirty bitmap into
+//   the snapshot, which gathers the entries' current bytes (on the checkpoint writer's thread,
+//   from the pinned segment) into one override piece: records of (piece id, offset in the piece,
+//   the entry). Restore applies override pieces in list order over the entries they name. This is
+//   what keeps checkpoints from slowing the job down: relocating every entry written after each
+//   checkpoint cost a copy, a tombstone and, later, its evacuation, and halved a 20 M-key window
+//   job's rate with a checkpoint every second (docs/checkpoints.md); now only the writes that
+//   land while a checkpoint is being written relocate. Only the newest override piece has bytes
+//   (they live in the snapshot that made it, not in the table); earlier ones are listed as written
+//   before, and a full snapshot, which writes every piece from memory, lists none.
+// * Resealing bounds the overrides. Each segment counts the override bytes naming its pieces;
+//   once they reach kResealRatio times its sealed bytes (and, for every segment the oldest listed
+//   override piece names, once kMaxOverridePieces are listed), Snapshot reseals it: its pieces
+//   are replaced by one new piece [0, used) written from memory, the dead entries of the old
+//   sealed range get tombstones in it, and the override and tombstone pieces naming only replaced
+//   pieces leave the list. Checkpoint files referenced by a checkpoint therefore stay within
+//   about twice the state plus the tombstones, and restore reads no more.
 // * Tombstones. Every entry of a sealed range that dies (relocated, replaced, removed) is recorded
 //   as (piece id, offset in the piece), appended in the on-disk format (12-byte records), and its
 //   piece is flagged. The next snapshot takes the records accumulated since the previous one as
@@ -110,8 +130,8 @@
 // * Pinning. A snapshot pins every segment it lists (written-before pieces included, so the
 //   checkpoint writer may still read them) until the snapshot object is destroyed, possibly on
 //   another thread: it only sets an atomic flag, which the task thread polls on the slow paths
-//   (Snapshot, compaction, relocation). Since sealed bytes never change, a release only drops pin
-//   counts (nothing is written back). Compaction skips pinned segments.
+//   (Snapshot, compaction, a write to a pinned sealed entry). A release only drops pin counts
+//   (nothing is written back). Compaction skips pinned segments.
 // * Compaction with seals. The whole-table Compact slides unsealed segments in place as above.
 //   A sealed, unpinned, non-active segment at most half live is evacuated, by Compact at once or
 //   by the incremental steps a little at a time: its live entries are copied to the active
@@ -192,7 +212,7 @@ class StateTable {
     const uint64_t slot = slots_[probe.slot];
     EntryHeader* header = EntryAt(slot);
     if (IsSealed(slot, header)) [[unlikely]] {
-      Result<std::span<std::byte>> moved = RelocateForWrite(probe.slot, /*may_compact=*/false);
+      Result<std::span<std::byte>> moved = WriteSealed(probe.slot, /*may_compact=*/false);
       if (moved.ok()) return *moved;
       if (status_.ok()) status_ = std::move(moved).status();
       return {};
@@ -241,7 +261,7 @@ class StateTable {
         const uint64_t slot = slots_[probe.slot];
         EntryHeader* header = EntryAt(slot);
         if (IsSealed(slot, header)) [[unlikely]] {
-          return RelocateForWrite(probe.slot, /*may_compact=*/true);
+          return WriteSealed(probe.slot, /*may_compact=*/true);
         }
         return std::span<std::byte>(ValueOf(header), header->value_size);
       }
@@ -308,6 +328,12 @@ class StateTable {
   bool migrating() const { return old_slots_ != nullptr; }
   // The largest entry a segment can hold: header + key + namespace (padded to 8) + value (padded).
   size_t MaxEntrySize() const { return segment_size_; }
+  // Bytes of the stored entry (as a segment or an entries piece holds it) that starts at `entry`.
+  static size_t StoredEntrySize(const std::byte* entry) {
+    EntryHeader header;
+    std::memcpy(&header, entry, kEntryHeaderSize);
+    return EntrySize(header.key_size, header.ns_size, header.value_size);
+  }
 
   // Calls visit(int key_group, std::string_view key, std::string_view ns,
   // std::span<const std::byte> value) for every live entry, in segment order (unspecified to
@@ -370,9 +396,17 @@ class StateTable {
     uint32_t pins = 0;    // unreleased snapshots listing this segment (its sealed bytes are frozen)
     std::vector<PieceRange> pieces;  // tiling [0, sealed), in order
     // A bit per 8-byte unit of [0, sealed), set for the entries of the sealed range that died.
-    // Sealed bytes are persisted content and never written again, dead flag included, so a
-    // snapshot's release costs nothing; allocated at the range's first death.
+    // A sealed entry's dead flag is never written (the bytes may be pinned, or persisted as a
+    // piece a later checkpoint references), so a snapshot's release costs nothing; allocated at
+    // the range's first death.
     std::unique_ptr<uint64_t[]> sealed_dead;
+    // Bytes of override records naming this segment's pieces in listed override pieces (the
+    // snapshot resealing the segment resets it), and the serial of the oldest such override
+    // piece (0: none). See "In-place writes and overrides".
+    int64_t overridden_bytes = 0;
+    uint64_t first_override_serial = 0;
+    // The dirty bitmap SegmentView::dirty points to (owned here).
+    std::unique_ptr<uint64_t[]> dirty;
   };
   // Whether the entry at `offset` of `state`'s segment is dead: flagged (it died before its range
   // was sealed, or is unsealed) or in the sealed_dead bits.
@@ -383,18 +417,31 @@ class StateTable {
            ((bits[offset >> 9] >> ((offset >> 3) & 63)) & 1) != 0;
   }
 
-  // What the probe path reads per segment, in one 16-byte record: entries before sealed_end
-  // (== base when nothing is sealed) must be relocated before they are written.
+  // What the probe path reads per segment, in one 32-byte record: entries before sealed_end
+  // (== base when nothing is sealed) take WriteSealed before they are written, which reads the
+  // rest of the record: the pin count (mirroring SegmentState::pins), the segment's dirty bitmap
+  // (a bit per 8-byte unit of the sealed range, set for the live sealed entries written in place
+  // since the last snapshot; null when none is) and the bytes of those entries.
   struct SegmentView {
     std::byte* base = nullptr;
     const std::byte* sealed_end = nullptr;
+    uint64_t* dirty = nullptr;
+    uint32_t pins = 0;
+    uint32_t dirty_bytes = 0;
   };
+  static_assert(sizeof(SegmentView) == 32);
 
   // A tombstone piece a snapshot produced; listed while one of the pieces it names is.
   struct TombstonePiece {
     uint64_t id;
     std::shared_ptr<const std::vector<std::byte>> bytes;
     std::vector<uint64_t> targets;  // the entries pieces it names, sorted, distinct
+  };
+  // An override piece a snapshot produced (its bytes live in that snapshot only); listed, by
+  // later snapshots as written before, while a segment it names has not been resealed.
+  struct OverridePiece {
+    uint64_t id;
+    uint64_t serial;  // 1, 2, ... in the order the table's snapshots made them
   };
   // Shared by the table and one snapshot (state_table.cc).
   struct SnapshotPin;
@@ -565,6 +612,15 @@ class StateTable {
   // contract allows it) the garbage relocations leave is compacted when due; Find never moves
   // another entry.
   Result<std::span<std::byte>> RelocateForWrite(size_t slot, bool may_compact);
+  // The write path of a sealed entry (the caller may write the span it returns): in place when no
+  // unreleased snapshot pins its segment, setting its dirty bit, else RelocateForWrite.
+  Result<std::span<std::byte>> WriteSealed(size_t slot, bool may_compact);
+  // Clears the dirty bit of the sealed entry at `offset` (it died or moved), if set.
+  void ClearDirty(uint32_t segment_index, uint32_t offset, uint32_t size);
+  // Frees segment `index`'s dirty bitmap (its accounting included).
+  void DropDirty(uint32_t index);
+  // Snapshot's reseal of segment `index` (see "In-place writes and overrides").
+  void Reseal(uint32_t index);
   // Records the death of the sealed entry at `offset` for the next snapshot (its piece gains a
   // tombstone) and in the segment's sealed_dead bits.
   void AddTombstone(uint32_t segment_index, uint32_t offset);
@@ -706,6 +762,13 @@ class StateTable {
   // Pending tombstone records naming those pieces.
   int64_t moot_tombstones_ = 0;
   std::vector<TombstonePiece> tombstone_pieces_;
+  // Listed override pieces, oldest first, and the serial of the last one made.
+  std::vector<OverridePiece> override_pieces_;
+  uint64_t override_serial_ = 0;
+  // Snapshot reseals a segment once its overrides reach kResealRatio times its sealed bytes, and
+  // every segment the oldest listed override piece names once kMaxOverridePieces are listed.
+  static constexpr int64_t kResealRatio = 1;
+  static constexpr size_t kMaxOverridePieces = 8;
   std::vector<std::shared_ptr<const std::vector<std::byte>>> retired_tombstones_;
   // Bytes of tombstones (pending and in pieces) and sealed_dead bitmaps, and of those the bytes
   // reserved in the budget (less only while a reservation is owed).

@@ -11,6 +11,12 @@
 //   pieces were sealed (a sealed byte never changes, so a replaced entry's old copy stays in its
 //   piece and a tombstone says it is gone).
 //
+// * override pieces: records of (u64 piece id, u32 offset of the entry inside that piece, u32 entry
+//   size, then the entry's bytes, size of them, a multiple of 8), native endian, each giving the
+//   current bytes of an entry of an earlier entries piece that was written in place after that
+//   piece was sealed (same size, same key). Restore applies them in list order: of two records for
+//   the same entry, the later one wins.
+//
 // A piece has an id unique across processes (a random per-process prefix and a counter), so a
 // checkpoint can reference a piece an earlier checkpoint wrote ("written_before") instead of
 // writing it again: with 1% of keys changed, an incremental checkpoint writes about 1% of the
@@ -22,7 +28,11 @@
 // another thread (the checkpoint writer's). A table destroyed while pinned hands its pinned
 // segments to the snapshot, which frees them when it goes (the segment pool must outlive it).
 // Restore order: StateTable::Restore skips the entries that tombstone pieces name wherever the
-// tombstone pieces appear in the list; Snapshot lists entries pieces first, then tombstone pieces.
+// tombstone pieces appear in the list, and applies override pieces in their list order; Snapshot
+// lists entries pieces first, then tombstone pieces, then override pieces, oldest first. An
+// override piece listed as written before has no bytes here (they were gathered by the snapshot
+// that made it): a checkpoint must reference it, and one that cannot (its writer's checkpoint did
+// not complete) must be full, which lists none.
 #pragma once
 
 #include <cstddef>
@@ -34,11 +44,12 @@
 namespace weir::state {
 
 struct TablePiece {
-  enum class Kind : uint8_t { kEntries = 0, kTombstones = 1 };
+  enum class Kind : uint8_t { kEntries = 0, kTombstones = 1, kOverrides = 2 };
   uint64_t id = 0;
   Kind kind = Kind::kEntries;
   // Piece bytes (pinned until the snapshot is destroyed). For a piece written before, the bytes
-  // may also be available (the same immutable bytes), but the checkpoint need not write them.
+  // may also be available (the same immutable bytes), but the checkpoint need not write them; an
+  // override piece written before has none.
   std::span<const std::byte> bytes;
   bool written_before = false;  // persisted by an earlier snapshot of this table
 };
