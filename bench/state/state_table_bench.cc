@@ -142,8 +142,10 @@ void BM_StateTable_InsertGrowing(benchmark::State& state) {
 }
 BENCHMARK(BM_StateTable_InsertGrowing)->Arg(300'000)->Arg(3'000'000)->Unit(benchmark::kMillisecond);
 
-// As BM_StateTable_FindOrInsertUpdate, with a checkpoint every 2^16 updates: each first write of
-// a key after a snapshot relocates its entry.
+// As BM_StateTable_FindOrInsertUpdate, with a checkpoint every 2^16 updates. range(1) = 0: each
+// snapshot is released at once, as if its writer were instant, so writes to sealed entries go in
+// place (setting a dirty bit); range(1) = 1: it is held over the next 2^14 updates (a quarter of
+// the interval, as a checkpoint is while its writer runs), whose first writes of a key relocate it.
 void BM_StateTable_FindOrInsertUpdateWithSnapshots(benchmark::State& state) {
   const auto key_count = static_cast<size_t>(state.range(0));
   const std::vector<uint64_t> keys = DistinctKeys(key_count);
@@ -172,14 +174,19 @@ void BM_StateTable_FindOrInsertUpdateWithSnapshots(benchmark::State& state) {
   };
   for (const uint64_t key : keys) update(key);
 
+  const bool hold = state.range(1) != 0;
   size_t next = 0;
   size_t snapshots = 0;
+  std::shared_ptr<TableSnapshot> held;
   for (auto _ : state) {
     update(stream[next]);
     next = (next + 1) & (kStreamLength - 1);
     if ((next & 0xffff) == 0) {
-      table.Snapshot();  // released at once, as if its writer were instant
+      held = table.Snapshot();
+      if (!hold) held.reset();
       ++snapshots;
+    } else if ((next & 0xffff) == 0x4000) {
+      held.reset();
     }
   }
   state.SetItemsProcessed(state.iterations());
@@ -187,7 +194,10 @@ void BM_StateTable_FindOrInsertUpdateWithSnapshots(benchmark::State& state) {
   state.counters["bytes_per_key"] =
       static_cast<double>(table.memory_bytes()) / static_cast<double>(key_count);
 }
-BENCHMARK(BM_StateTable_FindOrInsertUpdateWithSnapshots)->Arg(10'000)->Arg(1'000'000);
+BENCHMARK(BM_StateTable_FindOrInsertUpdateWithSnapshots)
+    ->Args({10'000, 0})
+    ->Args({1'000'000, 0})
+    ->Args({1'000'000, 1});
 
 // A table of 40-byte entries (8-byte keys, 8-byte values) holding about `megabytes` MiB.
 struct FilledTable {

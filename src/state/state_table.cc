@@ -543,6 +543,7 @@ Status StateTable::AddSegment() {
   segments_[index].segment = std::move(segment).value();
   active_ = static_cast<int64_t>(index);
   ++segment_count_;
+  UpdateReclaimThreshold();
   return Status::Ok();
 }
 
@@ -697,8 +698,7 @@ Result<std::span<std::byte>> StateTable::WriteSealed(size_t slot_index, bool may
   // compaction skips pinned segments; an in-place write kills nothing. So while the garbage is
   // over the compaction threshold, in-place writes (that may move entries) pay for the steps
   // reclaiming it, as killing writes do, until it is back under.
-  if (may_compact && dead_bytes_ >= segment_size_ &&
-      dead_bytes_ * 4 > static_cast<int64_t>(segment_count_) * segment_size_) [[unlikely]] {
+  if (may_compact && dead_bytes_ > reclaim_threshold_) [[unlikely]] {
     compaction_credit_ += size;
     MaybeCompact();
     header = EntryAt(slots_[slot_index]);  // compaction keeps slot positions
@@ -824,6 +824,7 @@ void StateTable::ReleaseSegment(uint32_t index) {
   segment_views_[index] = SegmentView{};
   free_indexes_.push_back(index);
   --segment_count_;
+  UpdateReclaimThreshold();
   Unreserve(segment_size_);
 }
 

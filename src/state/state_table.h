@@ -165,6 +165,7 @@
 // Put(k2, Find(k1))).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -211,7 +212,7 @@ class StateTable {
     if (!probe.found) return {};
     const uint64_t slot = slots_[probe.slot];
     EntryHeader* header = EntryAt(slot);
-    if (IsSealed(slot, header)) [[unlikely]] {
+    if (IsSealed(slot, header) && !MarkDirtyInPlace(slot, header)) [[unlikely]] {
       Result<std::span<std::byte>> moved = WriteSealed(probe.slot, /*may_compact=*/false);
       if (moved.ok()) return *moved;
       if (status_.ok()) status_ = std::move(moved).status();
@@ -260,7 +261,7 @@ class StateTable {
       if (probe.found) {
         const uint64_t slot = slots_[probe.slot];
         EntryHeader* header = EntryAt(slot);
-        if (IsSealed(slot, header)) [[unlikely]] {
+        if (IsSealed(slot, header) && !MarkDirtyInPlace(slot, header)) [[unlikely]] {
           return WriteSealed(probe.slot, /*may_compact=*/true);
         }
         return std::span<std::byte>(ValueOf(header), header->value_size);
@@ -509,6 +510,23 @@ class StateTable {
     return reinterpret_cast<const std::byte*>(header) <
            segment_views_[unit >> units_per_segment_bits_].sealed_end;
   }
+  // WriteSealed's common case, inline (a few instructions on a line the probe read): when the
+  // sealed entry's segment is not pinned, already has a dirty bitmap, and no garbage awaits
+  // reclaiming, sets the entry's dirty bit and returns true; else false (WriteSealed does it).
+  [[gnu::always_inline]] bool MarkDirtyInPlace(uint64_t slot, const EntryHeader* header) {
+    const uint64_t unit = (slot & kRefMask) - 1;
+    SegmentView& view = segment_views_[unit >> units_per_segment_bits_];
+    if (view.pins != 0 || view.dirty == nullptr || dead_bytes_ > reclaim_threshold_) return false;
+    const uint64_t offset_units = unit & units_per_segment_mask_;
+    uint64_t& word = view.dirty[offset_units >> 6];
+    const uint64_t bit = uint64_t{1} << (offset_units & 63);
+    if ((word & bit) == 0) {
+      word |= bit;
+      view.dirty_bytes +=
+          static_cast<uint32_t>(EntrySize(header->key_size, header->ns_size, header->value_size));
+    }
+    return true;
+  }
   // The home position of `slot` in an index of 2^bits slots (home = hash >> shift).
   size_t HomeIn(uint64_t slot, int bits, int shift) const;
   // REQUIRES: capacity_ != 0.
@@ -652,6 +670,11 @@ class StateTable {
   // (EvacuateStep); only when they pass half anyway (the steps found no segment worth evacuating,
   // or no memory to evacuate into) does the whole-table Compact run, and then again only once
   // enough more has died (next_compaction_dead_).
+  void UpdateReclaimThreshold() {
+    // dead_bytes_ > threshold <=> dead >= one segment and 4 * dead > the segments' bytes.
+    reclaim_threshold_ = std::max<int64_t>(
+        segment_size_ - 1, static_cast<int64_t>(segment_count_) * segment_size_ / 4);
+  }
   void MaybeCompact() {
     const int64_t segment_bytes = static_cast<int64_t>(segment_count_) * segment_size_;
     if (dead_bytes_ < segment_size_ || dead_bytes_ * 4 <= segment_bytes) {
@@ -731,6 +754,9 @@ class StateTable {
 
   int64_t live_bytes_ = 0;
   int64_t dead_bytes_ = 0;
+  // Dead bytes above which writes reclaim garbage (MaybeCompact's first test): one segment or a
+  // quarter of the segments' bytes, whichever is more; kept with segment_count_.
+  int64_t reclaim_threshold_ = 0;
   int64_t next_compaction_dead_ = 0;  // see MaybeCompact
   int64_t full_compactions_ = 0;
   // Incremental compaction (EvacuateStep): bytes died since the last step, the victim and how far
