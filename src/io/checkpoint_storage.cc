@@ -291,16 +291,17 @@ Status CheckpointStorage::BeginDirectory(const std::string& dir) {
 
 Result<CheckpointFile> CheckpointStorage::WriteDataFile(
     int64_t id, std::string_view file_name, std::span<const std::span<const std::byte>> chunks,
-    std::vector<WrittenChunk>* chunk_info) {
+    std::vector<WrittenChunk>* chunk_info, const std::function<void(size_t)>& on_staged) {
   ASSIGN_OR_RETURN(CheckpointFile file,
-                   WriteDataFileIn(CheckpointDir(id), file_name, chunks, chunk_info));
+                   WriteDataFileIn(CheckpointDir(id), file_name, chunks, chunk_info, on_staged));
   file.name = fmt::format("{}{}/{}", kCheckpointPrefix, id, file_name);
   return file;
 }
 
 Result<CheckpointFile> CheckpointStorage::WriteDataFileIn(
     const std::string& dir, std::string_view file_name,
-    std::span<const std::span<const std::byte>> chunks, std::vector<WrittenChunk>* chunk_info) {
+    std::span<const std::span<const std::byte>> chunks, std::vector<WrittenChunk>* chunk_info,
+    const std::function<void(size_t)>& on_staged) {
   if (!IsPlainName(file_name) || file_name == kMetadataName || file_name == kMetadataTempName) {
     return InvalidArgument("'{}' cannot name a checkpoint data file in '{}'", file_name, dir);
   }
@@ -324,7 +325,7 @@ Result<CheckpointFile> CheckpointStorage::WriteDataFileIn(
   file.name = std::string(file_name);
   for (const std::span<const std::byte>& chunk : chunks)
     file.size += static_cast<int64_t>(chunk.size());
-  Status status = WriteChunks(fd, path, direct, chunks, chunk_info, &file.xxh3);
+  Status status = WriteChunks(fd, path, direct, chunks, chunk_info, &file.xxh3, on_staged);
   if (status.ok()) status = SyncFile(fd, path);
   if (::close(fd) != 0 && status.ok() && errno != EINTR) status = WriteErrorStatus(errno, path);
   if (!status.ok()) {
@@ -357,7 +358,8 @@ Status CheckpointStorage::EnsureStaging() {
 
 Status CheckpointStorage::WriteChunks(int fd, const std::string& path, bool direct,
                                       std::span<const std::span<const std::byte>> chunks,
-                                      std::vector<WrittenChunk>* chunk_info, uint64_t* file_xxh3) {
+                                      std::vector<WrittenChunk>* chunk_info, uint64_t* file_xxh3,
+                                      const std::function<void(size_t)>& on_staged) {
   free_buffers_.clear();
   for (uint32_t i = kStagingBuffers; i-- > 1;) free_buffers_.push_back(i);
   current_ = 0;
@@ -371,13 +373,15 @@ Status CheckpointStorage::WriteChunks(int fd, const std::string& path, bool dire
   }
   // Hash each chunk just before copying it (it is then in cache for the copy); the writes of
   // earlier buffers proceed meanwhile.
-  for (const std::span<const std::byte>& chunk : chunks) {
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const std::span<const std::byte> chunk = chunks[i];
     if (chunk_info != nullptr)
       chunk_info->push_back(WrittenChunk{hash_offset_, Hash64(chunk.data(), chunk.size())});
     XXH3_64bits_update(&hash_->state, chunk.data(), chunk.size());
     hash_offset_ += static_cast<int64_t>(chunk.size());
     const Status staged = Stage(fd, path, chunk);
     if (!staged.ok()) return Drain(fd, path, staged);
+    if (on_staged) on_staged(i);
   }
   *file_xxh3 = FinishHash();
   const auto trailer = MakeTrailer(kDataMagic, static_cast<uint64_t>(hash_offset_), *file_xxh3);

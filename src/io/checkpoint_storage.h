@@ -39,6 +39,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <set>
 #include <span>
@@ -143,10 +144,14 @@ class CheckpointStorage {
   // repeats. On error the partial file is removed and the Status names it; the checkpoint should
   // then be aborted. InvalidArgument for a file name that is not one path component or is a
   // reserved name (_metadata, _metadata.tmp).
-  // REQUIRES: BeginCheckpoint(id) was called; the chunks' memory is unchanged during the call.
+  // `on_staged` (when set) is called with each chunk's index once its bytes are copied into the
+  // staging buffers, in order: from then on the chunk's memory is not read again (a caller may
+  // let it change, as checkpoints release table segments one by one).
+  // REQUIRES: BeginCheckpoint(id) was called; a chunk's memory is unchanged until it is staged.
   Result<CheckpointFile> WriteDataFile(int64_t id, std::string_view file_name,
                                        std::span<const std::span<const std::byte>> chunks,
-                                       std::vector<WrittenChunk>* chunk_info);
+                                       std::vector<WrittenChunk>* chunk_info,
+                                       const std::function<void(size_t)>& on_staged = {});
 
   // Completes checkpoint `id`: writes `metadata` and its trailer to chk-<id>/_metadata.tmp, fsyncs
   // it, renames it to _metadata and fsyncs chk-<id>/ and the job directory. The checkpoint is
@@ -174,7 +179,8 @@ class CheckpointStorage {
   Status BeginDirectory(const std::string& dir);
   Result<CheckpointFile> WriteDataFileIn(const std::string& dir, std::string_view file_name,
                                          std::span<const std::span<const std::byte>> chunks,
-                                         std::vector<WrittenChunk>* chunk_info);
+                                         std::vector<WrittenChunk>* chunk_info,
+                                         const std::function<void(size_t)>& on_staged = {});
   Status CommitDirectory(const std::string& dir, std::string_view metadata);
   Status AbortDirectory(const std::string& dir);
 
@@ -226,7 +232,8 @@ class CheckpointStorage {
   // the file truncated to its length afterwards.
   Status WriteChunks(int fd, const std::string& path, bool direct,
                      std::span<const std::span<const std::byte>> chunks,
-                     std::vector<WrittenChunk>* chunk_info, uint64_t* file_xxh3);
+                     std::vector<WrittenChunk>* chunk_info, uint64_t* file_xxh3,
+                     const std::function<void(size_t)>& on_staged);
   // Copies `bytes` into the staging buffers, writing each one that fills up.
   Status Stage(int fd, const std::string& path, std::span<const std::byte> bytes);
   // Writes the current staging buffer's first `length` bytes at its file offset and moves to a

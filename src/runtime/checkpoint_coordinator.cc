@@ -274,6 +274,14 @@ Status CheckpointCoordinator::WriteTaskSnapshot(Pending& pending, TaskSnapshot& 
     uint64_t piece_id;  // 0: not a table piece
   };
   std::vector<Target> targets;
+  // Per chunk from a table's entries, what its staging releases: the table snapshot's pieces up to
+  // and including it (those before it were referenced or are staged already), so the task writes
+  // those segments in place again while the rest of the file is written.
+  struct Release {
+    state::TableSnapshot* table = nullptr;
+    size_t pieces = 0;
+  };
+  std::vector<Release> releases;
   for (OperatorSnapshot& op : snapshot.operators) {
     SubtaskState& subtask = pending.manifest.operators[static_cast<size_t>(op.vertex)]
                                 .subtasks[static_cast<size_t>(op.subtask)];
@@ -289,6 +297,8 @@ Status CheckpointCoordinator::WriteTaskSnapshot(Pending& pending, TaskSnapshot& 
       ref.name = op.tables[t].name;
       const std::vector<state::TablePiece>& pieces = op.tables[t].snapshot->pieces();
       ref.pieces.resize(pieces.size());
+      constexpr size_t kNone = ~size_t{0};
+      size_t last_chunk = kNone;
       for (size_t p = 0; p < pieces.size(); ++p) {
         const state::TablePiece& piece = pieces[p];
         PieceRef& out = ref.pieces[p];
@@ -314,6 +324,15 @@ Status CheckpointCoordinator::WriteTaskSnapshot(Pending& pending, TaskSnapshot& 
         }
         chunks.push_back(piece.bytes);
         targets.push_back({&out.chunk, piece.id});
+        releases.resize(chunks.size());
+        releases.back() = {op.tables[t].snapshot.get(), p + 1};
+        last_chunk = chunks.size() - 1;
+      }
+      // The table's last chunk releases all its pieces; a table writing none releases them now.
+      if (last_chunk != kNone) {
+        releases[last_chunk].pieces = pieces.size();
+      } else {
+        op.tables[t].snapshot->ReleasePieces(pieces.size());
       }
     }
     size_t k = 0;
@@ -333,10 +352,15 @@ Status CheckpointCoordinator::WriteTaskSnapshot(Pending& pending, TaskSnapshot& 
   }
   if (chunks.empty()) return Status::Ok();
 
+  releases.resize(chunks.size());
+  const std::function<void(size_t)> on_staged = [&releases](size_t chunk) {
+    if (releases[chunk].table != nullptr) releases[chunk].table->ReleasePieces(releases[chunk].pieces);
+  };
   std::vector<io::WrittenChunk> written;
   ASSIGN_OR_RETURN(io::CheckpointFile file,
-                   pending.savepoint ? storage.WriteDataFileIn(pending.directory, file_name, chunks, &written)
-                                     : storage.WriteDataFile(pending.id, file_name, chunks, &written));
+                   pending.savepoint
+                       ? storage.WriteDataFileIn(pending.directory, file_name, chunks, &written, on_staged)
+                       : storage.WriteDataFile(pending.id, file_name, chunks, &written, on_staged));
   if (written.size() != chunks.size()) {
     return Internal("the checkpoint writer reported {} chunks for {}", written.size(), chunks.size());
   }

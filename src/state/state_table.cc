@@ -102,6 +102,9 @@ struct OrphanedSegments {
 // destructor with the table's destructor handing over `orphans`.
 struct StateTable::SnapshotPin {
   std::atomic<bool> released{false};
+  // Pieces of the list the writer will not read again (TableSnapshot::ReleasePieces); release
+  // order, read by the task thread with acquire order.
+  std::atomic<size_t> released_pieces{0};
   std::mutex mutex;
   std::shared_ptr<OrphanedSegments> orphans;  // GUARDED_BY(mutex)
   // The released snapshot's piece list, emptied, for the table's next snapshot to reuse: a fresh
@@ -114,11 +117,13 @@ namespace {
 
 class StateTableSnapshot final : public TableSnapshot {
  public:
-  StateTableSnapshot(std::shared_ptr<void> pin, std::atomic<bool>* released, std::mutex* mutex,
+  StateTableSnapshot(std::shared_ptr<void> pin, std::atomic<bool>* released,
+                     std::atomic<size_t>* released_pieces, std::mutex* mutex,
                      std::shared_ptr<OrphanedSegments>* orphans,
                      std::vector<TablePiece>* recycled_pieces)
       : pin_(std::move(pin)),
         released_(released),
+        released_pieces_(released_pieces),
         mutex_(mutex),
         orphans_(orphans),
         recycled_pieces_(recycled_pieces) {}
@@ -143,6 +148,13 @@ class StateTableSnapshot final : public TableSnapshot {
     return pieces_;
   }
   size_t entries() const override { return entries_; }
+  void ReleasePieces(size_t count) override {
+    size_t current = released_pieces_->load(std::memory_order_relaxed);
+    while (count > current &&
+           !released_pieces_->compare_exchange_weak(current, count, std::memory_order_release,
+                                                    std::memory_order_relaxed)) {
+    }
+  }
 
   // The dirty entries of one segment (see state_table.h, "In-place writes and overrides"): a bit
   // per 8-byte unit of the segment at `base`, whose pieces are pieces_[first_piece, +piece_count).
@@ -165,6 +177,7 @@ class StateTableSnapshot final : public TableSnapshot {
  private:
   std::shared_ptr<void> pin_;
   std::atomic<bool>* released_;
+  std::atomic<size_t>* released_pieces_;
   std::mutex* mutex_;
   std::shared_ptr<OrphanedSegments>* orphans_;
   std::vector<TablePiece>* recycled_pieces_;
@@ -760,15 +773,26 @@ Status StateTable::SyncSideReservation() {
 
 void StateTable::CollectReleasedSnapshots() {
   for (size_t i = 0; i < pins_.size();) {
-    if (!pins_[i].pin->released.load(std::memory_order_acquire)) {
+    PinRecord& record = pins_[i];
+    if (!record.pin->released.load(std::memory_order_acquire)) {
+      // The writer may have released a prefix of the pieces: unpin the segments it covers.
+      const size_t released = record.pin->released_pieces.load(std::memory_order_acquire);
+      if (record.next < record.segments.size() && record.ends[record.next] <= released) {
+        do {
+          Unpin(record.segments[record.next++]);
+        } while (record.next < record.segments.size() && record.ends[record.next] <= released);
+        next_compaction_dead_ = 0;
+        next_step_dead_ = 0;
+      }
       ++i;
       continue;
     }
-    for (const uint32_t index : pins_[i].segments) Unpin(index);
+    for (size_t k = record.next; k < record.segments.size(); ++k) Unpin(record.segments[k]);
     {
-      std::lock_guard<std::mutex> lock(pins_[i].pin->mutex);
-      spare_pieces_ = std::move(pins_[i].pin->recycled_pieces);
+      std::lock_guard<std::mutex> lock(record.pin->mutex);
+      spare_pieces_ = std::move(record.pin->recycled_pieces);
     }
+    spare_pin_ends_ = std::move(record.ends);
     spare_pin_segments_ = std::move(pins_[i].segments);
     pins_[i] = std::move(pins_.back());
     pins_.pop_back();
@@ -1131,17 +1155,20 @@ std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
   CollectReleasedSnapshots();
   AbandonVictim();
   auto pin = std::make_shared<SnapshotPin>();
-  auto snapshot = std::make_shared<StateTableSnapshot>(pin, &pin->released, &pin->mutex,
-                                                       &pin->orphans, &pin->recycled_pieces);
+  auto snapshot = std::make_shared<StateTableSnapshot>(pin, &pin->released, &pin->released_pieces,
+                                                       &pin->mutex, &pin->orphans,
+                                                       &pin->recycled_pieces);
   snapshot->entries_ = size_;
   // The lists of the last released snapshot, whose pages are faulted in already.
   std::vector<TablePiece>& pieces = snapshot->pieces_;
   pieces = std::move(spare_pieces_);
   pieces.clear();
   pieces.reserve(segment_count_ + tombstone_pieces_.size() + override_pieces_.size() + 1);
-  PinRecord record{pin, std::move(spare_pin_segments_)};
+  PinRecord record{pin, std::move(spare_pin_segments_), std::move(spare_pin_ends_)};
   record.segments.clear();
   record.segments.reserve(segment_count_);
+  record.ends.clear();
+  record.ends.reserve(segment_count_);
   // A full snapshot writes every piece from memory, which holds every in-place write: it lists
   // no override piece, and the overrides start again after it.
   if (full) override_pieces_.clear();
@@ -1193,6 +1220,7 @@ std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
         range.tombstones = 0;
       }
     }
+    record.ends.push_back(static_cast<uint32_t>(pieces.size()));
     if (view.dirty_bytes != 0) {
       // The entries written in place since the last snapshot: their bitmap goes to the snapshot,
       // which writes them as overrides of their pieces (GatherOverrides).

@@ -448,7 +448,11 @@ class StateTable {
   struct SnapshotPin;
   struct PinRecord {
     std::shared_ptr<SnapshotPin> pin;
-    std::vector<uint32_t> segments;  // the segments it pins
+    std::vector<uint32_t> segments;  // the segments it pins, in the order it lists them
+    // Per segment, one past the position of its last piece in the snapshot's list: a segment is
+    // unpinned once the writer released that many pieces (TableSnapshot::ReleasePieces).
+    std::vector<uint32_t> ends;
+    size_t next = 0;  // segments [0, next) are unpinned already
   };
 
   // Where a probe ended: the slot holding the entry (found) or the empty slot that ends the run.
@@ -643,8 +647,9 @@ class StateTable {
   // tombstone) and in the segment's sealed_dead bits.
   void AddTombstone(uint32_t segment_index, uint32_t offset);
   void SetSealedDead(uint32_t segment_index, uint32_t offset);
-  // Applies the releases of snapshot objects destroyed since the last call (any thread sets the
-  // flag; the task thread unpins here) and frees tombstone pieces no snapshot holds any more.
+  // Applies the releases of snapshot objects destroyed since the last call, and of the pieces
+  // their writers released (any thread sets the flag or the count; the task thread unpins here),
+  // and frees tombstone pieces no snapshot holds any more.
   void CollectReleasedSnapshots();
   void Unpin(uint32_t segment_index);
   // Keeps side_reserved_ >= side_bytes_ (in 4 KiB steps) and returns surplus steps.
@@ -777,6 +782,7 @@ class StateTable {
   // Lists of a released snapshot, kept for the next one (see SnapshotPin::recycled_pieces).
   std::vector<TablePiece> spare_pieces_;
   std::vector<uint32_t> spare_pin_segments_;
+  std::vector<uint32_t> spare_pin_ends_;
   // The entries of sealed ranges that died since the last snapshot, already in the tombstone
   // piece's format (12-byte records: piece id u64, offset in the piece u32, native endian), so a
   // snapshot takes them as they are.

@@ -61,6 +61,11 @@ class TableSnapshot {
   virtual const std::vector<TablePiece>& pieces() const = 0;
   // Live entries and their bytes at the instant of the snapshot (for reports).
   virtual size_t entries() const = 0;
+  // The writer will not read the bytes of pieces()[0, count) again (it referenced them, or copied
+  // them out): the table may unpin the segments holding only such pieces, and write them in place
+  // again, before the snapshot is destroyed. Tombstone and override pieces' bytes belong to the
+  // snapshot and stay valid. Any thread; counts only grow.
+  virtual void ReleasePieces(size_t count) { (void)count; }
 };
 
 // One piece handed back for restore: its id, kind and bytes (verified by the caller).

@@ -149,6 +149,33 @@ std::set<std::string> FilesUnder(const std::string& dir) {
   return files;
 }
 
+// on_staged reports each chunk once, in order, and a chunk's memory may change from then on:
+// the file still holds what the chunks held before (here each is scribbled over at its report).
+TEST(CheckpointStorageTest, ChunksMayChangeOnceReportedStaged) {
+  for (const Backend& backend : kBackends) {
+    SCOPED_TRACE(backend.Name());
+    TempTree tree;
+    std::unique_ptr<CheckpointStorage> storage = OpenStorage(tree.path(), backend);
+    ASSERT_NE(storage, nullptr);
+    ASSERT_TRUE(storage->BeginCheckpoint(1).ok());
+    Chunks chunks(SegmentSizes());
+    const std::string expected = chunks.Concatenated();
+    std::vector<size_t> reported;
+    Result<CheckpointFile> file =
+        storage->WriteDataFile(1, "op.data", chunks.spans, nullptr, [&](size_t chunk) {
+          reported.push_back(chunk);
+          std::fill(chunks.storage[chunk].begin(), chunks.storage[chunk].end(), std::byte{0xee});
+        });
+    ASSERT_TRUE(file.ok()) << file.status();
+    ASSERT_EQ(reported.size(), chunks.spans.size());
+    for (size_t i = 0; i < reported.size(); ++i) EXPECT_EQ(reported[i], i);
+    EXPECT_EQ(file->xxh3, XXH3_64bits(expected.data(), expected.size()));
+    const std::string on_disk = ReadWholeFile(storage->job_dir() + "/chk-1/op.data");
+    ASSERT_EQ(on_disk.size(), expected.size() + kCheckpointTrailerBytes);
+    EXPECT_TRUE(on_disk.compare(0, expected.size(), expected) == 0);
+  }
+}
+
 TEST(CheckpointStorageTest, DataFileHoldsTheChunksBackToBackAndTheTrailer) {
   for (const Backend& backend : kBackends) {
     SCOPED_TRACE(backend.Name());

@@ -565,6 +565,77 @@ TEST(StateTableSnapshotTest, WritesAfterReleaseGoInPlaceAsOverrides) {
   EXPECT_EQ(RestoreContents(store.Read(store.Write(*full)), kAllKeyGroups), model);
 }
 
+// A writer releasing a prefix of the snapshot's pieces (as it stages them) unpins the segments
+// holding only released pieces: writes to their entries go in place, writes to the others still
+// relocate and leave the unreleased pieces' bytes unchanged, and the next snapshot restores
+// exactly.
+TEST(StateTableSnapshotTest, ReleasedPiecesUnpinTheirSegments) {
+  constexpr size_t kKeys = 20'000;
+  auto pool = MakePool(1024, 32 * 1024);
+  memory::MemoryBudget budget(int64_t{1} << 30);
+  StateTable table(pool.get(), &budget, "op");
+  std::vector<TestKey> keys;
+  for (size_t i = 0; i < kKeys; ++i) keys.push_back(MakeKey("key-" + std::to_string(i)));
+  Model model;
+  auto add = [&](const TestKey& key, int64_t delta) -> const std::byte* {
+    bool inserted = false;
+    auto value = table.FindOrInsert(key.hash, key.key_group, key.bytes, {}, 8, &inserted);
+    EXPECT_TRUE(value.ok()) << value.status().ToString();
+    if (!value.ok()) return nullptr;
+    int64_t count;
+    std::memcpy(&count, value->data(), 8);
+    count += delta;
+    std::memcpy(value->data(), &count, 8);
+    model[EntryKey{key.key_group, key.bytes, ""}] = std::string(reinterpret_cast<char*>(&count), 8);
+    return value->data();
+  };
+  for (const TestKey& key : keys) add(key, 1);
+  PieceStore store;
+  std::shared_ptr<TableSnapshot> snapshot = table.Snapshot(/*full=*/true);
+  const Model at_snapshot = model;
+  store.Write(*snapshot);
+  const std::vector<TablePiece> pieces = snapshot->pieces();
+  ASSERT_GT(pieces.size(), 10u);
+  const size_t released = pieces.size() / 2;
+  std::vector<uint64_t> checksums;
+  for (size_t p = released; p < pieces.size(); ++p) checksums.push_back(Checksum(pieces[p].bytes));
+  snapshot->ReleasePieces(released);
+  // Which piece a key's entry is in, by address.
+  auto piece_of = [&](const std::byte* value) {
+    for (size_t p = 0; p < pieces.size(); ++p) {
+      if (value >= pieces[p].bytes.data() && value < pieces[p].bytes.data() + pieces[p].bytes.size()) {
+        return p;
+      }
+    }
+    return pieces.size();
+  };
+  size_t in_place = 0;
+  size_t relocated = 0;
+  for (size_t i = 0; i < kKeys; i += 7) {
+    const std::byte* before = table.Get(keys[i].hash, keys[i].key_group, keys[i].bytes).data();
+    const size_t piece = piece_of(before);
+    ASSERT_LT(piece, pieces.size());
+    const std::byte* after = add(keys[i], 3);
+    // A segment's pieces are listed together: one that ends before `released` is unpinned.
+    if (piece + 1 < released) {
+      EXPECT_EQ(after, before) << "key " << i;
+      ++in_place;
+    } else if (piece >= released) {
+      EXPECT_NE(after, before) << "key " << i;
+      ++relocated;
+    }
+  }
+  EXPECT_GT(in_place, 100u);
+  EXPECT_GT(relocated, 100u);
+  for (size_t p = released; p < pieces.size(); ++p) {
+    EXPECT_EQ(Checksum(pieces[p].bytes), checksums[p - released]) << "piece " << p;
+  }
+  snapshot.reset();
+  auto next = table.Snapshot();
+  EXPECT_EQ(RestoreContents(store.Read(store.Write(*next)), kAllKeyGroups), model);
+  EXPECT_NE(model, at_snapshot);
+}
+
 // Removals and re-insertions of sealed entries, then compaction of the sealed segments once no
 // snapshot pins them: the tombstone pieces naming only compacted pieces are dropped, and every
 // snapshot still restores exactly.
