@@ -185,6 +185,48 @@ Model RestoreContents(const std::vector<RestorePiece>& pieces, KeyGroupRange ran
   return contents;
 }
 
+// Adds `delta` to `key`'s 8-byte counter in `table` (FindOrInsert, in place), mirrors it in
+// `model`, and returns where the value is stored (null on failure, reported).
+const std::byte* AddToCounter(StateTable& table, Model& model, const TestKey& key, int64_t delta) {
+  bool inserted = false;
+  auto value = table.FindOrInsert(key.hash, key.key_group, key.bytes, {}, 8, &inserted);
+  EXPECT_TRUE(value.ok()) << value.status().ToString();
+  if (!value.ok()) return nullptr;
+  int64_t count;
+  std::memcpy(&count, value->data(), 8);
+  count += delta;
+  std::memcpy(value->data(), &count, 8);
+  model[EntryKey{key.key_group, key.bytes, ""}] = std::string(reinterpret_cast<char*>(&count), 8);
+  return value->data();
+}
+
+// A table of 8-byte counters (32 KiB segments) for `key_count` keys named key-<i>, mirrored in a
+// Model.
+class CounterTable {
+ public:
+  struct Refs {
+    StateTable& table;
+    std::vector<TestKey>& keys;
+    Model& model;
+  };
+  explicit CounterTable(size_t key_count)
+      : pool_(MakePool(1024, 32 * 1024)), table_(pool_.get(), &budget_, "op") {
+    for (size_t i = 0; i < key_count; ++i) keys_.push_back(MakeKey("key-" + std::to_string(i)));
+  }
+  Refs& Parts() { return refs_; }
+  const std::byte* Add(const TestKey& key, int64_t delta) {
+    return AddToCounter(table_, model_, key, delta);
+  }
+
+ private:
+  std::unique_ptr<memory::SegmentPool> pool_;
+  memory::MemoryBudget budget_{int64_t{1} << 30};
+  StateTable table_;
+  std::vector<TestKey> keys_;
+  Model model_;
+  Refs refs_{table_, keys_, model_};
+};
+
 // Random mutations of one table, mirrored in a Model.
 class Workload {
  public:
@@ -399,16 +441,7 @@ TEST(StateTableSnapshotTest, IncrementalSnapshotWritesOnlyChangedEntries) {
     const uint64_t id = random();
     keys.push_back(MakeKey(std::string(reinterpret_cast<const char*>(&id), sizeof(id))));
   }
-  auto add = [&](const TestKey& key, int64_t delta) {
-    bool inserted = false;
-    auto value = table.FindOrInsert(key.hash, key.key_group, key.bytes, {}, 8, &inserted);
-    ASSERT_TRUE(value.ok()) << value.status().ToString();
-    int64_t count;
-    std::memcpy(&count, value->data(), 8);
-    count += delta;
-    std::memcpy(value->data(), &count, 8);
-    model[EntryKey{key.key_group, key.bytes, ""}] = std::string(reinterpret_cast<char*>(&count), 8);
-  };
+  auto add = [&](const TestKey& key, int64_t delta) { return AddToCounter(table, model, key, delta); };
   for (const TestKey& key : keys) add(key, 1);
   PieceStore store;
   size_t full_bytes = 0;
@@ -468,26 +501,10 @@ TEST(StateTableSnapshotTest, RelocationGarbageIsReclaimed) {
 // checkpoint restores exactly.
 TEST(StateTableSnapshotTest, WritesAfterReleaseGoInPlaceAsOverrides) {
   constexpr size_t kKeys = 20'000;
-  auto pool = MakePool(1024, 32 * 1024);
-  memory::MemoryBudget budget(int64_t{1} << 30);
-  StateTable table(pool.get(), &budget, "op");
+  CounterTable counters(kKeys);
+  auto& [table, keys, model] = counters.Parts();
   std::mt19937_64 random(17);
-  std::vector<TestKey> keys;
-  for (size_t i = 0; i < kKeys; ++i) keys.push_back(MakeKey("key-" + std::to_string(i)));
-  Model model;
-  // Adds `delta` to the key's 8-byte counter; returns where the value is stored.
-  auto add = [&](const TestKey& key, int64_t delta) -> const std::byte* {
-    bool inserted = false;
-    auto value = table.FindOrInsert(key.hash, key.key_group, key.bytes, {}, 8, &inserted);
-    EXPECT_TRUE(value.ok()) << value.status().ToString();
-    if (!value.ok()) return nullptr;
-    int64_t count;
-    std::memcpy(&count, value->data(), 8);
-    count += delta;
-    std::memcpy(value->data(), &count, 8);
-    model[EntryKey{key.key_group, key.bytes, ""}] = std::string(reinterpret_cast<char*>(&count), 8);
-    return value->data();
-  };
+  auto add = [&](const TestKey& key, int64_t delta) { return counters.Add(key, delta); };
   for (const TestKey& key : keys) add(key, 1);
   PieceStore store;
   size_t full_bytes = 0;
@@ -571,24 +588,9 @@ TEST(StateTableSnapshotTest, WritesAfterReleaseGoInPlaceAsOverrides) {
 // exactly.
 TEST(StateTableSnapshotTest, ReleasedPiecesUnpinTheirSegments) {
   constexpr size_t kKeys = 20'000;
-  auto pool = MakePool(1024, 32 * 1024);
-  memory::MemoryBudget budget(int64_t{1} << 30);
-  StateTable table(pool.get(), &budget, "op");
-  std::vector<TestKey> keys;
-  for (size_t i = 0; i < kKeys; ++i) keys.push_back(MakeKey("key-" + std::to_string(i)));
-  Model model;
-  auto add = [&](const TestKey& key, int64_t delta) -> const std::byte* {
-    bool inserted = false;
-    auto value = table.FindOrInsert(key.hash, key.key_group, key.bytes, {}, 8, &inserted);
-    EXPECT_TRUE(value.ok()) << value.status().ToString();
-    if (!value.ok()) return nullptr;
-    int64_t count;
-    std::memcpy(&count, value->data(), 8);
-    count += delta;
-    std::memcpy(value->data(), &count, 8);
-    model[EntryKey{key.key_group, key.bytes, ""}] = std::string(reinterpret_cast<char*>(&count), 8);
-    return value->data();
-  };
+  CounterTable counters(kKeys);
+  auto& [table, keys, model] = counters.Parts();
+  auto add = [&](const TestKey& key, int64_t delta) { return counters.Add(key, delta); };
   for (const TestKey& key : keys) add(key, 1);
   PieceStore store;
   std::shared_ptr<TableSnapshot> snapshot = table.Snapshot(/*full=*/true);
