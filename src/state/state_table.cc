@@ -744,7 +744,6 @@ Result<std::span<std::byte>> StateTable::WriteSealed(size_t slot_index, bool may
   // In place: the segment's bytes are no snapshot's any more. The next snapshot writes the entry
   // as an override (its piece in the checkpoint that holds it keeps the old value).
   EntryHeader* header = EntryAt(slot);
-  const auto offset = static_cast<uint32_t>((unit & units_per_segment_mask_) << 3);
   if (view->dirty == nullptr) {
     const size_t words = segment_size_ / 512;
     SegmentState& state = segments_[index];
@@ -752,20 +751,14 @@ Result<std::span<std::byte>> StateTable::WriteSealed(size_t slot_index, bool may
     view->dirty = state.dirty.get();
     AccountSide(static_cast<int64_t>(words * sizeof(uint64_t)));
   }
-  uint64_t& word = view->dirty[offset >> 9];
-  const uint64_t bit = uint64_t{1} << ((offset >> 3) & 63);
-  const auto size =
-      static_cast<uint32_t>(EntrySize(header->key_size, header->ns_size, header->value_size));
-  if ((word & bit) == 0) {
-    word |= bit;
-    view->dirty_bytes += size;
-  }
+  SetDirty(*view, unit, header);
   // Garbage is left only by the writes that relocated while a snapshot pinned their segment, and
   // compaction skips pinned segments; an in-place write kills nothing. So while the garbage is
   // over the compaction threshold, in-place writes (that may move entries) pay for the steps
   // reclaiming it, as killing writes do, until it is back under.
   if (may_compact && dead_bytes_ > reclaim_threshold_) [[unlikely]] {
-    compaction_credit_ += size;
+    compaction_credit_ +=
+        static_cast<int64_t>(EntrySize(header->key_size, header->ns_size, header->value_size));
     MaybeCompact();
     header = EntryAt(slots_[slot_index]);  // compaction keeps slot positions
   }

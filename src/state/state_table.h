@@ -521,6 +521,12 @@ class StateTable {
     const uint64_t unit = (slot & kRefMask) - 1;
     SegmentView& view = segment_views_[unit >> units_per_segment_bits_];
     if (view.pins != 0 || view.dirty == nullptr || dead_bytes_ > reclaim_threshold_) return false;
+    SetDirty(view, unit, header);
+    return true;
+  }
+  // Sets the dirty bit of the entry `header` at 8-byte `unit` in `view`'s bitmap (which exists),
+  // counting its bytes the first time.
+  [[gnu::always_inline]] void SetDirty(SegmentView& view, uint64_t unit, const EntryHeader* header) {
     const uint64_t offset_units = unit & units_per_segment_mask_;
     uint64_t& word = view.dirty[offset_units >> 6];
     const uint64_t bit = uint64_t{1} << (offset_units & 63);
@@ -529,7 +535,6 @@ class StateTable {
       view.dirty_bytes +=
           static_cast<uint32_t>(EntrySize(header->key_size, header->ns_size, header->value_size));
     }
-    return true;
   }
   // The home position of `slot` in an index of 2^bits slots (home = hash >> shift).
   size_t HomeIn(uint64_t slot, int bits, int shift) const;
