@@ -64,8 +64,9 @@ class GeneratorSource final : public operators::SourceOperator<T> {
       using Group = operators::RecordGroup<T>;
       while (next_ < limit) {
         const auto n = static_cast<size_t>(std::min<int64_t>(limit - next_, Group::kCapacity));
+        const int64_t first = next_;
         for (size_t i = 0; i < n; ++i) {
-          group_.Set(i, generator_(next_ + static_cast<int64_t>(i)), kMinTimestamp);
+          group_.Emplace(i, [&] { return generator_(first + static_cast<int64_t>(i)); }, kMinTimestamp);
         }
         next_ += static_cast<int64_t>(n);
         group_.FlushTo(*out, n);
