@@ -273,15 +273,21 @@ class StateTable {
 
   // Prefetching for loops over many keys (timer firing): a probe costs two dependent cache misses,
   // the index slot and then the entry. PrefetchSlot starts loading the slot of (key_hash, ns);
-  // PrefetchEntry, issued a little later, reads that slot and starts loading the entry its first
-  // candidate names. Both are hints: they change nothing and are cheap when the table is empty.
+  // PrefetchEntry, issued a little later, reads that slot and starts loading the first 64 bytes of
+  // the entry its first candidate names: entries are 8-byte aligned, so a small one (a 24-byte
+  // header, an 8-byte key, a 16-byte accumulator) often has its value on the line after its
+  // header. Both are hints: they change nothing and are cheap when the table is empty.
   void PrefetchSlot(uint64_t key_hash, std::string_view ns = {}) const {
     if (capacity_ != 0) __builtin_prefetch(&slots_[SlotHash(key_hash, ns) >> shift_]);
   }
   void PrefetchEntry(uint64_t key_hash, std::string_view ns = {}) const {
     if (capacity_ == 0) return;
     const uint64_t slot = slots_[SlotHash(key_hash, ns) >> shift_];
-    if (slot != 0) __builtin_prefetch(EntryAt(slot));
+    if (slot != 0) {
+      const auto* entry = reinterpret_cast<const std::byte*>(EntryAt(slot));
+      __builtin_prefetch(entry);
+      __builtin_prefetch(entry + 63);
+    }
   }
 
   // Removes the entry; returns whether it was present.
