@@ -1,11 +1,15 @@
 #include "memory/topology.h"
 
+#include <dirent.h>
 #include <hwloc.h>
 #include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
+#include <map>
+#include <mutex>
 #include <string>
 
 namespace weir::memory {
@@ -110,11 +114,82 @@ Status Topology::BindMemory(void* address, size_t bytes, int numa_node) const {
   return Status::Ok();
 }
 
-void UnpinCurrentThread() {
-  cpu_set_t cpus;
-  if (::sched_getaffinity(::getpid(), sizeof(cpus), &cpus) == 0) {
-    (void)::sched_setaffinity(0, sizeof(cpus), &cpus);
+namespace {
+
+// The workers that reserved a CPU (thread id -> CPU), and the process's CPU set from before the
+// first of them.
+struct CpuReservations {
+  std::mutex mutex;
+  std::map<pid_t, int> workers;
+  cpu_set_t process_cpus;
+};
+
+CpuReservations& Reservations() {
+  static auto* const reservations = new CpuReservations();  // never destroyed: threads may outlive exit
+  return reservations[0];
+}
+
+// The CPUs of threads that are not reserving workers. REQUIRES: the mutex.
+cpu_set_t OtherThreadsCpus(const CpuReservations& reservations) {
+  cpu_set_t cpus = reservations.process_cpus;
+  for (const auto& [tid, cpu] : reservations.workers) {
+    if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_CLR(cpu, &cpus);
   }
+  return CPU_COUNT(&cpus) > 0 ? cpus : reservations.process_cpus;
+}
+
+// Gives every thread of the process but the reserving workers `cpus`. REQUIRES: the mutex.
+void ApplyToOtherThreads(const CpuReservations& reservations, const cpu_set_t& cpus) {
+  DIR* tasks = ::opendir("/proc/self/task");
+  if (tasks == nullptr) return;
+  while (const dirent* entry = ::readdir(tasks)) {
+    char* end = nullptr;
+    const long tid = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || tid <= 0) continue;  // "." and ".."
+    if (reservations.workers.count(static_cast<pid_t>(tid)) != 0) continue;
+    (void)::sched_setaffinity(static_cast<pid_t>(tid), sizeof(cpus), &cpus);
+  }
+  ::closedir(tasks);
+}
+
+}  // namespace
+
+void ReserveCpuForCurrentThread(int cpu) {
+  CpuReservations& reservations = Reservations();
+  std::lock_guard lock(reservations.mutex);
+  if (reservations.workers.empty() &&
+      ::sched_getaffinity(::getpid(), sizeof(reservations.process_cpus), &reservations.process_cpus) != 0) {
+    return;
+  }
+  reservations.workers[::gettid()] = cpu;
+  // Pinned again: another worker's reservation may have moved this one between its pinning and
+  // this call (it was not reserved yet).
+  if (cpu >= 0 && cpu < CPU_SETSIZE) {
+    cpu_set_t own;
+    CPU_ZERO(&own);
+    CPU_SET(cpu, &own);
+    (void)::sched_setaffinity(0, sizeof(own), &own);
+  }
+  ApplyToOtherThreads(reservations, OtherThreadsCpus(reservations));
+}
+
+void ReleaseCpuOfCurrentThread() {
+  CpuReservations& reservations = Reservations();
+  std::lock_guard lock(reservations.mutex);
+  if (reservations.workers.erase(::gettid()) == 0) return;
+  ApplyToOtherThreads(reservations, OtherThreadsCpus(reservations));
+}
+
+void UnpinCurrentThread() {
+  CpuReservations& reservations = Reservations();
+  std::lock_guard lock(reservations.mutex);
+  cpu_set_t cpus;
+  if (reservations.workers.empty()) {
+    if (::sched_getaffinity(::getpid(), sizeof(cpus), &cpus) != 0) return;
+  } else {
+    cpus = OtherThreadsCpus(reservations);
+  }
+  (void)::sched_setaffinity(0, sizeof(cpus), &cpus);
 }
 
 }  // namespace weir::memory

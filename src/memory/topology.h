@@ -76,8 +76,24 @@ class Topology {
   bool synthetic_ = false;
 };
 
-// Gives the calling thread the process's CPU affinity (its main thread's). A thread inherits its
-// creator's, which may be one pinned worker's core: a helper thread (page faults ahead of use, an
+// Pinned workers own their CPUs: the process's other threads (the main thread, the job's
+// supervisor, checkpoint writers, helpers) run on the remaining ones, so none of them preempts a
+// worker -- a busy-polling one in --latency-mode above all, which the kernel would otherwise
+// share with whichever thread woke on its CPU (measured on T3: the index-mapping helper and the
+// main thread took the worker's CPU for up to 4 ms while the other CPU idled). When the workers'
+// CPUs are all there is, nothing is reserved and every thread may run anywhere, as before.
+//
+// ReserveCpuForCurrentThread(cpu): the calling thread, just pinned to `cpu`, is a worker; every
+// other thread of the process is moved off the workers' CPUs (best effort: threads that refuse,
+// such as io_uring's kernel workers, keep theirs). ReleaseCpuOfCurrentThread(): the calling
+// worker is done; the others get the CPUs back when it was the last one. Threads started later
+// inherit their creator's affinity, hence the next call.
+void ReserveCpuForCurrentThread(int cpu);
+void ReleaseCpuOfCurrentThread();
+
+// Gives the calling thread the CPUs of the process's threads that are not pinned workers (see
+// above; the process's whole set when no worker is pinned). A thread inherits its creator's
+// affinity, which may be one pinned worker's core: a helper thread (page faults ahead of use, an
 // index mapped in the background) calls this first, so it runs beside that worker instead of
 // taking turns with it. Best effort: a failure leaves the affinity as it was.
 void UnpinCurrentThread();

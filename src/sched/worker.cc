@@ -16,6 +16,7 @@
 
 #include "base/check.h"
 #include "base/clock.h"
+#include "memory/topology.h"
 
 namespace weir::sched {
 namespace {
@@ -116,6 +117,8 @@ void Worker::Loop() {
       on_failure_(*this, status_);
       return;
     }
+    // The process's other threads leave this CPU to this worker (see memory/topology.h).
+    memory::ReserveCpuForCurrentThread(options_.cpu);
   }
   if (OpenTasks().ok()) {
     int64_t idle_since = -1;  // start of the current run of passes without progress
@@ -157,6 +160,7 @@ void Worker::Loop() {
     if (armed) parked_.store(false, std::memory_order_relaxed);
   }
   CloseTasks();
+  if (options_.cpu >= 0) memory::ReleaseCpuOfCurrentThread();
 }
 
 Status Worker::OpenTasks() {

@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <utility>
@@ -134,6 +138,77 @@ TEST(TopologyTest, BindCurrentThreadPinsToTheCoresCpu) {
   EXPECT_TRUE(CPU_ISSET(topology->cores()[core].os_pu, &after));
   EXPECT_EQ(topology->BindCurrentThread(topology->num_cores()).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(topology->BindCurrentThread(-1).code(), StatusCode::kInvalidArgument);
+}
+
+// A worker that reserves its CPU moves every other thread of the process off it -- threads that
+// already run (this test's main thread, an idle helper) and helpers started later from the worker
+// (which inherit its pin and then call UnpinCurrentThread) -- and gives the CPU back when it
+// releases. Needs two CPUs to reserve one of them; on one, nothing can be reserved.
+TEST(TopologyTest, AReservedWorkerCpuIsLeftToTheWorker) {
+  cpu_set_t process;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(process), &process), 0);
+  if (CPU_COUNT(&process) < 2) GTEST_SKIP() << "one CPU: nothing to reserve";
+  int cpu = CPU_SETSIZE - 1;
+  while (!CPU_ISSET(cpu, &process)) --cpu;  // the last CPU this process may use
+
+  auto affinity = [](pid_t tid) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    sched_getaffinity(tid, sizeof(set), &set);
+    return set;
+  };
+  std::mutex mutex;
+  std::condition_variable changed;
+  int step = 0;  // 1: reserved; 2: checked, release; 3: released
+  auto wait_for = [&](int value) {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [&] { return step == value; });
+  };
+  auto advance = [&](int value) {
+    {
+      std::lock_guard lock(mutex);
+      step = value;
+    }
+    changed.notify_all();
+  };
+  std::atomic<pid_t> idle_tid{0};
+  std::thread idle([&] {  // a thread that exists before the reservation and does nothing
+    idle_tid = gettid();
+    wait_for(3);
+  });
+  while (idle_tid.load() == 0) std::this_thread::yield();
+
+  cpu_set_t worker_after;
+  cpu_set_t helper_after;
+  std::thread worker([&] {
+    cpu_set_t own;
+    CPU_ZERO(&own);
+    CPU_SET(cpu, &own);
+    EXPECT_EQ(sched_setaffinity(0, sizeof(own), &own), 0);
+    ReserveCpuForCurrentThread(cpu);
+    worker_after = affinity(0);
+    std::thread([&] {  // a helper started by the worker: inherits its pin, then unpins
+      UnpinCurrentThread();
+      helper_after = affinity(0);
+    }).join();
+    advance(1);
+    wait_for(2);
+    ReleaseCpuOfCurrentThread();
+    advance(3);
+  });
+  wait_for(1);
+  EXPECT_EQ(CPU_COUNT(&worker_after), 1);
+  EXPECT_TRUE(CPU_ISSET(cpu, &worker_after));
+  for (const cpu_set_t& other : {affinity(0), affinity(idle_tid.load()), helper_after}) {
+    EXPECT_FALSE(CPU_ISSET(cpu, &other));
+    EXPECT_EQ(CPU_COUNT(&other), CPU_COUNT(&process) - 1);
+  }
+  advance(2);
+  wait_for(3);
+  worker.join();
+  idle.join();
+  const cpu_set_t restored = affinity(0);
+  EXPECT_TRUE(CPU_EQUAL(&restored, &process));
 }
 
 TEST(TopologyTest, CopiesShareTheHandleAndMovedFromIsEmpty) {
