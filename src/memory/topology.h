@@ -76,12 +76,13 @@ class Topology {
   bool synthetic_ = false;
 };
 
-// Pinned workers own their CPUs: the process's other threads (the main thread, the job's
-// supervisor, checkpoint writers, helpers) run on the remaining ones, so none of them preempts a
-// worker -- a busy-polling one in --latency-mode above all, which the kernel would otherwise
-// share with whichever thread woke on its CPU (measured on T3: the index-mapping helper and the
-// main thread took the worker's CPU for up to 4 ms while the other CPU idled). When the workers'
-// CPUs are all there is, nothing is reserved and every thread may run anywhere, as before.
+// Busy-polling pinned workers (--latency-mode) own their CPUs: the process's other threads (the
+// main thread, the job's supervisor, checkpoint writers, helpers) run on the remaining ones, so
+// none of them preempts such a worker, which the kernel would otherwise share with whichever
+// thread woke on its CPU (measured on T3: the index-mapping helper and the main thread took the
+// worker's CPU for up to 4 ms while the other CPU idled). A worker that parks reserves nothing:
+// its CPU is free for the others while it is parked. When the workers' CPUs are all there is,
+// nothing is reserved and every thread may run anywhere.
 //
 // ReserveCpuForCurrentThread(cpu): the calling thread, just pinned to `cpu`, is a worker; every
 // other thread of the process is moved off the workers' CPUs (best effort: threads that refuse,
