@@ -499,6 +499,35 @@ TEST(StateTableSnapshotTest, RelocationGarbageIsReclaimed) {
 // does). Over many checkpoints the listed override pieces stay bounded (segments are resealed),
 // the bytes a checkpoint references stay within a small multiple of the state, and every
 // checkpoint restores exactly.
+// An override gather reuses the mapping an earlier snapshot gathered into (kept idle when that
+// snapshot went): a smaller gather into the larger, used mapping writes exactly its own records,
+// and the table restored from the checkpoint chain is the model.
+TEST(StateTableSnapshotTest, AGatherReusingAnEarlierMappingWritesOnlyItsRecords) {
+  constexpr size_t kKeys = 20'000;
+  CounterTable counters(kKeys);
+  auto& [table, keys, model] = counters.Parts();
+  for (const TestKey& key : keys) counters.Add(key, 1);
+  PieceStore store;
+  store.Write(*table.Snapshot(/*full=*/true));  // released at once
+  for (const size_t step : {size_t{2}, size_t{50}, size_t{7}}) {
+    size_t expected = 0;  // the records of this round's override piece
+    for (size_t i = 0; i < kKeys; i += step) {
+      counters.Add(keys[i], 3);
+      expected += 16 + 24 + (keys[i].bytes.size() + 7) / 8 * 8 + 8;
+    }
+    auto snapshot = table.Snapshot();
+    auto chain = store.Write(*snapshot);
+    size_t fresh = 0;
+    for (const TablePiece& piece : snapshot->pieces()) {
+      if (piece.kind != TablePiece::Kind::kOverrides || piece.written_before) continue;
+      ++fresh;
+      EXPECT_EQ(piece.bytes.size(), expected) << "every " << step << "th key";
+    }
+    EXPECT_EQ(fresh, 1u);
+    EXPECT_EQ(RestoreContents(store.Read(chain), kAllKeyGroups), model) << "every " << step << "th key";
+  }
+}
+
 TEST(StateTableSnapshotTest, WritesAfterReleaseGoInPlaceAsOverrides) {
   constexpr size_t kKeys = 20'000;
   CounterTable counters(kKeys);
