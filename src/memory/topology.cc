@@ -116,12 +116,19 @@ Status Topology::BindMemory(void* address, size_t bytes, int numa_node) const {
 
 namespace {
 
-// The workers that reserved a CPU (thread id -> CPU), and the process's CPU set from before the
-// first of them.
+// The pinned workers (thread id -> CPU and whether it is theirs alone), and the process's CPU
+// set from before the first of them.
+struct PinnedWorker {
+  int cpu;
+  bool exclusive;
+};
 struct CpuReservations {
   std::mutex mutex;
-  std::map<pid_t, int> workers;
+  std::map<pid_t, PinnedWorker> workers;
   cpu_set_t process_cpus;
+  bool AnyExclusive() const {
+    return std::any_of(workers.begin(), workers.end(), [](const auto& worker) { return worker.second.exclusive; });
+  }
 };
 
 CpuReservations& Reservations() {
@@ -129,16 +136,16 @@ CpuReservations& Reservations() {
   return reservations[0];
 }
 
-// The CPUs of threads that are not reserving workers. REQUIRES: the mutex.
+// The CPUs of threads that are not pinned workers. REQUIRES: the mutex.
 cpu_set_t OtherThreadsCpus(const CpuReservations& reservations) {
   cpu_set_t cpus = reservations.process_cpus;
-  for (const auto& [tid, cpu] : reservations.workers) {
-    if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_CLR(cpu, &cpus);
+  for (const auto& [tid, worker] : reservations.workers) {
+    if (worker.exclusive && worker.cpu >= 0 && worker.cpu < CPU_SETSIZE) CPU_CLR(worker.cpu, &cpus);
   }
   return CPU_COUNT(&cpus) > 0 ? cpus : reservations.process_cpus;
 }
 
-// Gives every thread of the process but the reserving workers `cpus`. REQUIRES: the mutex.
+// Gives every thread of the process but the pinned workers `cpus`. REQUIRES: the mutex.
 void ApplyToOtherThreads(const CpuReservations& reservations, const cpu_set_t& cpus) {
   DIR* tasks = ::opendir("/proc/self/task");
   if (tasks == nullptr) return;
@@ -154,14 +161,15 @@ void ApplyToOtherThreads(const CpuReservations& reservations, const cpu_set_t& c
 
 }  // namespace
 
-void ReserveCpuForCurrentThread(int cpu) {
+void RegisterPinnedWorker(int cpu, bool exclusive) {
   CpuReservations& reservations = Reservations();
   std::lock_guard lock(reservations.mutex);
   if (reservations.workers.empty() &&
       ::sched_getaffinity(::getpid(), sizeof(reservations.process_cpus), &reservations.process_cpus) != 0) {
     return;
   }
-  reservations.workers[::gettid()] = cpu;
+  reservations.workers[::gettid()] = {cpu, exclusive};
+  if (!exclusive) return;
   // Pinned again: another worker's reservation may have moved this one between its pinning and
   // this call (it was not reserved yet).
   if (cpu >= 0 && cpu < CPU_SETSIZE) {
@@ -173,18 +181,21 @@ void ReserveCpuForCurrentThread(int cpu) {
   ApplyToOtherThreads(reservations, OtherThreadsCpus(reservations));
 }
 
-void ReleaseCpuOfCurrentThread() {
+void UnregisterPinnedWorker() {
   CpuReservations& reservations = Reservations();
   std::lock_guard lock(reservations.mutex);
-  if (reservations.workers.erase(::gettid()) == 0) return;
-  ApplyToOtherThreads(reservations, OtherThreadsCpus(reservations));
+  const auto it = reservations.workers.find(::gettid());
+  if (it == reservations.workers.end()) return;
+  const bool exclusive = it->second.exclusive;
+  reservations.workers.erase(it);
+  if (exclusive) ApplyToOtherThreads(reservations, OtherThreadsCpus(reservations));
 }
 
 void UnpinCurrentThread() {
   CpuReservations& reservations = Reservations();
   std::lock_guard lock(reservations.mutex);
   cpu_set_t cpus;
-  if (reservations.workers.empty()) {
+  if (!reservations.AnyExclusive()) {
     if (::sched_getaffinity(::getpid(), sizeof(cpus), &cpus) != 0) return;
   } else {
     cpus = OtherThreadsCpus(reservations);

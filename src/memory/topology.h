@@ -80,20 +80,21 @@ class Topology {
 // main thread, the job's supervisor, checkpoint writers, helpers) run on the remaining ones, so
 // none of them preempts such a worker, which the kernel would otherwise share with whichever
 // thread woke on its CPU (measured on T3: the index-mapping helper and the main thread took the
-// worker's CPU for up to 4 ms while the other CPU idled). A worker that parks reserves nothing:
-// its CPU is free for the others while it is parked. When the workers' CPUs are all there is,
-// nothing is reserved and every thread may run anywhere.
+// worker's CPU for up to 4 ms while the other CPU idled). A pinned worker that parks reserves
+// nothing: its CPU is free for the others while it is parked. When the busy-polling workers' CPUs
+// are all there is, nothing is reserved and every thread may run anywhere.
 //
-// ReserveCpuForCurrentThread(cpu): the calling thread, just pinned to `cpu`, is a worker; every
-// other thread of the process is moved off the workers' CPUs (best effort: threads that refuse,
-// such as io_uring's kernel workers, keep theirs). ReleaseCpuOfCurrentThread(): the calling
-// worker is done; the others get the CPUs back when it was the last one. Threads started later
-// inherit their creator's affinity, hence the next call.
-void ReserveCpuForCurrentThread(int cpu);
-void ReleaseCpuOfCurrentThread();
+// RegisterPinnedWorker(cpu, exclusive): the calling thread, just pinned to `cpu`, is a worker and
+// keeps its pin whatever other workers reserve. With `exclusive` (busy polling) every thread of
+// the process that is not a pinned worker is moved off the exclusive workers' CPUs (best effort:
+// threads that refuse, such as io_uring's kernel workers, keep theirs). UnregisterPinnedWorker():
+// the calling worker is done; when it was exclusive, the others get its CPU back. Threads started
+// later inherit their creator's affinity, hence UnpinCurrentThread below.
+void RegisterPinnedWorker(int cpu, bool exclusive);
+void UnregisterPinnedWorker();
 
 // Gives the calling thread the CPUs of the process's threads that are not pinned workers (see
-// above; the process's whole set when no worker is pinned). A thread inherits its creator's
+// above; the process's whole set when no worker is exclusive). A thread inherits its creator's
 // affinity, which may be one pinned worker's core: a helper thread (page faults ahead of use, an
 // index mapped in the background) calls this first, so it runs beside that worker instead of
 // taking turns with it. Best effort: a failure leaves the affinity as it was.

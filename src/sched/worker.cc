@@ -121,7 +121,7 @@ void Worker::Loop() {
     // this worker (see memory/topology.h). A worker that parks keeps sharing its CPU, which the
     // checkpoint writer and the helpers use while it is parked (reserved, the checkpoint job's
     // p99.9 during checkpoints went from 27-30 ms to 39-60 ms in 4 runs against 3).
-    if (options_.busy_poll) memory::ReserveCpuForCurrentThread(options_.cpu);
+    memory::RegisterPinnedWorker(options_.cpu, /*exclusive=*/options_.busy_poll);
   }
   if (OpenTasks().ok()) {
     int64_t idle_since = -1;  // start of the current run of passes without progress
@@ -163,7 +163,7 @@ void Worker::Loop() {
     if (armed) parked_.store(false, std::memory_order_relaxed);
   }
   CloseTasks();
-  if (options_.cpu >= 0 && options_.busy_poll) memory::ReleaseCpuOfCurrentThread();
+  if (options_.cpu >= 0) memory::UnregisterPinnedWorker();
 }
 
 Status Worker::OpenTasks() {

@@ -140,10 +140,11 @@ TEST(TopologyTest, BindCurrentThreadPinsToTheCoresCpu) {
   EXPECT_EQ(topology->BindCurrentThread(-1).code(), StatusCode::kInvalidArgument);
 }
 
-// A worker that reserves its CPU moves every other thread of the process off it -- threads that
-// already run (this test's main thread, an idle helper) and helpers started later from the worker
-// (which inherit its pin and then call UnpinCurrentThread) -- and gives the CPU back when it
-// releases. Needs two CPUs to reserve one of them; on one, nothing can be reserved.
+// An exclusive (busy-polling) worker moves every other thread of the process off its CPU --
+// threads that already run (this test's main thread, an idle helper) and helpers started later
+// from the worker (which inherit its pin and then call UnpinCurrentThread) -- but not a pinned
+// worker that parks, and gives the CPU back when it unregisters. Needs two CPUs to reserve one of
+// them; on one, nothing can be reserved.
 TEST(TopologyTest, AReservedWorkerCpuIsLeftToTheWorker) {
   cpu_set_t process;
   ASSERT_EQ(sched_getaffinity(0, sizeof(process), &process), 0);
@@ -159,10 +160,10 @@ TEST(TopologyTest, AReservedWorkerCpuIsLeftToTheWorker) {
   };
   std::mutex mutex;
   std::condition_variable changed;
-  int step = 0;  // 1: reserved; 2: checked, release; 3: released
+  int step = 0;  // 1: reserved; 2: checked, release; 3: released; 4: parking worker checked
   auto wait_for = [&](int value) {
     std::unique_lock lock(mutex);
-    changed.wait(lock, [&] { return step == value; });
+    changed.wait(lock, [&] { return step >= value; });
   };
   auto advance = [&](int value) {
     {
@@ -177,6 +178,21 @@ TEST(TopologyTest, AReservedWorkerCpuIsLeftToTheWorker) {
     wait_for(3);
   });
   while (idle_tid.load() == 0) std::this_thread::yield();
+  // A worker pinned to another CPU that parks (not exclusive): it keeps its pin throughout.
+  int other_cpu = 0;
+  while (other_cpu == cpu || !CPU_ISSET(other_cpu, &process)) ++other_cpu;
+  std::atomic<pid_t> parking_tid{0};
+  std::thread parking([&] {
+    cpu_set_t own;
+    CPU_ZERO(&own);
+    CPU_SET(other_cpu, &own);
+    EXPECT_EQ(sched_setaffinity(0, sizeof(own), &own), 0);
+    RegisterPinnedWorker(other_cpu, /*exclusive=*/false);
+    parking_tid = gettid();
+    wait_for(4);
+    UnregisterPinnedWorker();
+  });
+  while (parking_tid.load() == 0) std::this_thread::yield();
 
   cpu_set_t worker_after;
   cpu_set_t helper_after;
@@ -185,7 +201,7 @@ TEST(TopologyTest, AReservedWorkerCpuIsLeftToTheWorker) {
     CPU_ZERO(&own);
     CPU_SET(cpu, &own);
     EXPECT_EQ(sched_setaffinity(0, sizeof(own), &own), 0);
-    ReserveCpuForCurrentThread(cpu);
+    RegisterPinnedWorker(cpu, /*exclusive=*/true);
     worker_after = affinity(0);
     std::thread([&] {  // a helper started by the worker: inherits its pin, then unpins
       UnpinCurrentThread();
@@ -193,7 +209,7 @@ TEST(TopologyTest, AReservedWorkerCpuIsLeftToTheWorker) {
     }).join();
     advance(1);
     wait_for(2);
-    ReleaseCpuOfCurrentThread();
+    UnregisterPinnedWorker();
     advance(3);
   });
   wait_for(1);
@@ -205,8 +221,13 @@ TEST(TopologyTest, AReservedWorkerCpuIsLeftToTheWorker) {
   }
   advance(2);
   wait_for(3);
+  const cpu_set_t parking_after = affinity(parking_tid.load());
+  EXPECT_EQ(CPU_COUNT(&parking_after), 1);
+  EXPECT_TRUE(CPU_ISSET(other_cpu, &parking_after));
+  advance(4);
   worker.join();
   idle.join();
+  parking.join();
   const cpu_set_t restored = affinity(0);
   EXPECT_TRUE(CPU_EQUAL(&restored, &process));
 }
