@@ -158,6 +158,14 @@ TEST(TopologyTest, AReservedWorkerCpuIsLeftToTheWorker) {
     sched_getaffinity(tid, sizeof(set), &set);
     return set;
   };
+  // What a worker does at its start: pin itself, then register.
+  auto pin_and_register = [](int to, bool exclusive) {
+    cpu_set_t own;
+    CPU_ZERO(&own);
+    CPU_SET(to, &own);
+    EXPECT_EQ(sched_setaffinity(0, sizeof(own), &own), 0);
+    RegisterPinnedWorker(to, exclusive);
+  };
   std::mutex mutex;
   std::condition_variable changed;
   int step = 0;  // 1: reserved; 2: checked, release; 3: released; 4: parking worker checked
@@ -183,11 +191,7 @@ TEST(TopologyTest, AReservedWorkerCpuIsLeftToTheWorker) {
   while (other_cpu == cpu || !CPU_ISSET(other_cpu, &process)) ++other_cpu;
   std::atomic<pid_t> parking_tid{0};
   std::thread parking([&] {
-    cpu_set_t own;
-    CPU_ZERO(&own);
-    CPU_SET(other_cpu, &own);
-    EXPECT_EQ(sched_setaffinity(0, sizeof(own), &own), 0);
-    RegisterPinnedWorker(other_cpu, /*exclusive=*/false);
+    pin_and_register(other_cpu, /*exclusive=*/false);
     parking_tid = gettid();
     wait_for(4);
     UnregisterPinnedWorker();
@@ -197,11 +201,7 @@ TEST(TopologyTest, AReservedWorkerCpuIsLeftToTheWorker) {
   cpu_set_t worker_after;
   cpu_set_t helper_after;
   std::thread worker([&] {
-    cpu_set_t own;
-    CPU_ZERO(&own);
-    CPU_SET(cpu, &own);
-    EXPECT_EQ(sched_setaffinity(0, sizeof(own), &own), 0);
-    RegisterPinnedWorker(cpu, /*exclusive=*/true);
+    pin_and_register(cpu, /*exclusive=*/true);
     worker_after = affinity(0);
     std::thread([&] {  // a helper started by the worker: inherits its pin, then unpins
       UnpinCurrentThread();
