@@ -727,6 +727,29 @@ BENCHMARK(BM_CheckpointJob_Targets)
     ->UseManualTime()
     ->Unit(benchmark::kSecond);
 
+// The newest complete chk-<n> under base_dir (a base checkpoint kept by an earlier invocation),
+// or a new one made there: every key inserted, then the checkpoint taken after the last insert.
+std::string KeptOrNewBase(int64_t keys, const fs::path& base_dir) {
+  std::string base;
+  if (fs::is_directory(base_dir)) {
+    for (const auto& job_dir : fs::directory_iterator(base_dir)) {
+      if (!job_dir.is_directory()) continue;
+      for (const auto& entry : fs::directory_iterator(job_dir.path())) {
+        if (fs::exists(entry.path() / "_metadata")) base = entry.path().string();
+      }
+    }
+  }
+  if (!base.empty()) return base;
+  fs::remove_all(base_dir);
+  fs::create_directories(base_dir);
+  g_probe.Reset();
+  Run run = RunJob({keys, {{Step::kInsert, keys}, {Step::kWaitForCheckpoint}}, true, base_dir.string(), "", "5 s"});
+  WEIR_CHECK_MSG(!run.last_checkpoint.empty(), "the base run completed no checkpoint");
+  fmt::print(stderr, "[bench] base: {} keys inserted in {:.2f} s, checkpoint {}\n", keys, run.execute_seconds,
+             run.last_checkpoint);
+  return run.last_checkpoint;
+}
+
 // The restore alone, repeated: what the Targets run measures once in its step 3, for working on
 // restore. WEIR_CHECKPOINT_BENCH_BASE=<dir> keeps the base checkpoint in <dir> (made there on the
 // first use, reused by later invocations of the same key count), so a profile of an invocation
@@ -745,25 +768,7 @@ void BM_CheckpointRestore_Repeated(benchmark::State& state) {
   fs::remove_all(root);
   fs::create_directories(root);
   for (auto _ : state) {
-    // The base checkpoint: the newest complete chk-<n> under base_dir, made when there is none.
-    std::string base;
-    if (fs::is_directory(base_dir)) {
-      for (const auto& job_dir : fs::directory_iterator(base_dir)) {
-        if (!job_dir.is_directory()) continue;
-        for (const auto& entry : fs::directory_iterator(job_dir.path())) {
-          if (fs::exists(entry.path() / "_metadata")) base = entry.path().string();
-        }
-      }
-    }
-    if (base.empty()) {
-      fs::remove_all(base_dir);
-      fs::create_directories(base_dir);
-      g_probe.Reset();
-      Run run = RunJob({keys, {{Step::kInsert, keys}, {Step::kWaitForCheckpoint}}, true, base_dir.string(), "", "5 s"});
-      WEIR_CHECK_MSG(!run.last_checkpoint.empty(), "the base run completed no checkpoint");
-      base = run.last_checkpoint;
-      fmt::print(stderr, "[bench] base: {} keys inserted in {:.2f} s, checkpoint {}\n", keys, run.execute_seconds, base);
-    }
+    const std::string base = KeptOrNewBase(keys, base_dir);
     std::vector<double> restore_seconds, load_seconds;
     int64_t state_bytes = 0;
     for (int i = 0; i < restores; ++i) {
@@ -798,6 +803,137 @@ void BM_CheckpointRestore_Repeated(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_CheckpointRestore_Repeated)
+    ->Arg(20'000'000)
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond);
+
+// The throughput and latency steps of the Targets run alone, for working on what a checkpoint
+// costs the job: WEIR_CHECKPOINT_BENCH_PAIRS=<n> alternating runs with and without checkpoints
+// (default 3) over the restored base checkpoint, then one paced run at 50% of the lower median as
+// in step 5. WEIR_CHECKPOINT_BENCH_BASE=<dir> keeps the base checkpoint between invocations (see
+// BM_CheckpointRestore_Repeated), so an invocation costs about 20 s per pair.
+void BM_CheckpointThroughput_Repeated(benchmark::State& state) {
+  const char* keys_override = std::getenv("WEIR_CHECKPOINT_BENCH_KEYS");
+  const int64_t keys = keys_override != nullptr ? std::atoll(keys_override) : state.range(0);
+  WEIR_CHECK_MSG(keys >= 1000, "WEIR_CHECKPOINT_BENCH_KEYS must be at least 1000");
+  const char* pairs_override = std::getenv("WEIR_CHECKPOINT_BENCH_PAIRS");
+  const int pairs = pairs_override != nullptr ? std::atoi(pairs_override) : 3;
+  const char* env_dir = std::getenv("WEIR_BENCH_DIR");
+  const fs::path root =
+      fs::path(env_dir != nullptr ? env_dir : "/tmp") / fmt::format("weir_checkpoint_throughput_bench_{}", ::getpid());
+  const char* kept_base = std::getenv("WEIR_CHECKPOINT_BENCH_BASE");
+  const fs::path base_dir = kept_base != nullptr ? fs::path(kept_base) / fmt::format("keys-{}", keys) : root / "base";
+  fs::remove_all(root);
+  fs::create_directories(root);
+  int run_number = 0;
+  auto fresh_dir = [&] {
+    const fs::path dir = root / fmt::format("run-{}", run_number++);
+    fs::create_directories(dir);
+    return dir.string();
+  };
+  for (auto _ : state) {
+    const std::string base = KeptOrNewBase(keys, base_dir);
+    const int64_t records = keys;
+    std::vector<std::atomic<int64_t>> milestones(static_cast<size_t>(records / Probe::kMilestone + 1));
+    std::vector<double> with_rates, without_rates, ratios;
+    for (int i = 0; i < pairs; ++i) {
+      double pair[2] = {0, 0};
+      for (const bool checkpoints : {true, false}) {
+        g_probe.Reset();
+        g_probe.last_seq = records - 1;
+        for (auto& m : milestones) m.store(0);
+        g_probe.milestones = milestones.data();
+        g_probe.milestone_count = static_cast<int64_t>(milestones.size());
+        const std::string dir = fresh_dir();
+        Run run = RunJob({keys, {{Step::kCycle, records}}, checkpoints, dir, base});
+        fs::remove_all(dir);
+        pair[checkpoints ? 0 : 1] = run.rate;
+        fmt::print(stderr, "[bench] pair {} {} checkpoints: {:.2f} M records/s, after the full one {:.2f} ({} checkpoints; "
+                   "{:.1f} s, {:.1f} CPU s)\n", i, checkpoints ? "with" : "without", 1e-6 * run.rate,
+                   1e-6 * run.rate_after_full, run.checkpoints.size(), run.execute_seconds, run.cpu_seconds);
+      }
+      with_rates.push_back(pair[0]);
+      without_rates.push_back(pair[1]);
+      ratios.push_back(pair[0] / pair[1]);
+    }
+    const double paced_rate = 0.5 * std::min(Median(with_rates), Median(without_rates));
+    const int64_t paced_records = static_cast<int64_t>(paced_rate * 10);
+    std::vector<uint32_t> latency(static_cast<size_t>(paced_records + 1), 0);
+    g_probe.Reset();
+    g_probe.latency_nanos = latency.data();
+    g_probe.latency_count = paced_records + 1;
+    g_probe.paced_nanos_per_record = 1e9 / paced_rate;
+    const std::string paced_dir = fresh_dir();
+    Run paced = RunJob({keys,
+                        {{Step::kChange, 1}, {Step::kWaitForCheckpoint}, {Step::kPaced, paced_records, paced_rate}},
+                        true,
+                        paced_dir,
+                        base});
+    fs::remove_all(paced_dir);
+    const int64_t paced_start = g_probe.paced_start_nanos.load();
+    g_probe.Reset();
+    latency.erase(latency.begin());
+    std::vector<uint32_t> during;
+    for (int64_t seq = 1; seq <= paced_records; ++seq) {
+      const int64_t due = paced_start + static_cast<int64_t>(static_cast<double>(seq) * 1e9 / paced_rate);
+      for (const auto& c : paced.checkpoints) {
+        if (due >= c.completed_nanos - static_cast<int64_t>(c.seconds * 1e9) && due <= c.completed_nanos) {
+          during.push_back(latency[static_cast<size_t>(seq - 1)]);
+          break;
+        }
+      }
+    }
+    // WEIR_CHECKPOINT_BENCH_TRACE=<file>: the worst latency of each 10 ms of due time, and the
+    // checkpoints' spans, for finding where a tail comes from.
+    if (const char* trace = std::getenv("WEIR_CHECKPOINT_BENCH_TRACE"); trace != nullptr) {
+      std::FILE* out = std::fopen(trace, "w");
+      WEIR_CHECK_MSG(out != nullptr, "cannot open WEIR_CHECKPOINT_BENCH_TRACE");
+      fmt::print(out, "paced_start {:.6f} (CLOCK_MONOTONIC, s)\n", 1e-9 * static_cast<double>(paced_start));
+      for (const auto& c : paced.checkpoints) {
+        fmt::print(out, "checkpoint {} {:.3f} {:.3f} {}{}\n", c.id,
+                   1e-9 * static_cast<double>(c.completed_nanos - paced_start) - c.seconds,
+                   1e-9 * static_cast<double>(c.completed_nanos - paced_start), c.bytes, c.full ? " full" : "");
+      }
+      // Pauses: consecutive records (applied in order) whose Adds are more than 0.5 ms apart.
+      int64_t previous_apply = 0;
+      for (int64_t i = 0; i < paced_records; ++i) {
+        const int64_t apply = static_cast<int64_t>(static_cast<double>(i + 1) * 1e9 / paced_rate) + latency[i];
+        if (i > 0 && apply - previous_apply > 500'000) {
+          fmt::print(out, "pause {:.4f} {:.3f} ms before record {}\n", 1e-9 * static_cast<double>(previous_apply),
+                     1e-6 * static_cast<double>(apply - previous_apply), i);
+        }
+        previous_apply = apply;
+      }
+      const int64_t per_bucket = std::max<int64_t>(1, static_cast<int64_t>(paced_rate / 100));
+      for (int64_t first = 0; first < paced_records; first += per_bucket) {
+        uint32_t worst = 0;
+        for (int64_t i = first; i < std::min(paced_records, first + per_bucket); ++i) worst = std::max(worst, latency[i]);
+        fmt::print(out, "{:.2f} {:.3f}\n", static_cast<double>(first) / paced_rate, 1e-6 * worst);
+      }
+      std::fclose(out);
+    }
+    const LatencySummary all_latency = Summarize(latency);
+    const LatencySummary during_latency = Summarize(std::move(during));
+    auto list = [](const std::vector<double>& values, double scale) {
+      std::string text;
+      for (double v : values) text += fmt::format("{}{:.3f}", text.empty() ? "" : " ", v * scale);
+      return text;
+    };
+    fmt::print("\nThroughput over {} keys, {} pairs: with checkpoints {} M rec/s, without {}; ratios {} (median "
+               "{:.1f}%)\n", keys, pairs, list(with_rates, 1e-6), list(without_rates, 1e-6), list(ratios, 100),
+               100 * Median(ratios));
+    fmt::print("Latency at {:.2f} M rec/s ({} checkpoints): all p50 {:.3f} p99 {:.3f} p99.9 {:.3f} max {:.3f} ms; during "
+               "checkpoints ({} records) p50 {:.3f} p99 {:.3f} p99.9 {:.3f} max {:.3f} ms\n\n",
+               1e-6 * paced_rate, paced.checkpoints.size(), all_latency.p50_ms, all_latency.p99_ms, all_latency.p999_ms,
+               all_latency.max_ms, during_latency.count, during_latency.p50_ms, during_latency.p99_ms,
+               during_latency.p999_ms, during_latency.max_ms);
+    std::fflush(stdout);
+    state.counters["throughput_ratio"] = Median(ratios);
+    state.counters["p999_during_ms"] = during_latency.p999_ms;
+  }
+  fs::remove_all(root);
+}
+BENCHMARK(BM_CheckpointThroughput_Repeated)
     ->Arg(20'000'000)
     ->Iterations(1)
     ->Unit(benchmark::kSecond);
