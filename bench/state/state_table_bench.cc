@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "base/clock.h"
 #include "base/xxhash.h"
 #include "memory/memory_budget.h"
 #include "memory/segment_pool.h"
@@ -239,6 +240,62 @@ void BM_StateTable_Snapshot(benchmark::State& state) {
   state.counters["entries"] = static_cast<double>(filled.table->size());
 }
 BENCHMARK(BM_StateTable_Snapshot)->Arg(64)->Unit(benchmark::kMicrosecond);
+
+// The synchronous part of an incremental checkpoint of a large table in a busy job: a table of
+// range(0) keys (8-byte keys and values, 32 KiB segments as the job's default), sealed by a first
+// snapshot; then, per iteration, range(1) updates of random keys (untimed: the in-place writes
+// that set dirty bits, as the records between two checkpoints do), and Snapshot() (timed). Each
+// snapshot is released before the next updates, as a completed checkpoint's is. The checkpoint
+// job of bench/runtime holds 20 M keys and writes about 2 M of them between checkpoints, so every
+// segment is dirty at every snapshot.
+void BM_StateTable_SnapshotAfterUpdates(benchmark::State& state) {
+  const auto key_count = static_cast<size_t>(state.range(0));
+  const auto updates = static_cast<size_t>(state.range(1));
+  memory::SegmentPool::Options options;
+  options.segment_size = 32 * 1024;
+  options.segment_count = key_count / 400 + 64;
+  options.config_key = "taskmanager.memory.managed.size";
+  auto pool = memory::SegmentPool::Create(options);
+  WEIR_CHECK_OK(pool.status());
+  memory::MemoryBudget budget(int64_t{16} << 30);
+  StateTable table(pool->get(), &budget, "bench");
+  auto update = [&](uint64_t key) {
+    const std::string_view bytes(reinterpret_cast<const char*>(&key), sizeof(key));
+    const uint64_t hash = Hash64(bytes);
+    bool inserted;
+    auto value = table.FindOrInsert(hash, KeyGroupForHash(hash, kMaxParallelism), bytes, {},
+                                    sizeof(int64_t), &inserted);
+    WEIR_CHECK(value.ok());
+    int64_t count;
+    std::memcpy(&count, value->data(), sizeof(count));
+    ++count;
+    std::memcpy(value->data(), &count, sizeof(count));
+  };
+  for (uint64_t key = 0; key < key_count; ++key) update(key);
+  table.Snapshot(/*full=*/true).reset();
+  std::mt19937_64 random(11);
+  size_t pieces = 0;
+  size_t overrides = 0;
+  for (auto _ : state) {
+    for (size_t i = 0; i < updates; ++i) update(random() % key_count);
+    const int64_t start = MonotonicNanos();
+    std::shared_ptr<TableSnapshot> snapshot = table.Snapshot();
+    const int64_t end = MonotonicNanos();
+    state.SetIterationTime(1e-9 * static_cast<double>(end - start));
+    pieces = snapshot->pieces().size();
+    overrides = 0;
+    for (const TablePiece& piece : snapshot->pieces()) overrides += piece.kind == TablePiece::Kind::kOverrides ? 1 : 0;
+    snapshot.reset();
+  }
+  state.counters["pieces"] = static_cast<double>(pieces);
+  state.counters["override_pieces"] = static_cast<double>(overrides);
+}
+BENCHMARK(BM_StateTable_SnapshotAfterUpdates)
+    ->Args({20'000'000, 2'000'000})
+    ->Args({1'000'000, 100'000})
+    ->UseManualTime()
+    ->Iterations(12)
+    ->Unit(benchmark::kMillisecond);
 
 // Restores the pieces of a full snapshot (copied out, as a checkpoint reads them back) into a
 // fresh table; bytes/s counts the pieces' bytes. Arg: MiB of state.
