@@ -146,6 +146,17 @@ struct OrphanedSegments {
   memory::MemoryBudget::Reservation reservation;
 };
 
+// The dirty entries of one segment (see state_table.h, "In-place writes and overrides"): a bit
+// per 8-byte unit of the segment at `base`, whose pieces are a snapshot's pieces_[first_piece,
+// +piece_count).
+struct SnapshotOverrideSource {
+  const std::byte* base;
+  std::unique_ptr<uint64_t[]> dirty;
+  size_t first_piece;
+  size_t piece_count;
+  size_t bytes;  // of the dirty entries
+};
+
 // The one word the table and a snapshot share. The snapshot's destructor sets `released` (any
 // thread; release order, so the writer's last reads of the pinned bytes happen before the table
 // writes them again); the task thread reads it with acquire order. `mutex` serializes that
@@ -161,6 +172,13 @@ struct StateTable::SnapshotPin {
   // list of 30 000 pieces is a megabyte of pages faulted on the task thread at every checkpoint
   // (5-13 ms on the development VM, where first touches are slow). GUARDED_BY(mutex)
   std::vector<TablePiece> recycled_pieces;
+  // The released snapshot's dirty bitmaps, zeroed, and its emptied list of them, for the table to
+  // reuse: every segment written since a checkpoint needs a fresh bitmap after the next one, and
+  // allocating and zeroing 30 000 of them on the task thread (half a kilobyte each, 15 MB) after
+  // each checkpoint of a 1 GB table was a burst of page faults right when a checkpoint starts.
+  // GUARDED_BY(mutex)
+  std::vector<std::unique_ptr<uint64_t[]>> recycled_dirty;
+  std::vector<SnapshotOverrideSource> recycled_overrides;  // GUARDED_BY(mutex)
 };
 
 namespace {
@@ -170,20 +188,28 @@ class StateTableSnapshot final : public TableSnapshot {
   StateTableSnapshot(std::shared_ptr<void> pin, std::atomic<bool>* released,
                      std::atomic<size_t>* released_pieces, std::mutex* mutex,
                      std::shared_ptr<OrphanedSegments>* orphans,
-                     std::vector<TablePiece>* recycled_pieces)
+                     std::vector<TablePiece>* recycled_pieces,
+                     std::vector<std::unique_ptr<uint64_t[]>>* recycled_dirty,
+                     std::vector<SnapshotOverrideSource>* recycled_overrides)
       : pin_(std::move(pin)),
         released_(released),
         released_pieces_(released_pieces),
         mutex_(mutex),
         orphans_(orphans),
-        recycled_pieces_(recycled_pieces) {}
+        recycled_pieces_(recycled_pieces),
+        recycled_dirty_(recycled_dirty),
+        recycled_overrides_(recycled_overrides) {}
   ~StateTableSnapshot() override {
     if (override_mapping_ != nullptr) IdleGatherMappings::Give(std::move(override_mapping_));
     std::shared_ptr<OrphanedSegments> orphans;
     pieces_.clear();
+    // Bitmaps of a snapshot whose overrides were never gathered (an aborted checkpoint).
+    std::vector<std::unique_ptr<uint64_t[]>> bitmaps = TakeZeroedBitmaps();
     {
       std::lock_guard<std::mutex> lock(*mutex_);
       *recycled_pieces_ = std::move(pieces_);
+      for (auto& bitmap : bitmaps) recycled_dirty_->push_back(std::move(bitmap));
+      if (overrides_.capacity() > recycled_overrides_->capacity()) *recycled_overrides_ = std::move(overrides_);
       released_->store(true, std::memory_order_release);
       orphans = std::move(*orphans_);
     }
@@ -207,15 +233,7 @@ class StateTableSnapshot final : public TableSnapshot {
     }
   }
 
-  // The dirty entries of one segment (see state_table.h, "In-place writes and overrides"): a bit
-  // per 8-byte unit of the segment at `base`, whose pieces are pieces_[first_piece, +piece_count).
-  struct OverrideSource {
-    const std::byte* base;
-    std::unique_ptr<uint64_t[]> dirty;
-    size_t first_piece;
-    size_t piece_count;
-    size_t bytes;  // of the dirty entries
-  };
+  using OverrideSource = SnapshotOverrideSource;
 
   mutable std::vector<TablePiece> pieces_;
   size_t entries_ = 0;
@@ -234,6 +252,20 @@ class StateTableSnapshot final : public TableSnapshot {
   std::mutex* mutex_;
   std::shared_ptr<OrphanedSegments>* orphans_;
   std::vector<TablePiece>* recycled_pieces_;
+  std::vector<std::unique_ptr<uint64_t[]>>* recycled_dirty_;
+  std::vector<SnapshotOverrideSource>* recycled_overrides_;
+
+  // Empties overrides_ (keeping its capacity) and returns its bitmaps, zeroed.
+  std::vector<std::unique_ptr<uint64_t[]>> TakeZeroedBitmaps() const {
+    std::vector<std::unique_ptr<uint64_t[]>> bitmaps;
+    bitmaps.reserve(overrides_.size());
+    for (OverrideSource& source : overrides_) {
+      std::memset(source.dirty.get(), 0, override_words_ * sizeof(uint64_t));
+      bitmaps.push_back(std::move(source.dirty));
+    }
+    overrides_.clear();
+    return bitmaps;
+  }
 
   void GatherOverrides() const {
     size_t total = 0;
@@ -316,8 +348,13 @@ class StateTableSnapshot final : public TableSnapshot {
       std::memcpy(record + kOverrideHeaderSize, entry, size);
       used += kOverrideHeaderSize + size;
     }
-    overrides_.clear();
-    overrides_.shrink_to_fit();
+    // The bitmaps go back to the table now (their segments stay pinned until the snapshot goes,
+    // but the table only hands them out again for writes in place, to unpinned segments).
+    std::vector<std::unique_ptr<uint64_t[]>> bitmaps = TakeZeroedBitmaps();
+    {
+      std::lock_guard<std::mutex> lock(*mutex_);
+      for (auto& bitmap : bitmaps) recycled_dirty_->push_back(std::move(bitmap));
+    }
     pieces_[override_piece_].bytes = std::span<const std::byte>(out, used);
   }
 };
@@ -799,9 +836,15 @@ Result<std::span<std::byte>> StateTable::WriteSealed(size_t slot_index, bool may
   if (view->dirty == nullptr) {
     const size_t words = segment_size_ / 512;
     SegmentState& state = segments_[index];
-    state.dirty.reset(new uint64_t[words]());
+    if (!spare_dirty_.empty()) {
+      // A released snapshot's, zeroed and accounted already.
+      state.dirty = std::move(spare_dirty_.back());
+      spare_dirty_.pop_back();
+    } else {
+      state.dirty.reset(new uint64_t[words]());
+      AccountSide(static_cast<int64_t>(words * sizeof(uint64_t)));
+    }
     view->dirty = state.dirty.get();
-    AccountSide(static_cast<int64_t>(words * sizeof(uint64_t)));
   }
   SetDirty(*view, unit, header);
   // Garbage is left only by the writes that relocated while a snapshot pinned their segment, and
@@ -889,6 +932,17 @@ void StateTable::CollectReleasedSnapshots() {
     {
       std::lock_guard<std::mutex> lock(record.pin->mutex);
       spare_pieces_ = std::move(record.pin->recycled_pieces);
+      if (record.pin->recycled_overrides.capacity() > spare_overrides_.capacity()) {
+        spare_overrides_ = std::move(record.pin->recycled_overrides);
+      }
+      // Bitmaps beyond one per segment are freed (the table shrank).
+      const size_t words = segment_size_ / 512;
+      for (auto& bitmap : record.pin->recycled_dirty) {
+        if (spare_dirty_.size() >= segment_count_) break;
+        spare_dirty_.push_back(std::move(bitmap));
+        AccountSide(static_cast<int64_t>(words * sizeof(uint64_t)));
+      }
+      record.pin->recycled_dirty.clear();
     }
     spare_pin_ends_ = std::move(record.ends);
     spare_pin_segments_ = std::move(pins_[i].segments);
@@ -1245,6 +1299,8 @@ void StateTable::Reseal(uint32_t index) {
   }
 }
 
+constexpr size_t kSnapshotPrefetchAhead = 8;
+
 std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
   // The synchronous part of a checkpoint: O(segments + pieces), no hashing, no sorting and no
   // per-entry work, however many entries died since the last one (their tombstones are already
@@ -1255,13 +1311,18 @@ std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
   auto pin = std::make_shared<SnapshotPin>();
   auto snapshot = std::make_shared<StateTableSnapshot>(pin, &pin->released, &pin->released_pieces,
                                                        &pin->mutex, &pin->orphans,
-                                                       &pin->recycled_pieces);
+                                                       &pin->recycled_pieces, &pin->recycled_dirty,
+                                                       &pin->recycled_overrides);
   snapshot->entries_ = size_;
   // The lists of the last released snapshot, whose pages are faulted in already.
   std::vector<TablePiece>& pieces = snapshot->pieces_;
   pieces = std::move(spare_pieces_);
   pieces.clear();
   pieces.reserve(segment_count_ + tombstone_pieces_.size() + override_pieces_.size() + 1);
+  snapshot->overrides_ = std::move(spare_overrides_);
+  snapshot->overrides_.clear();
+  snapshot->overrides_.reserve(segment_count_);
+  int64_t moved_bitmap_bytes = 0;  // accounted once, after the loop
   PinRecord record{pin, std::move(spare_pin_segments_), std::move(spare_pin_ends_)};
   record.segments.clear();
   record.segments.reserve(segment_count_);
@@ -1270,14 +1331,33 @@ std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
   // A full snapshot writes every piece from memory, which holds every in-place write: it lists
   // no override piece, and the overrides start again after it.
   if (full) override_pieces_.clear();
-  // With kMaxOverridePieces listed, the segments the oldest names are resealed, so it retires.
-  const uint64_t force_serial =
-      override_pieces_.size() >= kMaxOverridePieces ? override_pieces_.front().serial : 0;
+  // The oldest override piece retires once every segment it names is resealed, and must before
+  // kMaxOverridePieces are listed. Resealing all of them in the snapshot that reaches the limit
+  // made every 9th checkpoint of a table written all over (a 1 GB window job) rewrite the whole
+  // table, with a 100 ms synchronous part. So from half the limit on, each snapshot reseals its
+  // share of the segments left in the oldest group: the group divided by the snapshots left
+  // before the limit (all of it at the limit).
+  uint64_t retire_serial = 0;
+  int64_t reseal_budget = 0;
+  if (!full && override_pieces_.size() >= kMaxOverridePieces / 2) {
+    retire_serial = override_pieces_.front().serial;
+    const auto left = static_cast<int64_t>(
+        override_pieces_.size() >= kMaxOverridePieces ? 1 : kMaxOverridePieces - override_pieces_.size());
+    reseal_budget = (override_pieces_.front().segments + left - 1) / left;
+  }
   const uint64_t serial = override_serial_ + 1;  // of the override piece this snapshot may make
+  // Segments per first_override_serial after this snapshot, from the oldest listed serial on.
+  const uint64_t base_serial = override_pieces_.empty() ? serial : override_pieces_.front().serial;
+  std::vector<int64_t> group_segments(serial - base_serial + 1, 0);
   uint64_t oldest_serial = std::numeric_limits<uint64_t>::max();
   const size_t words = segment_size_ / 512;
   std::vector<uint64_t> targets;  // the pieces the new tombstones name
   for (size_t i = 0; i < segments_.size(); ++i) {
+    // Each segment's piece list is a heap array of its own: a cache miss per segment, thousands
+    // in a row for a large table, unless started a few segments ahead.
+    if (i + kSnapshotPrefetchAhead < segments_.size()) {
+      __builtin_prefetch(segments_[i + kSnapshotPrefetchAhead].pieces.data());
+    }
     SegmentState& state = segments_[i];
     if (!state.segment) continue;
     SegmentView& view = segment_views_[i];
@@ -1290,9 +1370,22 @@ std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
       }
     }
     bool sealed_now = false;
-    if (state.sealed != 0 && !full &&
-        ((state.first_override_serial != 0 && state.first_override_serial <= force_serial) ||
-         state.overridden_bytes + view.dirty_bytes >= kResealRatio * state.sealed)) {
+    bool reseal = false;
+    if (state.sealed != 0 && !full) {
+      if (state.first_override_serial != 0 && state.first_override_serial <= retire_serial &&
+          reseal_budget > 0) {
+        --reseal_budget;
+        reseal = true;
+      } else {
+        // Overrides of kResealRatio/2 to kResealRatio times the sealed bytes, the fraction set
+        // per segment: under writes spread evenly, segments reach a common threshold together,
+        // and a table-wide reseal is as long a pause as a full checkpoint is heavy.
+        const int64_t jitter = static_cast<int64_t>((i * 0x9E3779B97F4A7C15ull) >> 59);  // 0..31
+        const int64_t threshold = kResealRatio * state.sealed * (32 + jitter) / 64;
+        reseal = state.overridden_bytes + view.dirty_bytes >= threshold;
+      }
+    }
+    if (reseal) {
       Reseal(static_cast<uint32_t>(i));
       sealed_now = true;
     } else if (state.used > state.sealed) {
@@ -1328,12 +1421,14 @@ std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
       if (state.first_override_serial == 0) state.first_override_serial = serial;
       view.dirty = nullptr;
       view.dirty_bytes = 0;
-      AccountSide(-static_cast<int64_t>(words * sizeof(uint64_t)));
+      moved_bitmap_bytes += static_cast<int64_t>(words * sizeof(uint64_t));
     }
     if (state.first_override_serial != 0) {
       oldest_serial = std::min(oldest_serial, state.first_override_serial);
+      if (state.first_override_serial >= base_serial) ++group_segments[state.first_override_serial - base_serial];
     }
   }
+  if (moved_bitmap_bytes != 0) AccountSide(-moved_bitmap_bytes);
   // Override pieces no segment needs any more (every segment they name was resealed or
   // released) retire; the new one, if any, is listed last.
   std::erase_if(override_pieces_,
@@ -1342,6 +1437,10 @@ std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
     override_serial_ = serial;
     override_pieces_.push_back(OverridePiece{NextPieceId(), serial});
     snapshot->override_words_ = words;
+  }
+  // (Segments released before the next snapshot stay counted: the count only sizes a budget.)
+  for (OverridePiece& piece : override_pieces_) {
+    piece.segments = piece.serial >= base_serial ? group_segments[piece.serial - base_serial] : 0;
   }
 
   // Earlier tombstone pieces stay listed while a piece they name is: every piece of a held

@@ -113,12 +113,18 @@
 //   (they live in the snapshot that made it, not in the table); earlier ones are listed as written
 //   before, and a full snapshot, which writes every piece from memory, lists none.
 // * Resealing bounds the overrides. Each segment counts the override bytes naming its pieces;
-//   once they reach kResealRatio times its sealed bytes (and, for every segment the oldest listed
-//   override piece names, once kMaxOverridePieces are listed), Snapshot reseals it: its pieces
+//   once they reach a fraction of its sealed bytes between kResealRatio/2 and kResealRatio (set
+//   per segment, so that segments written evenly do not all reach it in the same snapshot), or
+//   once the oldest listed override piece must retire (below), Snapshot reseals it: its pieces
 //   are replaced by one new piece [0, used) written from memory, the dead entries of the old
 //   sealed range get tombstones in it, and the override and tombstone pieces naming only replaced
-//   pieces leave the list. Checkpoint files referenced by a checkpoint therefore stay within
-//   about twice the state plus the tombstones, and restore reads no more.
+//   pieces leave the list. The oldest override piece retires when no segment names it any more:
+//   from kMaxOverridePieces/2 listed pieces on, each snapshot reseals the segments it names in
+//   shares (those left divided by the snapshots left before kMaxOverridePieces are listed, all of
+//   them then), so a table written all over is rewritten a slice per checkpoint rather than whole
+//   every few checkpoints (which, for a 1 GB table, was a 1 GB checkpoint and a 100 ms
+//   synchronous part). Checkpoint files referenced by a checkpoint therefore stay within about
+//   twice the state plus the tombstones, and restore reads no more.
 // * Tombstones. Every entry of a sealed range that dies (relocated, replaced, removed) is recorded
 //   as (piece id, offset in the piece), appended in the on-disk format (12-byte records), and its
 //   piece is flagged. The next snapshot takes the records accumulated since the previous one as
@@ -185,6 +191,9 @@
 #include "state/table_snapshot.h"
 
 namespace weir::state {
+
+// A snapshot's dirty entries of one segment (defined in state_table.cc).
+struct SnapshotOverrideSource;
 
 class StateTable {
  public:
@@ -284,9 +293,17 @@ class StateTable {
     if (capacity_ == 0) return;
     const uint64_t slot = slots_[SlotHash(key_hash, ns) >> shift_];
     if (slot != 0) {
-      const auto* entry = reinterpret_cast<const std::byte*>(EntryAt(slot));
+      const uint64_t unit = (slot & kRefMask) - 1;
+      const SegmentView& view = segment_views_[unit >> units_per_segment_bits_];
+      const std::byte* entry = view.base + ((unit & units_per_segment_mask_) << 3);
       __builtin_prefetch(entry);
       __builtin_prefetch(entry + 63);
+      // A write to a sealed entry of an unpinned segment sets the entry's bit in the segment's
+      // dirty bitmap (MarkDirtyInPlace): a third random line per record once a checkpoint has
+      // sealed the table, so it is started here too (for writing).
+      if (entry < view.sealed_end && view.dirty != nullptr) {
+        __builtin_prefetch(&view.dirty[(unit & units_per_segment_mask_) >> 6], 1);
+      }
     }
   }
 
@@ -449,6 +466,9 @@ class StateTable {
   struct OverridePiece {
     uint64_t id;
     uint64_t serial;  // 1, 2, ... in the order the table's snapshots made them
+    // Segments whose oldest listed override is this piece's (first_override_serial), as of the
+    // last snapshot: sizes the share of them each snapshot reseals (Snapshot).
+    int64_t segments = 0;
   };
   // Shared by the table and one snapshot (state_table.cc).
   struct SnapshotPin;
@@ -792,6 +812,10 @@ class StateTable {
   std::vector<PinRecord> pins_;
   // Lists of a released snapshot, kept for the next one (see SnapshotPin::recycled_pieces).
   std::vector<TablePiece> spare_pieces_;
+  // Dirty bitmaps of released snapshots, zeroed, for the next writes in place (accounted); and the
+  // emptied list a released snapshot held them in (SnapshotPin::recycled_dirty).
+  std::vector<std::unique_ptr<uint64_t[]>> spare_dirty_;
+  std::vector<SnapshotOverrideSource> spare_overrides_;
   std::vector<uint32_t> spare_pin_segments_;
   std::vector<uint32_t> spare_pin_ends_;
   // The entries of sealed ranges that died since the last snapshot, already in the tombstone
@@ -808,8 +832,10 @@ class StateTable {
   // Listed override pieces, oldest first, and the serial of the last one made.
   std::vector<OverridePiece> override_pieces_;
   uint64_t override_serial_ = 0;
-  // Snapshot reseals a segment once its overrides reach kResealRatio times its sealed bytes, and
-  // every segment the oldest listed override piece names once kMaxOverridePieces are listed.
+  // Snapshot reseals a segment once its overrides reach kResealRatio/2 to kResealRatio times its
+  // sealed bytes (a fraction set per segment), and, from kMaxOverridePieces/2 listed override
+  // pieces on, a share of the segments the oldest names, so that it retires by the time
+  // kMaxOverridePieces are listed.
   static constexpr int64_t kResealRatio = 1;
   static constexpr size_t kMaxOverridePieces = 8;
   std::vector<std::shared_ptr<const std::vector<std::byte>>> retired_tombstones_;

@@ -509,7 +509,9 @@ TEST(StateTableSnapshotTest, AGatherReusingAnEarlierMappingWritesOnlyItsRecords)
   for (const TestKey& key : keys) counters.Add(key, 1);
   PieceStore store;
   store.Write(*table.Snapshot(/*full=*/true));  // released at once
-  for (const size_t step : {size_t{2}, size_t{50}, size_t{7}}) {
+  // Every 3rd, 50th, then 9th key: 46% of each segment's bytes overridden in all, under the
+  // least a segment reseals at (half its sealed bytes), so each round's piece holds every record.
+  for (const size_t step : {size_t{3}, size_t{50}, size_t{9}}) {
     size_t expected = 0;  // the records of this round's override piece
     for (size_t i = 0; i < kKeys; i += step) {
       counters.Add(keys[i], 3);
@@ -526,6 +528,42 @@ TEST(StateTableSnapshotTest, AGatherReusingAnEarlierMappingWritesOnlyItsRecords)
     EXPECT_EQ(fresh, 1u);
     EXPECT_EQ(RestoreContents(store.Read(chain), kAllKeyGroups), model) << "every " << step << "th key";
   }
+}
+
+// A table written all over between checkpoints (a tenth of its keys, spread over every segment,
+// as a large window job's are) is resealed a share at a time: no incremental checkpoint rewrites
+// more than a third of the table (all of it at once every 9th checkpoint before the shares), the
+// listed override pieces stay within the limit, and every checkpoint restores exactly.
+TEST(StateTableSnapshotTest, ATableWrittenAllOverIsResealedInShares) {
+  constexpr size_t kKeys = 20'000;
+  CounterTable counters(kKeys);
+  auto& [table, keys, model] = counters.Parts();
+  for (const TestKey& key : keys) counters.Add(key, 1);
+  PieceStore store;
+  size_t full_bytes = 0;
+  store.Write(*table.Snapshot(/*full=*/true), &full_bytes);
+  std::mt19937_64 random(23);
+  size_t largest = 0;
+  size_t resealing = 0;  // checkpoints that rewrote entries pieces
+  for (int round = 0; round < 40; ++round) {
+    for (size_t i = 0; i < kKeys / 10; ++i) counters.Add(keys[random() % kKeys], 1);
+    auto snapshot = table.Snapshot();
+    size_t new_bytes = 0;
+    auto chain = store.Write(*snapshot, &new_bytes);
+    size_t entries_bytes = 0;  // of entries pieces written now (resealed segments)
+    size_t listed_overrides = 0;
+    for (const TablePiece& piece : snapshot->pieces()) {
+      if (piece.kind == TablePiece::Kind::kOverrides) ++listed_overrides;
+      if (piece.kind == TablePiece::Kind::kEntries && !piece.written_before) entries_bytes += piece.bytes.size();
+    }
+    largest = std::max(largest, entries_bytes);
+    resealing += entries_bytes != 0 ? 1 : 0;
+    EXPECT_LE(listed_overrides, 9u) << "round " << round;  // kMaxOverridePieces, and the new one
+    if (round % 5 == 4) EXPECT_EQ(RestoreContents(store.Read(chain), kAllKeyGroups), model) << "round " << round;
+  }
+  EXPECT_LE(largest * 3, full_bytes) << largest << " of " << full_bytes;
+  // The table was resealed, in many checkpoints.
+  EXPECT_GE(resealing, 10u);
 }
 
 TEST(StateTableSnapshotTest, WritesAfterReleaseGoInPlaceAsOverrides) {
