@@ -508,6 +508,65 @@ LatencySummary Summarize(std::vector<uint32_t> nanos) {
   return s;
 }
 
+// One throughput run: `keys` records (each key once, spread over the key space) over the state
+// restored from `base`, as fast as the job goes, with or without checkpoints every 1 s.
+// `milestones` holds the Add instants of every Probe::kMilestone-th record (rate_after_full).
+Run ThroughputRun(int64_t keys, bool checkpoints, const std::string& dir, const std::string& base,
+                  std::vector<std::atomic<int64_t>>& milestones) {
+  g_probe.Reset();
+  g_probe.last_seq = keys - 1;
+  for (auto& m : milestones) m.store(0);
+  g_probe.milestones = milestones.data();
+  g_probe.milestone_count = static_cast<int64_t>(milestones.size());
+  Run run = RunJob({keys, {{Step::kCycle, keys}}, checkpoints, dir, base});
+  fs::remove_all(dir);
+  return run;
+}
+
+// The paced run of step 5: restored from `base`, pacing `rate` records/s for 10 s from the
+// completion of its first (full) checkpoint on, checkpoints every 1 s.
+struct PacedRun {
+  Run run;
+  double rate = 0;
+  int64_t start_nanos = 0;         // the due instant of seq 0 (CLOCK_MONOTONIC)
+  std::vector<uint32_t> latency;   // of seq 1, 2, ...: Add instant - due instant
+  LatencySummary all, during;      // during: records due while a checkpoint was in progress
+};
+PacedRun RunPaced(int64_t keys, double rate, const std::string& dir, const std::string& base) {
+  PacedRun paced;
+  paced.rate = rate;
+  const int64_t records = static_cast<int64_t>(rate * 10);
+  // seq 0 is a probe emitted at once; pacing (seq 1 on) starts when the checkpoint taken after
+  // the restore (the run's full one) has completed, so a restore backlog is not counted.
+  paced.latency.assign(static_cast<size_t>(records + 1), 0);
+  g_probe.Reset();
+  g_probe.latency_nanos = paced.latency.data();
+  g_probe.latency_count = records + 1;
+  g_probe.paced_nanos_per_record = 1e9 / rate;
+  paced.run = RunJob({keys,
+                      {{Step::kChange, 1}, {Step::kWaitForCheckpoint}, {Step::kPaced, records, rate}},
+                      true,
+                      dir,
+                      base});
+  fs::remove_all(dir);
+  paced.start_nanos = g_probe.paced_start_nanos.load();
+  g_probe.Reset();
+  paced.latency.erase(paced.latency.begin());  // the probe
+  std::vector<uint32_t> during;
+  for (int64_t seq = 1; seq <= records; ++seq) {
+    const int64_t due = paced.start_nanos + static_cast<int64_t>(static_cast<double>(seq) * 1e9 / rate);
+    for (const auto& c : paced.run.checkpoints) {
+      if (due >= c.completed_nanos - static_cast<int64_t>(c.seconds * 1e9) && due <= c.completed_nanos) {
+        during.push_back(paced.latency[static_cast<size_t>(seq - 1)]);
+        break;
+      }
+    }
+  }
+  paced.all = Summarize(paced.latency);
+  paced.during = Summarize(std::move(during));
+  return paced;
+}
+
 struct Row {
   std::string name;
   std::string measured;
@@ -515,15 +574,32 @@ struct Row {
   bool pass;
 };
 
-void BM_CheckpointJob_Targets(benchmark::State& state) {
-  // WEIR_CHECKPOINT_BENCH_KEYS overrides the key count (a quick run with a smaller state).
+// The key count (the benchmark's argument, or WEIR_CHECKPOINT_BENCH_KEYS) and a fresh working
+// directory named `name` under $WEIR_BENCH_DIR (default /tmp).
+int64_t BenchKeys(const benchmark::State& state) {
   const char* keys_override = std::getenv("WEIR_CHECKPOINT_BENCH_KEYS");
   const int64_t keys = keys_override != nullptr ? std::atoll(keys_override) : state.range(0);
   WEIR_CHECK_MSG(keys >= 1000, "WEIR_CHECKPOINT_BENCH_KEYS must be at least 1000");
+  return keys;
+}
+fs::path FreshBenchRoot(std::string_view name) {
   const char* env_dir = std::getenv("WEIR_BENCH_DIR");
-  const fs::path root = fs::path(env_dir != nullptr ? env_dir : "/tmp") / fmt::format("weir_checkpoint_job_bench_{}", ::getpid());
+  const fs::path root = fs::path(env_dir != nullptr ? env_dir : "/tmp") / fmt::format("{}_{}", name, ::getpid());
   fs::remove_all(root);
   fs::create_directories(root);
+  return root;
+}
+// Where the base checkpoint of `keys` keys lives: under WEIR_CHECKPOINT_BENCH_BASE when set (kept
+// between invocations), else under `root` (removed with it).
+fs::path BaseDir(const fs::path& root, int64_t keys) {
+  const char* kept_base = std::getenv("WEIR_CHECKPOINT_BENCH_BASE");
+  return kept_base != nullptr ? fs::path(kept_base) / fmt::format("keys-{}", keys) : root / "base";
+}
+
+void BM_CheckpointJob_Targets(benchmark::State& state) {
+  // WEIR_CHECKPOINT_BENCH_KEYS overrides the key count (a quick run with a smaller state).
+  const int64_t keys = BenchKeys(state);
+  const fs::path root = FreshBenchRoot("weir_checkpoint_job_bench");
   auto fresh_dir = [&root, n = 0]() mutable {
     const fs::path dir = root / fmt::format("run-{}", n++);
     fs::create_directories(dir);
@@ -585,14 +661,7 @@ void BM_CheckpointJob_Targets(benchmark::State& state) {
     std::vector<CheckpointLog> throughput_fulls, throughput_incrementals;
     for (int i = 0; i < 3; ++i) {
       for (const bool checkpoints : {true, false}) {
-        g_probe.Reset();
-        g_probe.last_seq = records - 1;
-        for (auto& m : milestones) m.store(0);
-        g_probe.milestones = milestones.data();
-        g_probe.milestone_count = static_cast<int64_t>(milestones.size());
-        const std::string dir = fresh_dir();
-        Run run = RunJob({keys, {{Step::kCycle, records}}, checkpoints, dir, base.last_checkpoint});
-        fs::remove_all(dir);
+        Run run = ThroughputRun(keys, checkpoints, fresh_dir(), base.last_checkpoint, milestones);
         (checkpoints ? with_rates : without_rates).push_back(run.rate);
         if (checkpoints) after_full_rates.push_back(run.rate_after_full);
         for (CheckpointLog c : run.checkpoints) {
@@ -612,36 +681,10 @@ void BM_CheckpointJob_Targets(benchmark::State& state) {
     // 5. Latency at 50% of the job's max rate with checkpoints every 1 s (the lower of the two
     // medians: paced above what the job sustains, latency would measure a growing queue), 10 s.
     const double paced_rate = 0.5 * std::min(with_rate, without_rate);
-    const int64_t paced_records = static_cast<int64_t>(paced_rate * 10);
-    // seq 0 is a probe emitted at once; pacing (seq 1 on) starts when the checkpoint taken after
-    // the restore (the run's full one) has completed, so a restore backlog is not counted.
-    std::vector<uint32_t> latency(static_cast<size_t>(paced_records + 1), 0);
-    g_probe.Reset();
-    g_probe.latency_nanos = latency.data();
-    g_probe.latency_count = paced_records + 1;
-    g_probe.paced_nanos_per_record = 1e9 / paced_rate;
-    const std::string paced_dir = fresh_dir();
-    Run paced = RunJob({keys,
-                        {{Step::kChange, 1}, {Step::kWaitForCheckpoint}, {Step::kPaced, paced_records, paced_rate}},
-                        true,
-                        paced_dir,
-                        base.last_checkpoint});
-    fs::remove_all(paced_dir);
-    const int64_t paced_start = g_probe.paced_start_nanos.load();
-    g_probe.Reset();
-    std::vector<uint32_t> during;
-    latency.erase(latency.begin());  // the probe
-    for (int64_t seq = 1; seq <= paced_records; ++seq) {
-      const int64_t due = paced_start + static_cast<int64_t>(static_cast<double>(seq) * 1e9 / paced_rate);
-      for (const auto& c : paced.checkpoints) {
-        if (due >= c.completed_nanos - static_cast<int64_t>(c.seconds * 1e9) && due <= c.completed_nanos) {
-          during.push_back(latency[static_cast<size_t>(seq - 1)]);
-          break;
-        }
-      }
-    }
-    const LatencySummary all_latency = Summarize(latency);
-    const LatencySummary during_latency = Summarize(std::move(during));
+    const PacedRun paced_run = RunPaced(keys, paced_rate, fresh_dir(), base.last_checkpoint);
+    const Run& paced = paced_run.run;
+    const LatencySummary& all_latency = paced_run.all;
+    const LatencySummary& during_latency = paced_run.during;
 
     fs::remove_all(root);
     std::free(buffer);
@@ -756,17 +799,11 @@ std::string KeptOrNewBase(int64_t keys, const fs::path& base_dir) {
 // covers restores only; WEIR_CHECKPOINT_BENCH_RESTORES=<n> sets the number of restores (default 3).
 // The base checkpoint's files are dropped from the page cache before each restore.
 void BM_CheckpointRestore_Repeated(benchmark::State& state) {
-  const char* keys_override = std::getenv("WEIR_CHECKPOINT_BENCH_KEYS");
-  const int64_t keys = keys_override != nullptr ? std::atoll(keys_override) : state.range(0);
-  WEIR_CHECK_MSG(keys >= 1000, "WEIR_CHECKPOINT_BENCH_KEYS must be at least 1000");
+  const int64_t keys = BenchKeys(state);
   const char* restores_override = std::getenv("WEIR_CHECKPOINT_BENCH_RESTORES");
   const int restores = restores_override != nullptr ? std::atoi(restores_override) : 3;
-  const char* env_dir = std::getenv("WEIR_BENCH_DIR");
-  const fs::path root = fs::path(env_dir != nullptr ? env_dir : "/tmp") / fmt::format("weir_checkpoint_restore_bench_{}", ::getpid());
-  const char* kept_base = std::getenv("WEIR_CHECKPOINT_BENCH_BASE");
-  const fs::path base_dir = kept_base != nullptr ? fs::path(kept_base) / fmt::format("keys-{}", keys) : root / "base";
-  fs::remove_all(root);
-  fs::create_directories(root);
+  const fs::path root = FreshBenchRoot("weir_checkpoint_restore_bench");
+  const fs::path base_dir = BaseDir(root, keys);
   for (auto _ : state) {
     const std::string base = KeptOrNewBase(keys, base_dir);
     std::vector<double> restore_seconds, load_seconds;
@@ -813,18 +850,11 @@ BENCHMARK(BM_CheckpointRestore_Repeated)
 // in step 5. WEIR_CHECKPOINT_BENCH_BASE=<dir> keeps the base checkpoint between invocations (see
 // BM_CheckpointRestore_Repeated), so an invocation costs about 20 s per pair.
 void BM_CheckpointThroughput_Repeated(benchmark::State& state) {
-  const char* keys_override = std::getenv("WEIR_CHECKPOINT_BENCH_KEYS");
-  const int64_t keys = keys_override != nullptr ? std::atoll(keys_override) : state.range(0);
-  WEIR_CHECK_MSG(keys >= 1000, "WEIR_CHECKPOINT_BENCH_KEYS must be at least 1000");
+  const int64_t keys = BenchKeys(state);
   const char* pairs_override = std::getenv("WEIR_CHECKPOINT_BENCH_PAIRS");
   const int pairs = pairs_override != nullptr ? std::atoi(pairs_override) : 3;
-  const char* env_dir = std::getenv("WEIR_BENCH_DIR");
-  const fs::path root =
-      fs::path(env_dir != nullptr ? env_dir : "/tmp") / fmt::format("weir_checkpoint_throughput_bench_{}", ::getpid());
-  const char* kept_base = std::getenv("WEIR_CHECKPOINT_BENCH_BASE");
-  const fs::path base_dir = kept_base != nullptr ? fs::path(kept_base) / fmt::format("keys-{}", keys) : root / "base";
-  fs::remove_all(root);
-  fs::create_directories(root);
+  const fs::path root = FreshBenchRoot("weir_checkpoint_throughput_bench");
+  const fs::path base_dir = BaseDir(root, keys);
   int run_number = 0;
   auto fresh_dir = [&] {
     const fs::path dir = root / fmt::format("run-{}", run_number++);
@@ -839,14 +869,7 @@ void BM_CheckpointThroughput_Repeated(benchmark::State& state) {
     for (int i = 0; i < pairs; ++i) {
       double pair[2] = {0, 0};
       for (const bool checkpoints : {true, false}) {
-        g_probe.Reset();
-        g_probe.last_seq = records - 1;
-        for (auto& m : milestones) m.store(0);
-        g_probe.milestones = milestones.data();
-        g_probe.milestone_count = static_cast<int64_t>(milestones.size());
-        const std::string dir = fresh_dir();
-        Run run = RunJob({keys, {{Step::kCycle, records}}, checkpoints, dir, base});
-        fs::remove_all(dir);
+        const Run run = ThroughputRun(keys, checkpoints, fresh_dir(), base, milestones);
         pair[checkpoints ? 0 : 1] = run.rate;
         fmt::print(stderr, "[bench] pair {} {} checkpoints: {:.2f} M records/s, after the full one {:.2f} ({} checkpoints; "
                    "{:.1f} s, {:.1f} CPU s)\n", i, checkpoints ? "with" : "without", 1e-6 * run.rate,
@@ -857,32 +880,11 @@ void BM_CheckpointThroughput_Repeated(benchmark::State& state) {
       ratios.push_back(pair[0] / pair[1]);
     }
     const double paced_rate = 0.5 * std::min(Median(with_rates), Median(without_rates));
-    const int64_t paced_records = static_cast<int64_t>(paced_rate * 10);
-    std::vector<uint32_t> latency(static_cast<size_t>(paced_records + 1), 0);
-    g_probe.Reset();
-    g_probe.latency_nanos = latency.data();
-    g_probe.latency_count = paced_records + 1;
-    g_probe.paced_nanos_per_record = 1e9 / paced_rate;
-    const std::string paced_dir = fresh_dir();
-    Run paced = RunJob({keys,
-                        {{Step::kChange, 1}, {Step::kWaitForCheckpoint}, {Step::kPaced, paced_records, paced_rate}},
-                        true,
-                        paced_dir,
-                        base});
-    fs::remove_all(paced_dir);
-    const int64_t paced_start = g_probe.paced_start_nanos.load();
-    g_probe.Reset();
-    latency.erase(latency.begin());
-    std::vector<uint32_t> during;
-    for (int64_t seq = 1; seq <= paced_records; ++seq) {
-      const int64_t due = paced_start + static_cast<int64_t>(static_cast<double>(seq) * 1e9 / paced_rate);
-      for (const auto& c : paced.checkpoints) {
-        if (due >= c.completed_nanos - static_cast<int64_t>(c.seconds * 1e9) && due <= c.completed_nanos) {
-          during.push_back(latency[static_cast<size_t>(seq - 1)]);
-          break;
-        }
-      }
-    }
+    const PacedRun paced_run = RunPaced(keys, paced_rate, fresh_dir(), base);
+    const Run& paced = paced_run.run;
+    const std::vector<uint32_t>& latency = paced_run.latency;
+    const auto paced_records = static_cast<int64_t>(latency.size());
+    const int64_t paced_start = paced_run.start_nanos;
     // WEIR_CHECKPOINT_BENCH_TRACE=<file>: the worst latency of each 10 ms of due time, and the
     // checkpoints' spans, for finding where a tail comes from.
     if (const char* trace = std::getenv("WEIR_CHECKPOINT_BENCH_TRACE"); trace != nullptr) {
@@ -912,8 +914,8 @@ void BM_CheckpointThroughput_Repeated(benchmark::State& state) {
       }
       std::fclose(out);
     }
-    const LatencySummary all_latency = Summarize(latency);
-    const LatencySummary during_latency = Summarize(std::move(during));
+    const LatencySummary& all_latency = paced_run.all;
+    const LatencySummary& during_latency = paced_run.during;
     auto list = [](const std::vector<double>& values, double scale) {
       std::string text;
       for (double v : values) text += fmt::format("{}{:.3f}", text.empty() ? "" : " ", v * scale);

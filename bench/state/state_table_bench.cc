@@ -57,14 +57,19 @@ std::vector<uint64_t> KeyStream(const std::vector<uint64_t>& keys) {
 
 // A pre-faulted pool of 32 KiB segments for `key_count` 40-byte entries (1 M keys fill about
 // 1250 segments).
-std::unique_ptr<memory::SegmentPool> MakePool(size_t key_count) {
+std::unique_ptr<memory::SegmentPool> MakeSegmentPool(size_t segment_size, size_t segment_count,
+                                                     bool prefault = true) {
   memory::SegmentPool::Options options;
-  options.segment_size = 32 * 1024;
-  options.segment_count = key_count / 700 + 16;
+  options.segment_size = segment_size;
+  options.segment_count = segment_count;
+  options.prefault = prefault;
   options.config_key = "taskmanager.memory.managed.size";
   auto pool = memory::SegmentPool::Create(options);
   WEIR_CHECK_OK(pool.status());
   return std::move(pool).value();
+}
+std::unique_ptr<memory::SegmentPool> MakePool(size_t key_count) {
+  return MakeSegmentPool(32 * 1024, key_count / 700 + 16);
 }
 
 void BM_StateTable_FindOrInsertUpdate(benchmark::State& state) {
@@ -143,6 +148,32 @@ void BM_StateTable_InsertGrowing(benchmark::State& state) {
 }
 BENCHMARK(BM_StateTable_InsertGrowing)->Arg(300'000)->Arg(3'000'000)->Unit(benchmark::kMillisecond);
 
+// A table of 8-byte counters under 8-byte keys in a pool of `segment_count` segments (32 KiB,
+// pre-faulted, unless told otherwise), with the per-record work of the rolling-aggregation hot
+// path (xxh3 of the key, its key group, FindOrInsert, an increment in place).
+struct CountingTable {
+  CountingTable(size_t segment_count, int64_t budget_bytes, size_t segment_size = 32 * 1024,
+                bool prefault = true)
+      : pool(MakeSegmentPool(segment_size, segment_count, prefault)),
+        budget(budget_bytes),
+        table(std::make_unique<StateTable>(pool.get(), &budget, "bench")) {}
+  void Increment(uint64_t key) {
+    const std::string_view bytes(reinterpret_cast<const char*>(&key), sizeof(key));
+    const uint64_t hash = Hash64(bytes);
+    bool inserted;
+    auto value = table->FindOrInsert(hash, KeyGroupForHash(hash, kMaxParallelism), bytes, {},
+                                     sizeof(int64_t), &inserted);
+    WEIR_CHECK(value.ok());
+    int64_t count;
+    std::memcpy(&count, value->data(), sizeof(count));
+    ++count;
+    std::memcpy(value->data(), &count, sizeof(count));
+  }
+  std::unique_ptr<memory::SegmentPool> pool;
+  memory::MemoryBudget budget;
+  std::unique_ptr<StateTable> table;
+};
+
 // As BM_StateTable_FindOrInsertUpdate, with a checkpoint every 2^16 updates. range(1) = 0: each
 // snapshot is released at once, as if its writer were instant, so writes to sealed entries go in
 // place (setting a dirty bit); range(1) = 1: it is held over the next 2^14 updates (a quarter of
@@ -152,27 +183,9 @@ void BM_StateTable_FindOrInsertUpdateWithSnapshots(benchmark::State& state) {
   const std::vector<uint64_t> keys = DistinctKeys(key_count);
   const std::vector<uint64_t> stream = KeyStream(keys);
 
-  memory::SegmentPool::Options options;
-  options.segment_size = 32 * 1024;
-  options.segment_count = key_count / 250 + 64;
-  options.config_key = "taskmanager.memory.managed.size";
-  auto pool = memory::SegmentPool::Create(options);
-  WEIR_CHECK_OK(pool.status());
-  memory::MemoryBudget budget(int64_t{4} << 30);
-  StateTable table(pool->get(), &budget, "bench");
-
-  auto update = [&](uint64_t key) {
-    const std::string_view bytes(reinterpret_cast<const char*>(&key), sizeof(key));
-    const uint64_t hash = Hash64(bytes);
-    bool inserted;
-    auto value = table.FindOrInsert(hash, KeyGroupForHash(hash, kMaxParallelism), bytes, {},
-                                    sizeof(int64_t), &inserted);
-    WEIR_CHECK(value.ok());
-    int64_t count;
-    std::memcpy(&count, value->data(), sizeof(count));
-    ++count;
-    std::memcpy(value->data(), &count, sizeof(count));
-  };
+  CountingTable counting(key_count / 250 + 64, int64_t{4} << 30);
+  StateTable& table = *counting.table;
+  auto update = [&](uint64_t key) { counting.Increment(key); };
   for (const uint64_t key : keys) update(key);
 
   const bool hold = state.range(1) != 0;
@@ -201,31 +214,13 @@ BENCHMARK(BM_StateTable_FindOrInsertUpdateWithSnapshots)
     ->Args({1'000'000, 1});
 
 // A table of 40-byte entries (8-byte keys, 8-byte values) holding about `megabytes` MiB.
-struct FilledTable {
-  explicit FilledTable(size_t megabytes) : budget(int64_t{8} << 30) {
+struct FilledTable : CountingTable {
+  // Room for the source table and a restored one.
+  explicit FilledTable(size_t megabytes)
+      : CountingTable(2 * megabytes + 64, int64_t{8} << 30, 1 << 20, /*prefault=*/false) {
     const size_t entries = (megabytes << 20) / 40;
-    memory::SegmentPool::Options options;
-    options.segment_size = 1 << 20;
-    options.segment_count = 2 * megabytes + 64;  // the source table and a restored one
-    options.prefault = false;
-    options.config_key = "taskmanager.memory.managed.size";
-    auto created = memory::SegmentPool::Create(options);
-    WEIR_CHECK_OK(created.status());
-    pool = std::move(created).value();
-    table = std::make_unique<StateTable>(pool.get(), &budget, "bench");
-    for (uint64_t key = 0; key < entries; ++key) {
-      const std::string_view bytes(reinterpret_cast<const char*>(&key), sizeof(key));
-      const uint64_t hash = Hash64(bytes);
-      bool inserted;
-      auto value = table->FindOrInsert(hash, KeyGroupForHash(hash, kMaxParallelism), bytes, {},
-                                       sizeof(int64_t), &inserted);
-      WEIR_CHECK(value.ok());
-      std::memcpy(value->data(), &key, sizeof(key));
-    }
+    for (uint64_t key = 0; key < entries; ++key) Increment(key);
   }
-  std::unique_ptr<memory::SegmentPool> pool;
-  memory::MemoryBudget budget;
-  std::unique_ptr<StateTable> table;
 };
 
 void BM_StateTable_Snapshot(benchmark::State& state) {
@@ -251,26 +246,9 @@ BENCHMARK(BM_StateTable_Snapshot)->Arg(64)->Unit(benchmark::kMicrosecond);
 void BM_StateTable_SnapshotAfterUpdates(benchmark::State& state) {
   const auto key_count = static_cast<size_t>(state.range(0));
   const auto updates = static_cast<size_t>(state.range(1));
-  memory::SegmentPool::Options options;
-  options.segment_size = 32 * 1024;
-  options.segment_count = key_count / 400 + 64;
-  options.config_key = "taskmanager.memory.managed.size";
-  auto pool = memory::SegmentPool::Create(options);
-  WEIR_CHECK_OK(pool.status());
-  memory::MemoryBudget budget(int64_t{16} << 30);
-  StateTable table(pool->get(), &budget, "bench");
-  auto update = [&](uint64_t key) {
-    const std::string_view bytes(reinterpret_cast<const char*>(&key), sizeof(key));
-    const uint64_t hash = Hash64(bytes);
-    bool inserted;
-    auto value = table.FindOrInsert(hash, KeyGroupForHash(hash, kMaxParallelism), bytes, {},
-                                    sizeof(int64_t), &inserted);
-    WEIR_CHECK(value.ok());
-    int64_t count;
-    std::memcpy(&count, value->data(), sizeof(count));
-    ++count;
-    std::memcpy(value->data(), &count, sizeof(count));
-  };
+  CountingTable counting(key_count / 400 + 64, int64_t{16} << 30);
+  StateTable& table = *counting.table;
+  auto update = [&](uint64_t key) { counting.Increment(key); };
   for (uint64_t key = 0; key < key_count; ++key) update(key);
   table.Snapshot(/*full=*/true).reset();
   std::mt19937_64 random(11);

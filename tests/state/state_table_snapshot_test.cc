@@ -217,6 +217,13 @@ class CounterTable {
   const std::byte* Add(const TestKey& key, int64_t delta) {
     return AddToCounter(table_, model_, key, delta);
   }
+  // Every key once, then a full snapshot written to `store` and released; returns its bytes.
+  size_t FillAndWriteFull(PieceStore& store) {
+    for (const TestKey& key : keys_) Add(key, 1);
+    size_t bytes = 0;
+    store.Write(*table_.Snapshot(/*full=*/true), &bytes);
+    return bytes;
+  }
 
  private:
   std::unique_ptr<memory::SegmentPool> pool_;
@@ -506,9 +513,8 @@ TEST(StateTableSnapshotTest, AGatherReusingAnEarlierMappingWritesOnlyItsRecords)
   constexpr size_t kKeys = 20'000;
   CounterTable counters(kKeys);
   auto& [table, keys, model] = counters.Parts();
-  for (const TestKey& key : keys) counters.Add(key, 1);
   PieceStore store;
-  store.Write(*table.Snapshot(/*full=*/true));  // released at once
+  counters.FillAndWriteFull(store);
   // Every 3rd, 50th, then 9th key: 46% of each segment's bytes overridden in all, under the
   // least a segment reseals at (half its sealed bytes), so each round's piece holds every record.
   for (const size_t step : {size_t{3}, size_t{50}, size_t{9}}) {
@@ -538,10 +544,8 @@ TEST(StateTableSnapshotTest, ATableWrittenAllOverIsResealedInShares) {
   constexpr size_t kKeys = 20'000;
   CounterTable counters(kKeys);
   auto& [table, keys, model] = counters.Parts();
-  for (const TestKey& key : keys) counters.Add(key, 1);
   PieceStore store;
-  size_t full_bytes = 0;
-  store.Write(*table.Snapshot(/*full=*/true), &full_bytes);
+  const size_t full_bytes = counters.FillAndWriteFull(store);
   std::mt19937_64 random(23);
   size_t largest = 0;
   size_t resealing = 0;  // checkpoints that rewrote entries pieces
