@@ -1395,6 +1395,7 @@ std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
       sealed_now = true;
     }
     if (state.sealed == 0) continue;
+    sealed_any_ = true;
     ++state.pins;
     ++view.pins;
     record.segments.push_back(static_cast<uint32_t>(i));

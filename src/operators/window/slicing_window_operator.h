@@ -271,11 +271,19 @@ class SlicingWindowOperator final : public KeyedOneInputOperator<In, Out, KeySel
       if (current_.table != nullptr) {
         const state::StateTable& table = *current_.table;
         for (size_t i = 0; i < n; ++i) table.PrefetchSlot(hashes[i]);
-        for (size_t i = 0; i < n; ++i) table.PrefetchEntry(hashes[i]);
+        if (table.sealed_any()) {
+          for (size_t i = 0; i < n; ++i) table.PrefetchEntryForWrite(hashes[i]);
+        } else {
+          for (size_t i = 0; i < n; ++i) table.PrefetchEntry(hashes[i]);
+        }
       } else if (current_.end != kMinTimestamp) {
         const std::string_view ns = Namespace(current_.end);
         for (size_t i = 0; i < n; ++i) slices_->PrefetchSlot(hashes[i], ns);
-        for (size_t i = 0; i < n; ++i) slices_->PrefetchEntry(hashes[i], ns);
+        if (slices_->sealed_any()) {
+          for (size_t i = 0; i < n; ++i) slices_->PrefetchEntryForWrite(hashes[i], ns);
+        } else {
+          for (size_t i = 0; i < n; ++i) slices_->PrefetchEntry(hashes[i], ns);
+        }
       }
       for (size_t i = 0; i < n; ++i) {
         Add(group[i], times[i],
