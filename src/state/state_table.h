@@ -302,7 +302,7 @@ class StateTable {
   // a write in place to a sealed entry also sets the entry's bit in its segment's dirty bitmap
   // (MarkDirtyInPlace), a third random line per record, so its word is started too. Separate
   // from PrefetchEntry because the check costs a table never snapshotted about 2.5% of a
-  // tumbling window job's rate (BM_WindowJob_Tumbling, 3 pairs).
+  // tumbling window job's rate (BM_WindowJob_Tumbling, 4 pairs).
   void PrefetchEntryForWrite(uint64_t key_hash, std::string_view ns = {}) const {
     if (capacity_ == 0) return;
     const uint64_t slot = slots_[SlotHash(key_hash, ns) >> shift_];
@@ -823,8 +823,8 @@ class StateTable {
   // Snapshots: the unreleased ones, the tombstones since the last one, the listed tombstone pieces
   // and those dropped from the list that a snapshot may still hold.
   std::vector<PinRecord> pins_;
-  // Lists of a released snapshot, kept for the next one (see SnapshotPin::recycled_pieces).
   bool sealed_any_ = false;  // a snapshot sealed bytes (sealed_any())
+  // Lists of a released snapshot, kept for the next one (see SnapshotPin::recycled_pieces).
   std::vector<TablePiece> spare_pieces_;
   // Dirty bitmaps of released snapshots, zeroed, for the next writes in place (accounted); and the
   // emptied list a released snapshot held them in (SnapshotPin::recycled_dirty).
