@@ -32,8 +32,26 @@
 //
 // The function is copied into each parallel subtask and held by value: its calls are direct.
 // Everything runs on the subtask's task thread.
+//
+// Prefetching (weir's, not Flink's): a function whose state outgrows the CPU caches waits for
+// each record's state twice, for the index slot and then for the entry it names (about 100 ns
+// each from memory). A function may declare, next to ProcessElement,
+//   void PrefetchElement(const In& value, PrefetchContext& context) {
+//     context.Prefetch(*count_);                      // under the value's key, current namespace
+//     context.Prefetch(*orders_, OrderBytes(value));  // or an explicit namespace
+//   }
+// naming the entries ProcessElement(value) will read or write. For the records of a batch (a
+// source's or an exchange's group of up to 64) the operator then calls PrefetchElement twice
+// per record, with the record's key current and ahead of its ProcessElement: the slots stage
+// 2 * kPrefetchDistance records ahead, the entries stage kPrefetchDistance records ahead, so
+// the loads arrive while earlier records are processed. It is a hint: it must not change state
+// (reading is allowed, and sees the state before the records between), and naming an entry the
+// element does not touch costs only the load. Not virtual, found at compile time: a function
+// without it pays nothing, and its records take Collect one at a time as before.
 #pragma once
 
+#include <algorithm>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -157,6 +175,20 @@ class KeyedProcessFunction {
     enum TimeDomain domain_ = TimeDomain::kEventTime;
   };
 
+  // What PrefetchElement names the element's state with (see the top of this file).
+  class PrefetchContext {
+   public:
+    // ProcessElement will touch `state` under the element's key and the state's current
+    // namespace, or `ns`. The namespace's bytes are read during the call only.
+    void Prefetch(const state::StateBase& state) const { state.Prefetch(stage_, state.current_namespace()); }
+    void Prefetch(const state::StateBase& state, std::string_view ns) const { state.Prefetch(stage_, ns); }
+
+   private:
+    template <typename, typename, typename, typename>
+    friend class KeyedProcessOperator;
+    int stage_ = 0;
+  };
+
   virtual ~KeyedProcessFunction() = default;
   virtual Status Open(RuntimeContext& context) { return Status::Ok(); }
   virtual void ProcessElement(const In& value, Context& context, Collector<Out>& out) = 0;
@@ -179,6 +211,10 @@ class KeyedProcessOperator final : public KeyedOneInputOperator<In, Out, KeySele
                 "Function must derive from KeyedProcessFunction<K, In, Out>");
 
  public:
+  // How many records ahead of the one processed PrefetchElement's entry stage runs (its slot
+  // stage twice as far): the processing of that many records covers a load from memory.
+  static constexpr size_t kPrefetchDistance = 4;
+
   KeyedProcessOperator(KeySelector key_selector, Function function)
       : Base(std::move(key_selector)), function_(std::move(function)) {}
   KeyedProcessOperator(const KeyedProcessOperator&) = delete;
@@ -216,6 +252,35 @@ class KeyedProcessOperator final : public KeyedOneInputOperator<In, Out, KeySele
     this->CheckState();
   }
 
+  // A batch: Collect for each record in order, with the state prefetched ahead when the function
+  // declares PrefetchElement (see the top of this file): a software pipeline over the batch that
+  // starts record i + 2 * kPrefetchDistance's slots and record i + kPrefetchDistance's entries
+  // before it processes record i, so each load has the processing of kPrefetchDistance records
+  // to arrive in. (Stages within a small group, as the window operator's are, proved too close
+  // for a record costing a few hundred nanoseconds: the entry stage waited for the slots.)
+  void CollectBatch(std::span<const In> values, std::span<const Timestamp> timestamps) override {
+    if constexpr (!kPrefetches) {
+      for (size_t i = 0; i < values.size(); ++i) Collect(values[i], timestamps[i]);
+    } else {
+      const size_t n = values.size();
+      typename Fn::PrefetchContext prefetch;
+      const auto stage = [&](int which, size_t i) {
+        prefetch.stage_ = which;
+        this->SetCurrentKeyOf(values[i]);
+        function_.PrefetchElement(values[i], prefetch);
+      };
+      constexpr size_t d = kPrefetchDistance;
+      for (size_t i = 0; i < std::min(n, d); ++i) stage(0, i);
+      for (size_t i = d; i < std::min(n, 2 * d); ++i) stage(0, i);
+      for (size_t i = 0; i < std::min(n, d); ++i) stage(1, i);
+      for (size_t i = 0; i < n; ++i) {
+        if (i + 2 * d < n) stage(0, i + 2 * d);
+        if (i + d < n) stage(1, i + d);
+        Collect(values[i], timestamps[i]);
+      }
+    }
+  }
+
  protected:
   void OnEventTime(const state::FiredTimer& timer) override {
     collector_.set_timestamp(timer.timestamp);
@@ -228,6 +293,10 @@ class KeyedProcessOperator final : public KeyedOneInputOperator<In, Out, KeySele
 
  private:
   using Fn = KeyedProcessFunction<K, In, Out>;
+  static constexpr bool kPrefetches =
+      requires(Function& f, const In& value, typename Fn::PrefetchContext& context) {
+        f.PrefetchElement(value, context);
+      };
 
   void Fire(Timestamp time, TimeDomain domain) {
     timer_context_.timestamp_ = time;

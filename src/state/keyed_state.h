@@ -99,6 +99,11 @@ class StateBase {
   std::string_view current_namespace() const { return namespace_; }
   // Removes the value of the current key and namespace.
   virtual void Clear() = 0;
+  // A hint that the current key's entry under `ns` is about to be used, in two stages issued a
+  // little apart (KeyedProcessFunction::PrefetchElement): stage 0 starts loading its index slot,
+  // stage 1 reads that slot and starts loading the entry it names (and, in a table a snapshot
+  // has sealed, the entry's dirty-bitmap word a write in place sets). Changes nothing.
+  void Prefetch(int stage, std::string_view ns) const;
 
   const std::string& name() const { return name_; }
   // The entries of this state for every key and namespace (read by snapshots, tests, debugging).
@@ -588,6 +593,17 @@ class KeyedStateBackend {
 // Implementation.
 
 inline const CurrentKey& StateBase::key() const { return backend_->current_key(); }
+
+inline void StateBase::Prefetch(int stage, std::string_view ns) const {
+  const uint64_t hash = key().hash;
+  if (stage == 0) {
+    table_->PrefetchSlot(hash, ns);
+  } else if (table_->sealed_any()) {
+    table_->PrefetchEntryForWrite(hash, ns);
+  } else {
+    table_->PrefetchEntry(hash, ns);
+  }
+}
 
 // ValueState ---------------------------------------------------------------------------------
 

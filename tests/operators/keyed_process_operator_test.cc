@@ -239,5 +239,111 @@ TEST_F(KeyedProcessOperatorTest, ProcessingTimersFireOnTheTaskCallbackWithoutTim
   op.Close();
 }
 
+// Counts each key's records, and keeps each (key, value) pair's count under the value as
+// namespace; names both in PrefetchElement, which also reads the key's count (a hint may read)
+// and logs it with the calls' order.
+class PrefetchingFunction final : public KeyedProcessFunction<int64_t, Command, int64_t> {
+ public:
+  struct Call {
+    char what;  // 'p' PrefetchElement, 'e' ProcessElement
+    int64_t value;
+    int64_t count;       // the key's count the call read
+    int64_t pair_count;  // 'e': the (key, value) count it stored
+  };
+  explicit PrefetchingFunction(std::vector<Call>* log) : log_(log) {}
+  Status Open(RuntimeContext& context) override {
+    count_ = context.GetState<int64_t>("count");
+    per_value_ = context.GetState<int64_t>("per-value");
+    return Status::Ok();
+  }
+  void PrefetchElement(const Command& command, PrefetchContext& prefetch) {
+    prefetch.Prefetch(*count_);
+    prefetch.Prefetch(*per_value_, Namespace(command.value));
+    log_->push_back({'p', command.value, count_->Value().value_or(0), 0});
+  }
+  void ProcessElement(const Command& command, Context& context, Collector<int64_t>& out) override {
+    EXPECT_EQ(context.GetCurrentKey(), command.key);
+    const int64_t count = count_->Value().value_or(0) + 1;
+    count_->Update(count);
+    const std::string ns = Namespace(command.value);
+    per_value_->SetCurrentNamespace(ns);
+    const int64_t pair_count = per_value_->Value().value_or(0) + 1;
+    per_value_->Update(pair_count);
+    log_->push_back({'e', command.value, count, pair_count});
+    out.Collect(count);
+  }
+
+ private:
+  static std::string Namespace(int64_t value) { return std::to_string(value); }
+  std::vector<Call>* log_;
+  state::ValueState<int64_t>* count_ = nullptr;
+  state::ValueState<int64_t>* per_value_ = nullptr;
+};
+
+// A batch through a function with PrefetchElement: each record's two prefetch calls (slots,
+// then entries) come 2 * kPrefetchDistance and kPrefetchDistance records ahead of its
+// ProcessElement, with its key current (the count they read is the key's count at that point),
+// and ProcessElement runs in input order; the counts it stores equal a reference's.
+TEST_F(KeyedProcessOperatorTest, PrefetchElementRunsAheadOfEachRecordWithItsKey) {
+  using Op = OperatorOf<PrefetchingFunction, int64_t>;
+  constexpr size_t kDistance = Op::kPrefetchDistance;
+  std::vector<PrefetchingFunction::Call> log;
+  Op op{KeyOf(), PrefetchingFunction(&log)};
+  CollectingOutput<int64_t> out;
+  op.SetOutput(&out);
+  ASSERT_TRUE(op.Open(&context_).ok());
+
+  std::mt19937_64 random(77);
+  std::map<int64_t, int64_t> counts;                         // reference: records per key
+  std::map<std::pair<int64_t, int64_t>, int64_t> per_value;  // and per (key, value)
+  std::vector<int64_t> expected_out;
+  std::vector<PrefetchingFunction::Call> expected_log;
+  int64_t next_value = 0;
+  for (const size_t batch_size : {1, 3, 4, 5, 8, 9, 17, 64, 5, 64, 30}) {
+    std::vector<Command> batch;
+    std::vector<Timestamp> times;
+    for (size_t i = 0; i < batch_size; ++i) {
+      // Few keys, so records of one key are often within the distance; values repeat per key.
+      batch.push_back(Command{static_cast<int64_t>(random() % 5), next_value++ % 23, 0, kMinTimestamp});
+      times.push_back(static_cast<Timestamp>(i));
+    }
+    // The reference schedule: steps of (stage, record) in the operator's order, each record's
+    // state read at the step.
+    const size_t n = batch.size();
+    std::vector<std::pair<int, size_t>> steps;
+    for (size_t i = 0; i < std::min(n, 2 * kDistance); ++i) steps.emplace_back(0, i);
+    for (size_t i = 0; i < std::min(n, kDistance); ++i) steps.emplace_back(1, i);
+    for (size_t i = 0; i < n; ++i) {
+      if (i + 2 * kDistance < n) steps.emplace_back(0, i + 2 * kDistance);
+      if (i + kDistance < n) steps.emplace_back(1, i + kDistance);
+      steps.emplace_back(2, i);
+    }
+    std::vector<int> prefetches(n, 0);
+    for (const auto& [what, i] : steps) {
+      if (what < 2) {
+        EXPECT_EQ(prefetches[i]++, what) << "record " << i << " of a batch of " << n;
+        expected_log.push_back({'p', batch[i].value, counts[batch[i].key], 0});
+      } else {
+        EXPECT_EQ(prefetches[i], 2) << "record " << i << " processed before its prefetches";
+        const int64_t count = ++counts[batch[i].key];
+        const int64_t pair_count = ++per_value[{batch[i].key, batch[i].value}];
+        expected_log.push_back({'e', batch[i].value, count, pair_count});
+        expected_out.push_back(count);
+      }
+    }
+    op.CollectBatch(batch, times);
+  }
+
+  ASSERT_EQ(log.size(), expected_log.size());
+  for (size_t i = 0; i < log.size(); ++i) {
+    EXPECT_EQ(log[i].what, expected_log[i].what) << "call " << i;
+    EXPECT_EQ(log[i].value, expected_log[i].value) << "call " << i;
+    EXPECT_EQ(log[i].count, expected_log[i].count) << "call " << i;
+    EXPECT_EQ(log[i].pair_count, expected_log[i].pair_count) << "call " << i;
+  }
+  EXPECT_EQ(std::vector<int64_t>(out.values.begin(), out.values.end()), expected_out);
+  op.Close();
+}
+
 }  // namespace
 }  // namespace weir::operators
