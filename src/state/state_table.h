@@ -117,8 +117,9 @@
 //   per segment, so that segments written evenly do not all reach it in the same snapshot), or
 //   once the oldest listed override piece must retire (below), Snapshot reseals it: its pieces
 //   are replaced by one new piece [0, used) written from memory, the dead entries of the old
-//   sealed range get tombstones in it, and the override and tombstone pieces naming only replaced
-//   pieces leave the list. The oldest override piece retires when no segment names it any more:
+//   sealed range get the dead flag in their headers (so the piece's own bytes say so; tombstones
+//   in it instead when an earlier snapshot still pins the segment), and the override and
+//   tombstone pieces naming only replaced pieces leave the list. The oldest override piece retires when no segment names it any more:
 //   from kMaxOverridePieces/2 listed pieces on, each snapshot reseals the segments it names in
 //   shares (those left divided by the snapshots left before kMaxOverridePieces are listed, all of
 //   them then), so a table written all over is rewritten a slice per checkpoint rather than whole
