@@ -613,6 +613,57 @@ TEST(StateTableSnapshotTest, AResealFlagsTheDeadEntriesInItsPiece) {
   EXPECT_GT(resealed_bytes, 0u);
 }
 
+// Sealed entries that died in several ways before their segment is resealed (relocated and
+// removed while a checkpoint pinned the segment, removed after its release, in two rounds) are
+// all marked dead in the resealed piece: every checkpoint restores exactly, and the reseals add
+// no tombstones.
+TEST(StateTableSnapshotTest, EveryKindOfDeathIsMarkedInAResealedPiece) {
+  constexpr size_t kKeys = 12'000;
+  CounterTable counters(kKeys);
+  auto& [table, keys, model] = counters.Parts();
+  PieceStore store;
+  counters.FillAndWriteFull(store);
+  const auto remove = [&](size_t i) {
+    EXPECT_TRUE(table.Remove(keys[i].hash, keys[i].key_group, keys[i].bytes));
+    model.erase(EntryKey{keys[i].key_group, keys[i].bytes, ""});
+  };
+  std::set<size_t> removed;
+  for (int pass = 0; pass < 2; ++pass) {
+    {
+      auto pinned = table.Snapshot();
+      store.Write(*pinned);
+      for (size_t i = pass; i < kKeys; i += 6) {  // relocate
+        if (!removed.contains(i)) counters.Add(keys[i], 1);
+      }
+      for (size_t i = 4 + pass; i < kKeys; i += 60) {  // remove
+        if (removed.insert(i).second) remove(i);
+      }
+    }
+    // Released: removals in the same segments.
+    for (size_t i = 5 - pass; i < kKeys / 2; i += 30) {
+      if (removed.insert(i).second) remove(i);
+    }
+    auto snapshot = table.Snapshot();
+    auto chain = store.Write(*snapshot);
+    EXPECT_EQ(RestoreContents(store.Read(chain), kAllKeyGroups), model) << "pass " << pass;
+  }
+  size_t resealed_bytes = 0;
+  for (int round = 0; round < 6; ++round) {
+    for (size_t i = 0; i < kKeys; ++i) {
+      if (i % 6 >= 2 && !removed.contains(i)) counters.Add(keys[i], 1);  // in place
+    }
+    auto snapshot = table.Snapshot();
+    auto chain = store.Write(*snapshot);
+    for (const TablePiece& piece : snapshot->pieces()) {
+      if (piece.written_before) continue;
+      if (piece.kind == TablePiece::Kind::kEntries) resealed_bytes += piece.bytes.size();
+      EXPECT_NE(piece.kind, TablePiece::Kind::kTombstones) << "round " << round;
+    }
+    EXPECT_EQ(RestoreContents(store.Read(chain), kAllKeyGroups), model) << "round " << round;
+  }
+  EXPECT_GT(resealed_bytes, 0u);
+}
+
 TEST(StateTableSnapshotTest, WritesAfterReleaseGoInPlaceAsOverrides) {
   constexpr size_t kKeys = 20'000;
   CounterTable counters(kKeys);
