@@ -570,6 +570,30 @@ TEST(StateTableSnapshotTest, ATableWrittenAllOverIsResealedInShares) {
   EXPECT_GE(resealing, 10u);
 }
 
+// Six rounds of writing the keys `write(i)` selects once each (in place: nothing pins the table)
+// and checkpointing, each restored exactly and adding no tombstones (nothing dies); returns the
+// bytes of entries pieces the rounds wrote (resealed segments).
+template <typename Select>
+size_t WriteInPlaceUntilResealed(CounterTable& counters, PieceStore& store, Select write) {
+  auto& [table, keys, model] = counters.Parts();
+  size_t resealed_bytes = 0;
+  for (int round = 0; round < 6; ++round) {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (write(i)) counters.Add(keys[i], 1);
+    }
+    auto snapshot = table.Snapshot();
+    auto chain = store.Write(*snapshot);
+    for (const TablePiece& piece : snapshot->pieces()) {
+      if (piece.written_before) continue;
+      if (piece.kind == TablePiece::Kind::kEntries) resealed_bytes += piece.bytes.size();
+      EXPECT_NE(piece.kind, TablePiece::Kind::kTombstones) << "round " << round << ": " << piece.bytes.size()
+                                                           << " bytes of tombstones, nothing died";
+    }
+    EXPECT_EQ(RestoreContents(store.Read(chain), kAllKeyGroups), model) << "round " << round;
+  }
+  return resealed_bytes;
+}
+
 // Entries of a sealed range that die (here: relocated while a checkpoint pins them) and are in a
 // segment resealed once no snapshot pins it are marked dead by the flag in their headers, in the
 // new piece's own bytes: the reseal adds no tombstone records, and the checkpoints restore
@@ -593,24 +617,9 @@ TEST(StateTableSnapshotTest, AResealFlagsTheDeadEntriesInItsPiece) {
     auto chain = store.Write(*snapshot);
     EXPECT_EQ(RestoreContents(store.Read(chain), kAllKeyGroups), model);
   }
-  // Writes in place (nothing pins the table now) until the segments reseal.
-  size_t resealed_bytes = 0;
-  for (int round = 0; round < 6; ++round) {
-    for (size_t i = 0; i < kKeys; ++i) {
-      if (i % 3 != 0) counters.Add(keys[i], 1);
-    }
-    auto snapshot = table.Snapshot();
-    auto chain = store.Write(*snapshot);
-    for (const TablePiece& piece : snapshot->pieces()) {
-      if (piece.written_before) continue;
-      if (piece.kind == TablePiece::Kind::kEntries) resealed_bytes += piece.bytes.size();
-      EXPECT_NE(piece.kind, TablePiece::Kind::kTombstones) << "round " << round << ": " << piece.bytes.size()
-                                                           << " bytes of tombstones, nothing died";
-    }
-    EXPECT_EQ(RestoreContents(store.Read(chain), kAllKeyGroups), model) << "round " << round;
-  }
-  // The old segments (two thirds live) were resealed, not only the relocated copies' segments.
-  EXPECT_GT(resealed_bytes, 0u);
+  // Writes in place (nothing pins the table now) until the segments reseal. The old segments
+  // (two thirds live) were resealed, not only the relocated copies' segments.
+  EXPECT_GT(WriteInPlaceUntilResealed(counters, store, [](size_t i) { return i % 3 != 0; }), 0u);
 }
 
 // Sealed entries that died in several ways before their segment is resealed (relocated and
@@ -647,21 +656,9 @@ TEST(StateTableSnapshotTest, EveryKindOfDeathIsMarkedInAResealedPiece) {
     auto chain = store.Write(*snapshot);
     EXPECT_EQ(RestoreContents(store.Read(chain), kAllKeyGroups), model) << "pass " << pass;
   }
-  size_t resealed_bytes = 0;
-  for (int round = 0; round < 6; ++round) {
-    for (size_t i = 0; i < kKeys; ++i) {
-      if (i % 6 >= 2 && !removed.contains(i)) counters.Add(keys[i], 1);  // in place
-    }
-    auto snapshot = table.Snapshot();
-    auto chain = store.Write(*snapshot);
-    for (const TablePiece& piece : snapshot->pieces()) {
-      if (piece.written_before) continue;
-      if (piece.kind == TablePiece::Kind::kEntries) resealed_bytes += piece.bytes.size();
-      EXPECT_NE(piece.kind, TablePiece::Kind::kTombstones) << "round " << round;
-    }
-    EXPECT_EQ(RestoreContents(store.Read(chain), kAllKeyGroups), model) << "round " << round;
-  }
-  EXPECT_GT(resealed_bytes, 0u);
+  EXPECT_GT(WriteInPlaceUntilResealed(counters, store,
+                                      [&](size_t i) { return i % 6 >= 2 && !removed.contains(i); }),
+            0u);
 }
 
 TEST(StateTableSnapshotTest, WritesAfterReleaseGoInPlaceAsOverrides) {
