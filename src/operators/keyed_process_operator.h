@@ -270,8 +270,7 @@ class KeyedProcessOperator final : public KeyedOneInputOperator<In, Out, KeySele
         function_.PrefetchElement(values[i], prefetch);
       };
       constexpr size_t d = kPrefetchDistance;
-      for (size_t i = 0; i < std::min(n, d); ++i) stage(0, i);
-      for (size_t i = d; i < std::min(n, 2 * d); ++i) stage(0, i);
+      for (size_t i = 0; i < std::min(n, 2 * d); ++i) stage(0, i);
       for (size_t i = 0; i < std::min(n, d); ++i) stage(1, i);
       for (size_t i = 0; i < n; ++i) {
         if (i + 2 * d < n) stage(0, i + 2 * d);
