@@ -157,6 +157,31 @@ struct SnapshotOverrideSource {
   size_t bytes;  // of the dirty entries
 };
 
+// The dead entries of the segments a snapshot resealed, for its writer to flag (see Reseal): per
+// segment, the bits its sealed_dead held at the snapshot, which the segment keeps as resealed_dead
+// (deaths after the snapshot go to a fresh sealed_dead: the checkpoint holds those entries). The
+// flags must be in the headers before anyone reads the new pieces' bytes and before the segment
+// is unpinned or resealed again: Finish, which the snapshot calls before it hands out its pieces,
+// releases any of them or goes, and the table before its next snapshot and when it goes.
+struct ResealMarks {
+  enum : uint8_t { kDone = 0, kPending = 1, kClaimed = 2 };
+  std::vector<StateTable::DeathMarks> marks;
+  std::atomic<uint8_t> state{kDone};
+
+  // Flags the deaths on this thread, or waits for the thread that claimed them.
+  void Finish() {
+    uint8_t current = state.load(std::memory_order_acquire);
+    if (current == kDone) return;
+    if (current == kPending && state.compare_exchange_strong(current, kClaimed, std::memory_order_acquire)) {
+      StateTable::FlagMarkedDeaths(marks);
+      state.store(kDone, std::memory_order_release);
+      state.notify_all();
+      return;
+    }
+    while ((current = state.load(std::memory_order_acquire)) != kDone) state.wait(current, std::memory_order_acquire);
+  }
+};
+
 // The one word the table and a snapshot share. The snapshot's destructor sets `released` (any
 // thread; release order, so the writer's last reads of the pinned bytes happen before the table
 // writes them again); the task thread reads it with acquire order. `mutex` serializes that
@@ -179,6 +204,7 @@ struct StateTable::SnapshotPin {
   // GUARDED_BY(mutex)
   std::vector<std::unique_ptr<uint64_t[]>> recycled_dirty;
   std::vector<SnapshotOverrideSource> recycled_overrides;  // GUARDED_BY(mutex)
+  ResealMarks marks;
 };
 
 namespace {
@@ -190,7 +216,7 @@ class StateTableSnapshot final : public TableSnapshot {
                      std::shared_ptr<OrphanedSegments>* orphans,
                      std::vector<TablePiece>* recycled_pieces,
                      std::vector<std::unique_ptr<uint64_t[]>>* recycled_dirty,
-                     std::vector<SnapshotOverrideSource>* recycled_overrides)
+                     std::vector<SnapshotOverrideSource>* recycled_overrides, ResealMarks* marks)
       : pin_(std::move(pin)),
         released_(released),
         released_pieces_(released_pieces),
@@ -198,8 +224,12 @@ class StateTableSnapshot final : public TableSnapshot {
         orphans_(orphans),
         recycled_pieces_(recycled_pieces),
         recycled_dirty_(recycled_dirty),
-        recycled_overrides_(recycled_overrides) {}
+        recycled_overrides_(recycled_overrides),
+        marks_(marks) {}
   ~StateTableSnapshot() override {
+    // Flags a never-written snapshot's reseals still owe (an aborted checkpoint): the pieces stay
+    // in memory, and a later full snapshot writes them again.
+    marks_->Finish();
     if (override_mapping_ != nullptr) IdleGatherMappings::Give(std::move(override_mapping_));
     std::shared_ptr<OrphanedSegments> orphans;
     pieces_.clear();
@@ -220,12 +250,15 @@ class StateTableSnapshot final : public TableSnapshot {
 
   // The override piece's bytes are gathered here, at the first call (on the checkpoint writer's
   // thread in a job): the segments they come from are pinned until the snapshot goes.
+  // So are the dead flags of the resealed segments (ResealMarks), before any piece is read.
   const std::vector<TablePiece>& pieces() const override {
+    marks_->Finish();
     if (!overrides_.empty()) GatherOverrides();
     return pieces_;
   }
   size_t entries() const override { return entries_; }
   void ReleasePieces(size_t count) override {
+    marks_->Finish();  // before the segments can be unpinned
     size_t current = released_pieces_->load(std::memory_order_relaxed);
     while (count > current &&
            !released_pieces_->compare_exchange_weak(current, count, std::memory_order_release,
@@ -254,6 +287,7 @@ class StateTableSnapshot final : public TableSnapshot {
   std::vector<TablePiece>* recycled_pieces_;
   std::vector<std::unique_ptr<uint64_t[]>>* recycled_dirty_;
   std::vector<SnapshotOverrideSource>* recycled_overrides_;
+  ResealMarks* marks_;
 
   // Empties overrides_ (keeping its capacity) and returns its bitmaps, zeroed.
   std::vector<std::unique_ptr<uint64_t[]>> TakeZeroedBitmaps() const {
@@ -376,6 +410,8 @@ StateTable::StateTable(memory::SegmentPool* pool, memory::MemoryBudget* budget, 
 
 StateTable::~StateTable() {
   CollectReleasedSnapshots();
+  // The writers' flags read the segments' resealed_dead bits, which go with this table.
+  for (PinRecord& record : pins_) record.pin->marks.Finish();
   if (!pins_.empty()) {
     // Hand the pinned segments, and the reservation for them and for the tombstone pieces the
     // snapshots hold, to the unreleased snapshots.
@@ -793,12 +829,25 @@ void StateTable::SetSealedDead(uint32_t segment_index, uint32_t offset) {
     ClearDirty(segment_index, offset,
                static_cast<uint32_t>(EntrySize(header->key_size, header->ns_size, header->value_size)));
   }
-  if (!state.sealed_dead) {
-    const size_t words = segment_size_ / 512;
-    state.sealed_dead.reset(new uint64_t[words]());
-    AccountSide(static_cast<int64_t>(words * sizeof(uint64_t)));
-  }
+  // A spare dirty bitmap where there is one: after a reseal moved the segment's bits to
+  // resealed_dead, its next death would otherwise allocate fresh memory, thousands of times after
+  // a resealing checkpoint of a large table.
+  if (!state.sealed_dead) state.sealed_dead = TakeBitmap();
   state.sealed_dead[offset >> 9] |= uint64_t{1} << ((offset >> 3) & 63);
+}
+
+std::unique_ptr<uint64_t[]> StateTable::TakeBitmap() {
+  std::unique_ptr<uint64_t[]> bitmap;
+  if (!spare_dirty_.empty()) {
+    // A released snapshot's dirty bitmap, zeroed and accounted already.
+    bitmap = std::move(spare_dirty_.back());
+    spare_dirty_.pop_back();
+    return bitmap;
+  }
+  const size_t words = segment_size_ / 512;
+  bitmap.reset(new uint64_t[words]());
+  AccountSide(static_cast<int64_t>(words * sizeof(uint64_t)));
+  return bitmap;
 }
 
 void StateTable::AddTombstone(uint32_t segment_index, uint32_t offset) {
@@ -834,16 +883,8 @@ Result<std::span<std::byte>> StateTable::WriteSealed(size_t slot_index, bool may
   // as an override (its piece in the checkpoint that holds it keeps the old value).
   EntryHeader* header = EntryAt(slot);
   if (view->dirty == nullptr) {
-    const size_t words = segment_size_ / 512;
     SegmentState& state = segments_[index];
-    if (!spare_dirty_.empty()) {
-      // A released snapshot's, zeroed and accounted already.
-      state.dirty = std::move(spare_dirty_.back());
-      spare_dirty_.pop_back();
-    } else {
-      state.dirty.reset(new uint64_t[words]());
-      AccountSide(static_cast<int64_t>(words * sizeof(uint64_t)));
-    }
+    state.dirty = TakeBitmap();
     view->dirty = state.dirty.get();
   }
   SetDirty(*view, unit, header);
@@ -943,6 +984,11 @@ void StateTable::CollectReleasedSnapshots() {
         AccountSide(static_cast<int64_t>(words * sizeof(uint64_t)));
       }
       record.pin->recycled_dirty.clear();
+      // The larger of the two lists of marks stays (both are accounted).
+      std::vector<DeathMarks>& marks = record.pin->marks.marks;
+      if (marks.capacity() > spare_marks_.capacity()) std::swap(marks, spare_marks_);
+      AccountSide(-static_cast<int64_t>(marks.capacity() * sizeof(DeathMarks)));
+      std::vector<DeathMarks>().swap(marks);
     }
     spare_pin_ends_ = std::move(record.ends);
     spare_pin_segments_ = std::move(pins_[i].segments);
@@ -995,6 +1041,7 @@ void StateTable::ReleaseSegment(uint32_t index) {
     moot_tombstones_ += piece.tombstones;
   }
   if (state.sealed_dead) AccountSide(-static_cast<int64_t>(segment_size_ / 512 * sizeof(uint64_t)));
+  if (state.resealed_dead) AccountSide(-static_cast<int64_t>(segment_size_ / 512 * sizeof(uint64_t)));
   DropDirty(index);
   segments_[index] = SegmentState{};
   segment_views_[index] = SegmentView{};
@@ -1270,7 +1317,7 @@ void StateTable::PurgeMootTombstones() {
   }
 }
 
-void StateTable::Reseal(uint32_t index) {
+void StateTable::Reseal(uint32_t index, std::vector<DeathMarks>& marks) {
   SegmentState& state = segments_[index];
   for (const PieceRange& piece : state.pieces) {
     dropped_pieces_.push_back(piece.id);
@@ -1288,24 +1335,38 @@ void StateTable::Reseal(uint32_t index) {
     segment_views_[index].dirty_bytes = 0;
   }
   // The entries of the old sealed range that died carry no dead flag (sealed_dead holds it): the
-  // flag goes into their headers now, so the new piece says they are dead in its own bytes, as
-  // it does for entries that died before their range was sealed. Only a segment no snapshot
-  // still reads may change its sealed bytes; a pinned one (an earlier snapshot still writing)
-  // gets tombstones naming them in the new piece instead. Tombstones were the only way before:
-  // a reseal of a share of a 1 GB window table appended a million 12-byte records to a vector
-  // growing into fresh memory on the task thread, a 15-27 ms synchronous part.
-  if (state.sealed_dead) {
-    const bool pinned = state.pins != 0;
-    std::byte* const base = segment_views_[index].base;
+  // flag goes into their headers, so the new piece says they are dead in its own bytes, as it
+  // does for entries that died before their range was sealed. The snapshot's writer sets them
+  // (ResealMarks) from the bits as they are now, which the segment keeps as resealed_dead, no
+  // copy made: a flag costs a cache miss and a page walk per dead header, 5-7 ms of a 1 GB window
+  // job's synchronous part when the task thread set them. Only a segment no snapshot still reads
+  // may change its sealed bytes; a pinned one (an earlier snapshot still writing) gets tombstones
+  // naming them in the new piece instead. Tombstones were the only way before: a reseal of a share
+  // of a 1 GB window table appended a million 12-byte records to a vector growing into fresh
+  // memory on the task thread, a 15-27 ms synchronous part.
+  if (!state.sealed_dead) return;
+  if (state.pins != 0) {
     for (uint32_t w = 0; w < (old_sealed + 511) / 512; ++w) {
       for (uint64_t bits = state.sealed_dead[w]; bits != 0; bits &= bits - 1) {
+        AddTombstone(index, static_cast<uint32_t>(w * 512 + std::countr_zero(bits) * 8));
+      }
+    }
+    return;
+  }
+  // The previous reseal's bits: their flags are set (Snapshot finished every earlier snapshot's
+  // marks before it started).
+  if (state.resealed_dead) AccountSide(-static_cast<int64_t>(segment_size_ / 512 * sizeof(uint64_t)));
+  state.resealed_dead = std::move(state.sealed_dead);
+  ++marked_reseals_;
+  marks.push_back(DeathMarks{segment_views_[index].base, state.resealed_dead.get(), old_sealed});
+}
+
+void StateTable::FlagMarkedDeaths(std::span<const DeathMarks> marks) {
+  for (const DeathMarks& mark : marks) {
+    for (uint32_t w = 0; w < (mark.end + 511) / 512; ++w) {
+      for (uint64_t bits = mark.dead[w]; bits != 0; bits &= bits - 1) {
         const auto offset = static_cast<uint32_t>(w * 512 + std::countr_zero(bits) * 8);
-        if (offset >= old_sealed) continue;
-        if (pinned) {
-          AddTombstone(index, offset);
-        } else {
-          reinterpret_cast<EntryHeader*>(base + offset)->flags |= kDeadFlag;
-        }
+        reinterpret_cast<EntryHeader*>(mark.base + offset)->flags |= kDeadFlag;
       }
     }
   }
@@ -1319,12 +1380,19 @@ std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
   // encoded, but for those of a half-evacuated segment: at most one segment's entries, and those
   // of resealed segments: a pass over their sealed_dead bitmaps).
   CollectReleasedSnapshots();
+  // An earlier snapshot's flags must be in its resealed segments' headers before this one lists
+  // their bytes (usually its writer set them long ago).
+  for (PinRecord& record : pins_) record.pin->marks.Finish();
   AbandonVictim();
   auto pin = std::make_shared<SnapshotPin>();
   auto snapshot = std::make_shared<StateTableSnapshot>(pin, &pin->released, &pin->released_pieces,
                                                        &pin->mutex, &pin->orphans,
                                                        &pin->recycled_pieces, &pin->recycled_dirty,
-                                                       &pin->recycled_overrides);
+                                                       &pin->recycled_overrides, &pin->marks);
+  std::vector<DeathMarks> marks = std::move(spare_marks_);
+  spare_marks_ = {};
+  const size_t marks_capacity = marks.capacity();  // accounted already
+  marks.clear();
   snapshot->entries_ = size_;
   // The lists of the last released snapshot, whose pages are faulted in already.
   std::vector<TablePiece>& pieces = snapshot->pieces_;
@@ -1398,7 +1466,7 @@ std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
       }
     }
     if (reseal) {
-      Reseal(static_cast<uint32_t>(i));
+      Reseal(static_cast<uint32_t>(i), marks);
       sealed_now = true;
     } else if (state.used > state.sealed) {
       state.pieces.push_back(PieceRange{NextPieceId(), state.sealed, state.used});
@@ -1442,6 +1510,10 @@ std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
     }
   }
   if (moved_bitmap_bytes != 0) AccountSide(-moved_bitmap_bytes);
+  AccountSide(static_cast<int64_t>((marks.capacity() - marks_capacity) * sizeof(DeathMarks)));
+  const bool marked = !marks.empty();
+  pin->marks.marks = std::move(marks);
+  if (marked) pin->marks.state.store(ResealMarks::kPending, std::memory_order_release);
   // Override pieces no segment needs any more (every segment they name was resealed or
   // released) retire; the new one, if any, is listed last.
   std::erase_if(override_pieces_,

@@ -89,10 +89,10 @@
 // * Sealing. Snapshot() seals, per segment, the bytes written so far: [0, sealed). Each newly
 //   sealed range becomes an entries piece with a fresh id; ranges sealed by earlier snapshots are
 //   listed again as written before (unless `full`), with the same id and the same entries. A
-//   sealed entry's dead flag is never written: a sealed entry that dies gets a bit in its
-//   segment's sealed_dead bitmap instead (which ForEach and compaction consult). Snapshot() copies
-//   no entry: O(segments + pieces), with no hashing or sorting (0.47 us for the 65 pieces of
-//   BM_StateTable_Snapshot/64), plus a pass over the sealed_dead bitmap of each resealed segment.
+//   sealed entry's dead flag is never written by the task thread: a sealed entry that dies gets a
+//   bit in its segment's sealed_dead bitmap instead (which ForEach and compaction consult).
+//   Snapshot() copies no entry: O(segments + pieces), with no hashing or sorting (0.47 us for the
+//   65 pieces of BM_StateTable_Snapshot/64), and no per-entry work.
 // * Pinned segments relocate. While an unreleased snapshot lists a segment (its writer may still
 //   read it), a FindOrInsert or Find hit (the caller may write the span) or a same-size Put on one
 //   of its sealed entries first copies the entry to the active segment, re-points its slot and
@@ -119,7 +119,13 @@
 //   are replaced by one new piece [0, used) written from memory, the dead entries of the old
 //   sealed range get the dead flag in their headers (so the piece's own bytes say so; tombstones
 //   in it instead when an earlier snapshot still pins the segment), and the override and
-//   tombstone pieces naming only replaced pieces leave the list. The oldest override piece retires when no segment names it any more:
+//   tombstone pieces naming only replaced pieces leave the list. The snapshot's writer sets those
+//   flags before it reads a piece (ResealMarks in state_table.cc), from the segment's sealed_dead
+//   bits at the reseal, which the segment keeps as resealed_dead until its next reseal (later
+//   deaths go to a fresh sealed_dead). The segment is pinned, so the task thread neither reads
+//   nor writes those headers' flags meanwhile (IsDead asks the bits first); a snapshot never
+//   written sets them when it goes, and the table waits for them before its next snapshot.
+//   The oldest override piece retires when no segment names it any more:
 //   from kMaxOverridePieces/2 listed pieces on, each snapshot reseals the segments it names in
 //   shares (those left divided by the snapshots left before kMaxOverridePieces are listed, all of
 //   them then), so a table written all over is rewritten a slice per checkpoint rather than whole
@@ -193,8 +199,10 @@
 
 namespace weir::state {
 
-// A snapshot's dirty entries of one segment (defined in state_table.cc).
+// A snapshot's dirty entries of one segment, and the deaths its writer flags (defined in
+// state_table.cc).
 struct SnapshotOverrideSource;
+struct ResealMarks;
 
 class StateTable {
  public:
@@ -355,6 +363,9 @@ class StateTable {
   // Whole-table compactions so far (see "Garbage and compaction": the incremental steps keep a
   // table whose garbage is not pinned from needing them).
   int64_t full_compactions() const { return full_compactions_; }
+  // Segments resealed holding dead entries whose flags a snapshot's writer sets (see "Resealing"),
+  // so far.
+  int64_t marked_reseals() const { return marked_reseals_; }
   // Slots in the index (a power of two, or 0 before the first insert).
   size_t capacity() const { return capacity_; }
   // Bytes reserved for index arrays: the index, plus the previous one while it migrates and the
@@ -438,6 +449,10 @@ class StateTable {
     // piece a later checkpoint references), so a snapshot's release costs nothing; allocated at
     // the range's first death.
     std::unique_ptr<uint64_t[]> sealed_dead;
+    // The sealed_dead bits of the old sealed range at the segment's last reseal (allocated
+    // then, if any had died): their entries' dead flags are set by the resealing snapshot's
+    // writer (ResealMarks), perhaps not yet, so until the next reseal these bits say it.
+    std::unique_ptr<uint64_t[]> resealed_dead;
     // Bytes of override records naming this segment's pieces in listed override pieces (the
     // snapshot resealing the segment resets it), and the serial of the oldest such override
     // piece (0: none). See "In-place writes and overrides".
@@ -447,12 +462,17 @@ class StateTable {
     std::unique_ptr<uint64_t[]> dirty;
   };
   // Whether the entry at `offset` of `state`'s segment is dead: flagged (it died before its range
-  // was sealed, or is unsealed) or in the sealed_dead bits.
+  // was sealed, or is unsealed) or in the sealed_dead or resealed_dead bits.
+  // The bits come first: a snapshot's writer may be setting the flag of an entry whose
+  // resealed_dead bit is set (ResealMarks), and the task thread must not read that flag meanwhile.
   static bool IsDead(const SegmentState& state, uint32_t offset, const EntryHeader* header) {
-    if ((header->flags & kDeadFlag) != 0) return true;
-    const uint64_t* bits = state.sealed_dead.get();
-    return bits != nullptr && offset < state.sealed &&
-           ((bits[offset >> 9] >> ((offset >> 3) & 63)) & 1) != 0;
+    const auto bit = [offset](const uint64_t* bits) {
+      return bits != nullptr && ((bits[offset >> 9] >> ((offset >> 3) & 63)) & 1) != 0;
+    };
+    if (offset < state.sealed && (bit(state.sealed_dead.get()) || bit(state.resealed_dead.get()))) {
+      return true;
+    }
+    return (header->flags & kDeadFlag) != 0;
   }
 
   // What the probe path reads per segment, in one 32-byte record: entries before sealed_end
@@ -486,6 +506,7 @@ class StateTable {
   };
   // Shared by the table and one snapshot (state_table.cc).
   struct SnapshotPin;
+  friend struct ResealMarks;
   struct PinRecord {
     std::shared_ptr<SnapshotPin> pin;
     std::vector<uint32_t> segments;  // the segments it pins, in the order it lists them
@@ -686,12 +707,25 @@ class StateTable {
   void ClearDirty(uint32_t segment_index, uint32_t offset, uint32_t size);
   // Frees segment `index`'s dirty bitmap (its accounting included).
   void DropDirty(uint32_t index);
-  // Snapshot's reseal of segment `index` (see "In-place writes and overrides").
-  void Reseal(uint32_t index);
+  // The entries of [base, base + end) whose bits are set in `dead` (a segment's resealed_dead),
+  // for a snapshot's writer to flag dead (ResealMarks).
+  struct DeathMarks {
+    std::byte* base;
+    const uint64_t* dead;
+    uint32_t end;
+  };
+  // Snapshot's reseal of segment `index` (see "In-place writes and overrides"). The dead entries
+  // of the old sealed range the snapshot's writer is to flag go to `marks`.
+  void Reseal(uint32_t index, std::vector<DeathMarks>& marks);
+  // Sets the dead flag of the entries `marks` name.
+  static void FlagMarkedDeaths(std::span<const DeathMarks> marks);
   // Records the death of the sealed entry at `offset` for the next snapshot (its piece gains a
   // tombstone) and in the segment's sealed_dead bits.
   void AddTombstone(uint32_t segment_index, uint32_t offset);
   void SetSealedDead(uint32_t segment_index, uint32_t offset);
+  // A zeroed, accounted bitmap of a bit per 8-byte unit of a segment (a dirty or sealed_dead one):
+  // a spare one where there is one.
+  std::unique_ptr<uint64_t[]> TakeBitmap();
   // Applies the releases of snapshot objects destroyed since the last call, and of the pieces
   // their writers released (any thread sets the flag or the count; the task thread unpins here),
   // and frees tombstone pieces no snapshot holds any more.
@@ -809,6 +843,7 @@ class StateTable {
   int64_t reclaim_threshold_ = 0;
   int64_t next_compaction_dead_ = 0;  // see MaybeCompact
   int64_t full_compactions_ = 0;
+  int64_t marked_reseals_ = 0;
   // Incremental compaction (EvacuateStep): bytes died since the last step, the victim and how far
   // its scan got, where the sweep for the next victim resumes, how many segments it has passed
   // without finding one, and the dead bytes below which no step runs (after a fruitless sweep).
@@ -833,6 +868,9 @@ class StateTable {
   std::vector<SnapshotOverrideSource> spare_overrides_;
   std::vector<uint32_t> spare_pin_segments_;
   std::vector<uint32_t> spare_pin_ends_;
+  // A released snapshot's list of reseal marks, emptied, for the next one; the capacities of this
+  // list and of the unreleased snapshots' are in side_bytes_.
+  std::vector<DeathMarks> spare_marks_;
   // The entries of sealed ranges that died since the last snapshot, already in the tombstone
   // piece's format (12-byte records: piece id u64, offset in the piece u32, native endian), so a
   // snapshot takes them as they are.

@@ -661,6 +661,119 @@ TEST(StateTableSnapshotTest, EveryKindOfDeathIsMarkedInAResealedPiece) {
             0u);
 }
 
+// A table whose sealed segments hold entries that died (every third key relocated while a
+// checkpoint pinned them), written in full and then incrementally: the next reseals flag deaths.
+void KillEveryThirdSealedEntry(CounterTable& counters, PieceStore& store) {
+  auto& [table, keys, model] = counters.Parts();
+  counters.FillAndWriteFull(store);
+  {
+    auto pinned = table.Snapshot();
+    store.Write(*pinned);
+    for (size_t i = 0; i < keys.size(); i += 3) counters.Add(keys[i], 1);
+  }
+  store.Write(*table.Snapshot());
+}
+
+// A reseal's writer flags the deaths the reseal saw, not later ones: entries of resealed segments
+// that die after the snapshot but before its writer reads the pieces (relocated because the
+// snapshot pins them, or removed) are live in that checkpoint, and each checkpoint restores the
+// instant it was taken at.
+TEST(StateTableSnapshotTest, AResealFlagsOnlyTheDeathsBeforeItsSnapshot) {
+  constexpr size_t kKeys = 12'000;
+  CounterTable counters(kKeys);
+  auto& [table, keys, model] = counters.Parts();
+  PieceStore store;
+  KillEveryThirdSealedEntry(counters, store);
+  const auto remove = [&](size_t i) {
+    EXPECT_TRUE(table.Remove(keys[i].hash, keys[i].key_group, keys[i].bytes));
+    model.erase(EntryKey{keys[i].key_group, keys[i].bytes, ""});
+  };
+  int64_t marked = 0;  // reseals with deaths to flag whose snapshot was followed by deaths
+  for (int round = 0; round < 12; ++round) {
+    for (size_t i = 0; i < kKeys; ++i) {
+      if (i % 3 != 0) counters.Add(keys[i], 1);
+    }
+    const int64_t reseals_before = table.marked_reseals();
+    auto snapshot = table.Snapshot();
+    const Model at_snapshot = model;
+    // Before the writer looks: a third of the keys relocated, some others removed (keys that
+    // are multiples of 3 and not written in place; a different 99th of them each round).
+    for (size_t i = 1 + round % 2; i < kKeys; i += 3) counters.Add(keys[i], 1);
+    for (size_t i = 3 * static_cast<size_t>(round); i < kKeys; i += 99) remove(i);  // 3 * 12 < 99
+    marked += table.marked_reseals() - reseals_before;
+    // The flags are not set yet: the table knows its dead entries from the bits.
+    EXPECT_EQ(Contents(table), model) << "round " << round;
+    auto chain = store.Write(*snapshot);
+    EXPECT_EQ(RestoreContents(store.Read(chain), kAllKeyGroups), at_snapshot) << "round " << round;
+  }
+  // About every segment, some of them twice (a reseal then drops the bits of the one before).
+  EXPECT_GT(marked, 10);
+  EXPECT_EQ(RestoreContents(store.Read(store.Write(*table.Snapshot())), kAllKeyGroups), model);
+  EXPECT_EQ(RestoreContents(store.Read(store.Write(*table.Snapshot(/*full=*/true))), kAllKeyGroups),
+            model);
+}
+
+// A resealing snapshot that is never written (its checkpoint aborted) still flags the deaths before
+// a later snapshot writes those bytes again: when it goes, or, while it is still held, when the
+// table takes the next snapshot. The full snapshot after it restores exactly (without the flags,
+// the old copies of relocated entries would come back beside the new ones).
+TEST(StateTableSnapshotTest, AnUnwrittenResealStillFlagsItsDeaths) {
+  for (const bool held : {false, true}) {
+    SCOPED_TRACE(held ? "held while the next snapshot is taken" : "released unwritten");
+    constexpr size_t kKeys = 12'000;
+    CounterTable counters(kKeys);
+    auto& [table, keys, model] = counters.Parts();
+    PieceStore store;
+    KillEveryThirdSealedEntry(counters, store);
+    bool resealed = false;
+    for (int round = 0; round < 8 && !resealed; ++round) {
+      for (size_t i = 0; i < kKeys; ++i) {
+        if (i % 3 != 0) counters.Add(keys[i], 1);
+      }
+      const int64_t reseals_before = table.marked_reseals();
+      auto snapshot = table.Snapshot();
+      resealed = table.marked_reseals() > reseals_before;
+      if (!resealed) {
+        store.Write(*snapshot);
+        continue;
+      }
+      if (!held) snapshot.reset();
+      auto full = table.Snapshot(/*full=*/true);
+      EXPECT_EQ(RestoreContents(store.Read(store.Write(*full)), kAllKeyGroups), model);
+    }
+    EXPECT_TRUE(resealed);
+  }
+}
+
+// The writer flags a reseal's deaths on its own thread while the task thread goes on writing the
+// pinned segments (relocating), removing and iterating the table: the checkpoint restores its
+// instant, and the table its current contents.
+TEST(StateTableSnapshotTest, AWriterFlagsDeathsWhileTheTableIsWritten) {
+  constexpr size_t kKeys = 12'000;
+  CounterTable counters(kKeys);
+  auto& [table, keys, model] = counters.Parts();
+  PieceStore store;
+  KillEveryThirdSealedEntry(counters, store);
+  int64_t marked = 0;
+  for (int round = 0; round < 6; ++round) {
+    for (size_t i = 0; i < kKeys; ++i) {
+      if (i % 3 != 0) counters.Add(keys[i], 1);
+    }
+    const int64_t reseals_before = table.marked_reseals();
+    std::shared_ptr<TableSnapshot> snapshot = table.Snapshot();
+    marked += table.marked_reseals() - reseals_before;
+    const Model at_snapshot = model;
+    std::vector<PieceStore::StoredPiece> chain;
+    std::thread writer([&] { chain = store.Write(*snapshot); });
+    for (size_t i = 2; i < kKeys; i += 3) counters.Add(keys[i], 1);
+    EXPECT_EQ(Contents(table), model);
+    writer.join();
+    snapshot.reset();
+    EXPECT_EQ(RestoreContents(store.Read(chain), kAllKeyGroups), at_snapshot) << "round " << round;
+  }
+  EXPECT_GT(marked, 0);
+}
+
 TEST(StateTableSnapshotTest, WritesAfterReleaseGoInPlaceAsOverrides) {
   constexpr size_t kKeys = 20'000;
   CounterTable counters(kKeys);
