@@ -661,115 +661,114 @@ TEST(StateTableSnapshotTest, EveryKindOfDeathIsMarkedInAResealedPiece) {
             0u);
 }
 
-// A table whose sealed segments hold entries that died (every third key relocated while a
-// checkpoint pinned them), written in full and then incrementally: the next reseals flag deaths.
-void KillEveryThirdSealedEntry(CounterTable& counters, PieceStore& store) {
-  auto& [table, keys, model] = counters.Parts();
-  counters.FillAndWriteFull(store);
-  {
-    auto pinned = table.Snapshot();
-    store.Write(*pinned);
-    for (size_t i = 0; i < keys.size(); i += 3) counters.Add(keys[i], 1);
-  }
-  store.Write(*table.Snapshot());
-}
+// The dead flags a reseal owes, set by the snapshot's writer (ResealMarks). Each test starts from
+// a table whose sealed segments hold entries that died (every third key relocated while a
+// checkpoint pinned them), written in full and then incrementally, so that the reseals of later
+// checkpoints have deaths to flag.
+class ResealFlagsTest : public ::testing::Test {
+ protected:
+  static constexpr size_t kKeys = 12'000;
 
-// A reseal's writer flags the deaths the reseal saw, not later ones: entries of resealed segments
-// that die after the snapshot but before its writer reads the pieces (relocated because the
-// snapshot pins them, or removed) are live in that checkpoint, and each checkpoint restores the
-// instant it was taken at.
-TEST(StateTableSnapshotTest, AResealFlagsOnlyTheDeathsBeforeItsSnapshot) {
-  constexpr size_t kKeys = 12'000;
-  CounterTable counters(kKeys);
-  auto& [table, keys, model] = counters.Parts();
-  PieceStore store;
-  KillEveryThirdSealedEntry(counters, store);
-  const auto remove = [&](size_t i) {
-    EXPECT_TRUE(table.Remove(keys[i].hash, keys[i].key_group, keys[i].bytes));
-    model.erase(EntryKey{keys[i].key_group, keys[i].bytes, ""});
-  };
-  int64_t marked = 0;  // reseals with deaths to flag whose snapshot was followed by deaths
-  for (int round = 0; round < 12; ++round) {
-    for (size_t i = 0; i < kKeys; ++i) {
-      if (i % 3 != 0) counters.Add(keys[i], 1);
+  ResealFlagsTest() {
+    counters_.FillAndWriteFull(store_);
+    {
+      auto pinned = table_.Snapshot();
+      store_.Write(*pinned);
+      for (size_t i = 0; i < kKeys; i += 3) counters_.Add(keys_[i], 1);
     }
-    const int64_t reseals_before = table.marked_reseals();
-    auto snapshot = table.Snapshot();
-    const Model at_snapshot = model;
-    // Before the writer looks: a third of the keys relocated, some others removed (keys that
-    // are multiples of 3 and not written in place; a different 99th of them each round).
-    for (size_t i = 1 + round % 2; i < kKeys; i += 3) counters.Add(keys[i], 1);
-    for (size_t i = 3 * static_cast<size_t>(round); i < kKeys; i += 99) remove(i);  // 3 * 12 < 99
-    marked += table.marked_reseals() - reseals_before;
-    // The flags are not set yet: the table knows its dead entries from the bits.
-    EXPECT_EQ(Contents(table), model) << "round " << round;
-    auto chain = store.Write(*snapshot);
-    EXPECT_EQ(RestoreContents(store.Read(chain), kAllKeyGroups), at_snapshot) << "round " << round;
+    store_.Write(*table_.Snapshot());
   }
-  // About every segment, some of them twice (a reseal then drops the bits of the one before).
-  EXPECT_GT(marked, 10);
-  EXPECT_EQ(RestoreContents(store.Read(store.Write(*table.Snapshot())), kAllKeyGroups), model);
-  EXPECT_EQ(RestoreContents(store.Read(store.Write(*table.Snapshot(/*full=*/true))), kAllKeyGroups),
-            model);
-}
 
-// A resealing snapshot that is never written (its checkpoint aborted) still flags the deaths before
-// a later snapshot writes those bytes again: when it goes, or, while it is still held, when the
-// table takes the next snapshot. The full snapshot after it restores exactly (without the flags,
-// the old copies of relocated entries would come back beside the new ones).
-TEST(StateTableSnapshotTest, AnUnwrittenResealStillFlagsItsDeaths) {
-  for (const bool held : {false, true}) {
-    SCOPED_TRACE(held ? "held while the next snapshot is taken" : "released unwritten");
-    constexpr size_t kKeys = 12'000;
-    CounterTable counters(kKeys);
-    auto& [table, keys, model] = counters.Parts();
-    PieceStore store;
-    KillEveryThirdSealedEntry(counters, store);
-    bool resealed = false;
-    for (int round = 0; round < 8 && !resealed; ++round) {
-      for (size_t i = 0; i < kKeys; ++i) {
-        if (i % 3 != 0) counters.Add(keys[i], 1);
-      }
-      const int64_t reseals_before = table.marked_reseals();
-      auto snapshot = table.Snapshot();
-      resealed = table.marked_reseals() > reseals_before;
-      if (!resealed) {
-        store.Write(*snapshot);
+  // Writes the keys that are not multiples of 3 in place (once the earlier checkpoints are
+  // released), then snapshots; `marked` counts the reseals with deaths to flag.
+  std::shared_ptr<TableSnapshot> WriteAndSnapshot(int64_t* marked) {
+    for (size_t i = 0; i < kKeys; ++i) {
+      if (i % 3 != 0) counters_.Add(keys_[i], 1);
+    }
+    const int64_t before = table_.marked_reseals();
+    std::shared_ptr<TableSnapshot> snapshot = table_.Snapshot();
+    *marked += table_.marked_reseals() - before;
+    return snapshot;
+  }
+
+  Model Restored(const TableSnapshot& snapshot) {
+    return RestoreContents(store_.Read(store_.Write(snapshot)), kAllKeyGroups);
+  }
+
+  // Writes until a snapshot reseals; it goes unwritten (an aborted checkpoint), released first
+  // unless `held`, and a full snapshot taken after it must restore exactly (without the flags,
+  // the old copies of relocated entries would come back beside the new ones).
+  void ExpectAFullSnapshotAfterAnUnwrittenReseal(bool held) {
+    int64_t marked = 0;
+    for (int round = 0; round < 8; ++round) {
+      std::shared_ptr<TableSnapshot> snapshot = WriteAndSnapshot(&marked);
+      if (marked == 0) {
+        store_.Write(*snapshot);
         continue;
       }
       if (!held) snapshot.reset();
-      auto full = table.Snapshot(/*full=*/true);
-      EXPECT_EQ(RestoreContents(store.Read(store.Write(*full)), kAllKeyGroups), model);
+      EXPECT_EQ(Restored(*table_.Snapshot(/*full=*/true)), model_);
+      return;
     }
-    EXPECT_TRUE(resealed);
+    ADD_FAILURE() << "no reseal in 8 checkpoints";
   }
+
+  CounterTable counters_{kKeys};
+  StateTable& table_ = counters_.Parts().table;
+  std::vector<TestKey>& keys_ = counters_.Parts().keys;
+  Model& model_ = counters_.Parts().model;
+  PieceStore store_;
+};
+
+// The flags are the deaths the reseal saw, not later ones: entries of resealed segments that die
+// after the snapshot but before its writer reads the pieces (relocated because the snapshot pins
+// them, or removed) are live in that checkpoint, and each checkpoint restores the instant it was
+// taken at.
+TEST_F(ResealFlagsTest, AreTheDeathsBeforeTheSnapshot) {
+  int64_t marked = 0;
+  for (int round = 0; round < 12; ++round) {
+    std::shared_ptr<TableSnapshot> snapshot = WriteAndSnapshot(&marked);
+    const Model at_snapshot = model_;
+    // Before the writer looks: a third of the keys relocated, some others removed (multiples of
+    // 3, which are not written in place; a different 99th of them each round, 3 * 12 < 99).
+    for (size_t i = 1 + round % 2; i < kKeys; i += 3) counters_.Add(keys_[i], 1);
+    for (size_t i = 3 * static_cast<size_t>(round); i < kKeys; i += 99) {
+      EXPECT_TRUE(table_.Remove(keys_[i].hash, keys_[i].key_group, keys_[i].bytes));
+      model_.erase(EntryKey{keys_[i].key_group, keys_[i].bytes, ""});
+    }
+    // The flags are not set yet: the table knows its dead entries from the bits.
+    EXPECT_EQ(Contents(table_), model_) << "round " << round;
+    EXPECT_EQ(Restored(*snapshot), at_snapshot) << "round " << round;
+  }
+  // About every segment, some of them twice (a reseal then drops the bits of the one before).
+  EXPECT_GT(marked, 10);
+  EXPECT_EQ(Restored(*table_.Snapshot()), model_);
+  EXPECT_EQ(Restored(*table_.Snapshot(/*full=*/true)), model_);
 }
 
-// The writer flags a reseal's deaths on its own thread while the task thread goes on writing the
-// pinned segments (relocating), removing and iterating the table: the checkpoint restores its
-// instant, and the table its current contents.
-TEST(StateTableSnapshotTest, AWriterFlagsDeathsWhileTheTableIsWritten) {
-  constexpr size_t kKeys = 12'000;
-  CounterTable counters(kKeys);
-  auto& [table, keys, model] = counters.Parts();
-  PieceStore store;
-  KillEveryThirdSealedEntry(counters, store);
+// A resealing snapshot never written (its checkpoint aborted) sets the flags when it goes...
+TEST_F(ResealFlagsTest, AreSetWhenAnUnwrittenSnapshotGoes) { ExpectAFullSnapshotAfterAnUnwrittenReseal(false); }
+
+// ... or, while it is still held, the table sets them before its next snapshot lists the bytes.
+TEST_F(ResealFlagsTest, AreSetBeforeTheNextSnapshotWhileOneIsHeld) {
+  ExpectAFullSnapshotAfterAnUnwrittenReseal(true);
+}
+
+// The writer sets them on its own thread while the task thread goes on writing the pinned
+// segments (relocating) and iterating the table: the checkpoint restores its instant, and the
+// table its current contents.
+TEST_F(ResealFlagsTest, AreSetByAWriterThreadWhileTheTableIsWritten) {
   int64_t marked = 0;
   for (int round = 0; round < 6; ++round) {
-    for (size_t i = 0; i < kKeys; ++i) {
-      if (i % 3 != 0) counters.Add(keys[i], 1);
-    }
-    const int64_t reseals_before = table.marked_reseals();
-    std::shared_ptr<TableSnapshot> snapshot = table.Snapshot();
-    marked += table.marked_reseals() - reseals_before;
-    const Model at_snapshot = model;
+    std::shared_ptr<TableSnapshot> snapshot = WriteAndSnapshot(&marked);
+    const Model at_snapshot = model_;
     std::vector<PieceStore::StoredPiece> chain;
-    std::thread writer([&] { chain = store.Write(*snapshot); });
-    for (size_t i = 2; i < kKeys; i += 3) counters.Add(keys[i], 1);
-    EXPECT_EQ(Contents(table), model);
+    std::thread writer([&] { chain = store_.Write(*snapshot); });
+    for (size_t i = 2; i < kKeys; i += 3) counters_.Add(keys_[i], 1);
+    EXPECT_EQ(Contents(table_), model_);
     writer.join();
     snapshot.reset();
-    EXPECT_EQ(RestoreContents(store.Read(chain), kAllKeyGroups), at_snapshot) << "round " << round;
+    EXPECT_EQ(RestoreContents(store_.Read(chain), kAllKeyGroups), at_snapshot) << "round " << round;
   }
   EXPECT_GT(marked, 0);
 }
