@@ -1374,6 +1374,15 @@ void StateTable::FlagMarkedDeaths(std::span<const DeathMarks> marks) {
 
 constexpr size_t kSnapshotPrefetchAhead = 8;
 
+// Grows a list Snapshot fills (and gets back from a released snapshot for the next one) to hold
+// `count` elements, with room to spare: a table growing by a few segments between checkpoints
+// (relocations while pinned, then evacuation) otherwise reallocated its lists of a megabyte or
+// more into fresh memory at most checkpoints, page faults inside the synchronous part.
+template <typename T>
+void ReserveWithRoom(std::vector<T>& list, size_t count) {
+  if (list.capacity() < count) list.reserve(count + count / 8 + 64);
+}
+
 std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
   // The synchronous part of a checkpoint: O(segments + pieces), no hashing, no sorting and no
   // per-entry work, however many entries died since the last one (their tombstones are already
@@ -1398,16 +1407,16 @@ std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
   std::vector<TablePiece>& pieces = snapshot->pieces_;
   pieces = std::move(spare_pieces_);
   pieces.clear();
-  pieces.reserve(segment_count_ + tombstone_pieces_.size() + override_pieces_.size() + 1);
+  ReserveWithRoom(pieces, segment_count_ + tombstone_pieces_.size() + override_pieces_.size() + 1);
   snapshot->overrides_ = std::move(spare_overrides_);
   snapshot->overrides_.clear();
-  snapshot->overrides_.reserve(segment_count_);
+  ReserveWithRoom(snapshot->overrides_, segment_count_);
   int64_t moved_bitmap_bytes = 0;  // accounted once, after the loop
   PinRecord record{pin, std::move(spare_pin_segments_), std::move(spare_pin_ends_)};
   record.segments.clear();
-  record.segments.reserve(segment_count_);
+  ReserveWithRoom(record.segments, segment_count_);
   record.ends.clear();
-  record.ends.reserve(segment_count_);
+  ReserveWithRoom(record.ends, segment_count_);
   // A full snapshot writes every piece from memory, which holds every in-place write: it lists
   // no override piece, and the overrides start again after it.
   if (full) override_pieces_.clear();
