@@ -1387,7 +1387,8 @@ std::shared_ptr<TableSnapshot> StateTable::Snapshot(bool full) {
   // The synchronous part of a checkpoint: O(segments + pieces), no hashing, no sorting and no
   // per-entry work, however many entries died since the last one (their tombstones are already
   // encoded, but for those of a half-evacuated segment: at most one segment's entries, and those
-  // of resealed segments: a pass over their sealed_dead bitmaps).
+  // of a resealed segment an earlier snapshot still pins: a pass over its sealed_dead bitmap;
+  // the writer flags the other resealed segments' dead entries, ResealMarks).
   CollectReleasedSnapshots();
   // An earlier snapshot's flags must be in its resealed segments' headers before this one lists
   // their bytes (usually its writer set them long ago).
