@@ -159,8 +159,9 @@
 // * Destruction while pinned. The table hands its pinned segments (and the budget reservation for
 //   them) to the unreleased snapshots; the last of them releases them to the pool. The pool must
 //   therefore outlive the snapshots too.
-// * Accounting. Relocated copies are entries like any other; tombstone records and sealed_dead
-//   bitmaps are reserved in the budget in 4 KiB steps. Remove, MarkDead and Find cannot report
+// * Accounting. Relocated copies are entries like any other; tombstone records, the sealed_dead,
+//   resealed_dead and spare dirty bitmaps and the lists of reseal marks are reserved in the budget
+//   in 4 KiB steps. Remove, MarkDead and Find cannot report
 //   failure, so a step they cannot reserve is owed and collected by the next allocation, which
 //   fails with ResourceExhausted until it is paid.
 // * Restore copies the surviving entries of each piece into fresh segments and inserts their
