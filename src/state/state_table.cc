@@ -709,6 +709,23 @@ Result<uint64_t> StateTable::Allocate(size_t size) {
   return MakeRef(static_cast<uint32_t>(active_), offset);
 }
 
+Result<uint64_t> StateTable::AllocateSurvivor(size_t size) {
+  WEIR_DCHECK(size % 8 == 0 && size <= segment_size_);
+  if (side_bytes_ > side_reserved_) [[unlikely]] RETURN_IF_ERROR(SyncSideReservation());
+  if (survivor_ < 0 || segments_[survivor_].used + size > segment_size_) {
+    const int64_t active = active_;
+    RETURN_IF_ERROR(AddSegment());
+    survivor_ = active_;
+    active_ = active;
+  }
+  SegmentState& state = segments_[survivor_];
+  const uint32_t offset = state.used;
+  state.used += static_cast<uint32_t>(size);
+  state.live += static_cast<uint32_t>(size);
+  live_bytes_ += static_cast<int64_t>(size);
+  return MakeRef(static_cast<uint32_t>(survivor_), offset);
+}
+
 Status StateTable::AddSegment() {
   const size_t index = free_indexes_.empty() ? segments_.size() : free_indexes_.back();
   // References are 40-bit 1-based 8-byte units: the table addresses up to 8 TiB of entries.
@@ -926,7 +943,7 @@ Result<std::span<std::byte>> StateTable::RelocateForWrite(size_t slot_index, boo
   const EntryHeader* old_header = EntryAt(slot);
   const size_t size = EntrySize(old_header->key_size, old_header->ns_size, old_header->value_size);
   ASSIGN_OR_RETURN(const uint64_t ref, Allocate(size));
-  // Allocate may have added a segment (segment_views_ may have moved, the entry has not).
+  // A new survivor segment may have been added (segment_views_ may have moved, the entry has not).
   EntryHeader* header = EntryAt(ref);
   std::memcpy(header, EntryAt(slot), size);
   header->flags = 0;
@@ -1036,6 +1053,7 @@ void StateTable::RemoveSlotIn(uint64_t* slots, size_t mask, int bits, int shift,
 void StateTable::ReleaseSegment(uint32_t index) {
   SegmentState& state = segments_[index];
   WEIR_DCHECK(state.pins == 0);
+  WEIR_DCHECK(static_cast<int64_t>(index) != survivor_);
   for (const PieceRange& piece : state.pieces) {
     dropped_pieces_.push_back(piece.id);
     moot_tombstones_ += piece.tombstones;
@@ -1062,6 +1080,7 @@ void StateTable::Compact() {
   ++full_compactions_;
   CollectReleasedSnapshots();
   AbandonVictim();
+  survivor_ = -1;  // slid like any other segment; EvacuateSealed opens a new one if it moves any
   std::vector<uint32_t> victims;
   bool active_is_victim = false;
   for (size_t i = 0; i < segments_.size(); ++i) {
@@ -1107,7 +1126,7 @@ uint64_t* StateTable::SlotNaming(uint64_t ref, uint64_t hash) {
 
 bool StateTable::MoveEntry(uint32_t index, uint32_t offset, size_t size) {
   const uint64_t old_ref = MakeRef(index, offset);
-  Result<uint64_t> ref = Allocate(size);
+  Result<uint64_t> ref = AllocateSurvivor(size);
   if (!ref.ok()) return false;
   // Allocate may have added a segment (segment_views_ may have moved, the entry has not).
   const EntryHeader* old_header = EntryAt(old_ref);
@@ -1123,6 +1142,7 @@ bool StateTable::MoveEntry(uint32_t index, uint32_t offset, size_t size) {
   state.live -= static_cast<uint32_t>(size);
   live_bytes_ -= static_cast<int64_t>(size);
   dead_bytes_ += static_cast<int64_t>(size);
+  moved_bytes_ += static_cast<int64_t>(size);
   if (offset < state.sealed) {
     SetSealedDead(index, offset);
     victim_moved_.push_back(offset);
@@ -1167,8 +1187,8 @@ void StateTable::EvacuateStep() {
       const size_t index = sweep_index_++;
       budget -= kInspectCost;
       const SegmentState& state = segments_[index];
-      if (!state.segment || static_cast<int64_t>(index) == active_ || state.pins != 0 ||
-          state.live * 2 > state.used) {
+      if (!state.segment || static_cast<int64_t>(index) == active_ ||
+          static_cast<int64_t>(index) == survivor_ || state.pins != 0 || state.live * 2 > state.used) {
         ++sweep_misses_;
         continue;
       }
@@ -1260,8 +1280,8 @@ void StateTable::EvacuateSealed() {
   for (size_t i = 0; i < segments_.size(); ++i) {
     {
       const SegmentState& state = segments_[i];
-      if (!state.segment || state.sealed == 0 || state.pins != 0 ||
-          static_cast<int64_t>(i) == active_ || state.live * 2 > state.used) {
+      if (!state.segment || state.sealed == 0 || state.pins != 0 || static_cast<int64_t>(i) == active_ ||
+          static_cast<int64_t>(i) == survivor_ || state.live * 2 > state.used) {
         continue;
       }
     }
