@@ -307,7 +307,7 @@ class StateTable {
   }
   void PrefetchEntry(uint64_t key_hash, std::string_view ns = {}) const {
     if (capacity_ == 0) return;
-    const uint64_t slot = slots_[SlotHash(key_hash, ns) >> shift_];
+    const uint64_t slot = CandidateSlot(SlotHash(key_hash, ns));
     if (slot != 0) {
       const auto* entry = reinterpret_cast<const std::byte*>(EntryAt(slot));
       __builtin_prefetch(entry);
@@ -321,7 +321,7 @@ class StateTable {
   // tumbling window job's rate (BM_WindowJob_Tumbling, 4 pairs).
   void PrefetchEntryForWrite(uint64_t key_hash, std::string_view ns = {}) const {
     if (capacity_ == 0) return;
-    const uint64_t slot = slots_[SlotHash(key_hash, ns) >> shift_];
+    const uint64_t slot = CandidateSlot(SlotHash(key_hash, ns));
     if (slot != 0) {
       const uint64_t unit = (slot & kRefMask) - 1;
       const SegmentView& view = segment_views_[unit >> units_per_segment_bits_];
@@ -609,6 +609,21 @@ class StateTable {
   }
   // The home position of `slot` in an index of 2^bits slots (home = hash >> shift).
   size_t HomeIn(uint64_t slot, int bits, int shift) const;
+  // The prefetches' guess at the slot naming (hash, ...): the first slot from its home with its
+  // tag, or 0 when an empty slot (the key is absent) or the end of the home's cache line comes
+  // first. Reads no entry. A probe's home slot often holds another key (pushed along by linear
+  // probing): the entry it names is not the one the probe will read.
+  // REQUIRES: capacity_ != 0.
+  uint64_t CandidateSlot(uint64_t hash) const {
+    const uint64_t tag = hash >> kRefBits;
+    const size_t home = hash >> shift_;
+    const size_t line_end = (home | 7) + 1;  // slots_ is 64-byte aligned: 8 slots a line
+    for (size_t index = home; index < line_end && index <= mask_; ++index) {
+      const uint64_t slot = slots_[index];
+      if (slot == 0 || (slot >> kRefBits) == tag) return slot;
+    }
+    return 0;
+  }
   // REQUIRES: capacity_ != 0.
   [[gnu::always_inline]] Probe Lookup(uint64_t hash, int key_group, std::string_view key,
                                       std::string_view ns) const {
