@@ -710,20 +710,12 @@ Result<uint64_t> StateTable::Allocate(size_t size) {
 }
 
 Result<uint64_t> StateTable::AllocateSurvivor(size_t size) {
-  WEIR_DCHECK(size % 8 == 0 && size <= segment_size_);
-  if (side_bytes_ > side_reserved_) [[unlikely]] RETURN_IF_ERROR(SyncSideReservation());
-  if (survivor_ < 0 || segments_[survivor_].used + size > segment_size_) {
-    const int64_t active = active_;
-    RETURN_IF_ERROR(AddSegment());
-    survivor_ = active_;
-    active_ = active;
-  }
-  SegmentState& state = segments_[survivor_];
-  const uint32_t offset = state.used;
-  state.used += static_cast<uint32_t>(size);
-  state.live += static_cast<uint32_t>(size);
-  live_bytes_ += static_cast<int64_t>(size);
-  return MakeRef(static_cast<uint32_t>(survivor_), offset);
+  // Allocate's bump allocation with the survivor segment as the open one; a segment Allocate adds
+  // (as the active one) becomes the survivor segment when they are swapped back.
+  std::swap(active_, survivor_);
+  Result<uint64_t> ref = Allocate(size);
+  std::swap(active_, survivor_);
+  return ref;
 }
 
 Status StateTable::AddSegment() {
