@@ -935,7 +935,7 @@ Result<std::span<std::byte>> StateTable::RelocateForWrite(size_t slot_index, boo
   const EntryHeader* old_header = EntryAt(slot);
   const size_t size = EntrySize(old_header->key_size, old_header->ns_size, old_header->value_size);
   ASSIGN_OR_RETURN(const uint64_t ref, Allocate(size));
-  // A new survivor segment may have been added (segment_views_ may have moved, the entry has not).
+  // Allocate may have added a segment (segment_views_ may have moved, the entry has not).
   EntryHeader* header = EntryAt(ref);
   std::memcpy(header, EntryAt(slot), size);
   header->flags = 0;
@@ -1120,7 +1120,7 @@ bool StateTable::MoveEntry(uint32_t index, uint32_t offset, size_t size) {
   const uint64_t old_ref = MakeRef(index, offset);
   Result<uint64_t> ref = AllocateSurvivor(size);
   if (!ref.ok()) return false;
-  // Allocate may have added a segment (segment_views_ may have moved, the entry has not).
+  // A survivor segment may have been added (segment_views_ may have moved, the entry has not).
   const EntryHeader* old_header = EntryAt(old_ref);
   uint64_t* const slot = SlotNaming(old_ref, old_header->hash);
   EntryHeader* header = EntryAt(*ref);

@@ -87,7 +87,7 @@
 // Memory therefore stays below about 2 x live bytes + two segments (the active and the survivor
 // one) + the index, plus the unused tails of segments (under an entry per segment, small when
 // entries are small relative to the segment size). full_compactions() counts the pauses,
-// moved_bytes() the steps' copying.
+// moved_bytes() the bytes compaction copied.
 //
 // Copy-on-write snapshots and restore (table_snapshot.h)
 // ------------------------------------------------------
