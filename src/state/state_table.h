@@ -617,8 +617,10 @@ class StateTable {
   uint64_t CandidateSlot(uint64_t hash) const {
     const uint64_t tag = hash >> kRefBits;
     const size_t home = hash >> shift_;
-    const size_t line_end = (home | 7) + 1;  // slots_ is 64-byte aligned: 8 slots a line
-    for (size_t index = home; index < line_end && index <= mask_; ++index) {
+    // slots_ is 64-byte aligned, 8 slots a line, and holds at least 16 (kInitialCapacity), so the
+    // home's line ends within the array.
+    const size_t line_end = (home | 7) + 1;
+    for (size_t index = home; index < line_end; ++index) {
       const uint64_t slot = slots_[index];
       if (slot == 0 || (slot >> kRefBits) == tag) return slot;
     }
